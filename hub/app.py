@@ -1,0 +1,165 @@
+"""The hub at run time: configuration + store + each branch's plugins, and one cycle of work.
+
+`Hub.cycle()` is everything the daemon does once (poll due sources, fire the schedule, deliver what is
+due); the daemon only repeats it, and tests and `hub run --once` call it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from hub import scheduler
+from hub.config import HubConfig
+from hub.context import HubContext
+from hub.dispatch import Dispatcher
+from hub.errors import PluginAuthFailed, PluginNotReady
+from hub.events import Event
+from hub.ingest import Ingestor
+from hub.logs import redact
+from hub.plugins import BranchPlugins, PluginRegistry
+from hub.sources import Poller, WebhookRoute
+from hub.store import Store
+
+log = logging.getLogger("hub")
+MAX_PAGES_PER_CYCLE = 50
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    polled: int = 0
+    ingested: int = 0
+    fired: int = 0
+    delivered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Hub:
+    def __init__(self, config: HubConfig, registry: PluginRegistry, *, clock: Callable[[], datetime] = utcnow,
+                 store: Store | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self.clock = clock
+        self.store = store or Store(config.db_path)
+        self.branches: dict[str, BranchPlugins] = {}
+        for branch_id, branch in config.branches.items():
+            pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
+            self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
+        self.ingestor = Ingestor(self.store, config.branches, self.sinks)
+        self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock)
+        self._pollers: dict[str, list[tuple[str, Poller]]] | None = None
+        self._next_poll: dict[tuple[str, str, str], float] = {}
+
+    def _context_factory(self, branch_id: str) -> Callable[[str], HubContext]:
+        cache: dict[str, HubContext] = {}
+
+        def context(plugin: str) -> HubContext:
+            if plugin not in cache:
+                branch = self.config.branches[branch_id]
+                cache[plugin] = HubContext(store=self.store, branch=branch, plugin=plugin,
+                                           settings=branch.settings.get(plugin), state_dir=self.config.state_dir,
+                                           zone=self.config.zone(branch_id), clock=self.clock,
+                                           public_url=self.config.hub.webhooks.public_url)
+            return cache[plugin]
+        return context
+
+    def context(self, branch: str, plugin: str) -> HubContext:
+        return self.branches[branch].context(plugin)
+
+    def sinks(self, branch: str, kind: str) -> list[str]:
+        plugins = self.branches.get(branch)
+        return plugins.sinks_for(kind) if plugins else []
+
+    # --- sources -----------------------------------------------------------------------------------------------
+
+    @property
+    def pollers(self) -> dict[str, list[tuple[str, Poller]]]:
+        if self._pollers is None:
+            self._pollers = {b: plugins.sources() for b, plugins in self.branches.items()}
+        return self._pollers
+
+    def webhook_routes(self) -> dict[tuple[str, str, str], WebhookRoute]:
+        routes = {}
+        for branch, plugins in self.branches.items():
+            for plugin, route in plugins.webhooks():
+                routes[(branch, plugin, route.path)] = route
+        return routes
+
+    def ingest(self, branch: str, plugin: str, events: Sequence[Event], *, source: str | None = None,
+               cursor: str | None = None) -> list[Event]:
+        stored = self.ingestor.ingest(branch, plugin, events, self.clock(), source=source, cursor=cursor)
+        for event in stored:
+            log.info("event stored", extra={"event": event.describe()})
+        return stored
+
+    def poll(self, branch: str, plugin: str, poller: Poller, *, cursor: str | None = None,
+             use_stored_cursor: bool = True, on_page: Callable[[int, tuple[int, int] | None], None] | None = None,
+             max_pages: int = MAX_PAGES_PER_CYCLE) -> int:
+        """Poll one source until it has no more pages (bounded); returns the number of new events."""
+        if use_stored_cursor:
+            cursor = self.store.cursor(branch, plugin, poller.name)
+        new = 0
+        for _ in range(max_pages):
+            result = poller.poll(cursor)
+            new += len(self.ingest(branch, plugin, result.events, source=poller.name, cursor=result.cursor))
+            cursor = result.cursor
+            if on_page:
+                on_page(len(result.events), result.progress)
+            if not result.more:
+                break
+        return new
+
+    def poll_due(self, report: CycleReport, *, force: bool = False) -> None:
+        paused = self.store.pauses()
+        mono = time.monotonic()
+        for branch, pollers in self.pollers.items():
+            default = self.config.branches[branch].poll_interval or self.config.hub.poll_interval
+            for plugin, poller in pollers:
+                key = (branch, plugin, poller.name)
+                if (branch, plugin) in paused or (not force and self._next_poll.get(key, 0) > mono):
+                    continue
+                interval = poller.interval or default
+                self._next_poll[key] = mono + interval
+                try:
+                    report.ingested += self.poll(branch, plugin, poller)
+                    report.polled += 1
+                except PluginNotReady as exc:
+                    self._source_failed(report, key, f"not ready: {exc}")
+                    if exc.retry_after:
+                        self._next_poll[key] = mono + max(interval, exc.retry_after)
+                except PluginAuthFailed as exc:
+                    self._source_failed(report, key, f"auth failed: {exc}")
+                    self.store.pause(branch, plugin, redact(f"{exc} -> run: hub auth {plugin} --branch {branch}"),
+                                     self.clock())
+                except Exception as exc:  # one broken source never stops the others
+                    log.exception("source failed", extra={"branch": branch, "plugin": plugin, "source": poller.name})
+                    self._source_failed(report, key, f"{type(exc).__name__}: {exc}")
+
+    def _source_failed(self, report: CycleReport, key: tuple[str, str, str], message: str) -> None:
+        branch, plugin, name = key
+        message = redact(message)
+        report.errors.append(f"{branch}/{plugin}/{name}: {message}")
+        self.store.source_failed(branch, plugin, name, message, self.clock())
+        log.warning("source failed", extra={"branch": branch, "plugin": plugin, "source": name, "error": message})
+
+    # --- one cycle -------------------------------------------------------------------------------------------
+
+    def fire_schedule(self) -> int:
+        return scheduler.fire_due(self.store, self.clock(), self.sinks)
+
+    def cycle(self, *, force_poll: bool = False, max_batches: int = 1000) -> CycleReport:
+        report = CycleReport()
+        self.poll_due(report, force=force_poll)
+        report.fired = self.fire_schedule()
+        report.delivered = self.dispatcher.drain(max_batches)
+        return report
+
+    def close(self) -> None:
+        self.store.close()

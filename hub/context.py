@@ -1,0 +1,110 @@
+"""The object a plugin is handed as `hub`: its branch, its settings, and the few store services it may use.
+
+This is the whole plugin-facing surface of the core besides `hub.events` and `hub.sources`; plugins never
+touch the store or the plugin manager directly, so the core can change behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from hub.events import Candidate, Session
+
+if TYPE_CHECKING:
+    from hub.config import BranchConfig
+    from hub.store import Store
+
+Clock = Callable[[], datetime]
+
+
+class HubContext:
+    """Per (branch, plugin); for a delivery, `delivery_key` is the delivery's stable idempotency key."""
+
+    def __init__(self, *, store: Store, branch: BranchConfig, plugin: str, settings: BaseModel | None,
+                 state_dir: Path, zone: ZoneInfo, clock: Clock, delivery_key: str | None = None,
+                 public_url: str | None = None) -> None:
+        self._store = store
+        self.branch_config = branch
+        self.branch = branch.id
+        self.plugin = plugin
+        self.settings = settings
+        self.state_dir = state_dir
+        self.zone = zone
+        self._clock = clock
+        self.delivery_key = delivery_key
+        self.public_url = public_url
+        self.log = logging.LoggerAdapter(logging.getLogger(f"hub.plugin.{plugin}"),
+                                         {"branch": branch.id, "plugin": plugin})
+
+    def for_delivery(self, key: str) -> HubContext:
+        return HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
+                          state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
+                          public_url=self.public_url)
+
+    def now(self) -> datetime:
+        """The hub's clock (tests and the demo move it); always time-zone aware, in UTC."""
+        return self._clock()
+
+    # identity links between the hub's ids and this tool's own ids
+    def link(self, entity: str, hub_id: str, external_id: str) -> None:
+        """Remember that this tool knows `entity` ('candidate' or 'session') `hub_id` as `external_id`."""
+        with self._store.transaction():
+            self._store.link(self.branch, entity, hub_id, self.plugin, external_id)
+
+    def lookup(self, entity: str, external_id: str) -> str | None:
+        """The hub id this tool's `external_id` stands for, if known."""
+        return self._store.lookup(self.branch, entity, self.plugin, external_id)
+
+    def external_id(self, entity: str, hub_id: str) -> str | None:
+        """This tool's own id for a hub entity (the first one linked), if any."""
+        ids = self._store.external_ids(self.branch, entity, hub_id, self.plugin)
+        return ids[0] if ids else None
+
+    def candidate(self, hub_id: str) -> Candidate | None:
+        """The hub's current picture of a candidate of this branch."""
+        body = self._store.get_entity("candidates", hub_id)
+        if body is None or self._store.entity_branch("candidates", hub_id) != self.branch:
+            return None
+        return Candidate.model_validate(body)
+
+    def session(self, hub_id: str) -> Session | None:
+        body = self._store.get_entity("sessions", hub_id)
+        if body is None or self._store.entity_branch("sessions", hub_id) != self.branch:
+            return None
+        return Session.model_validate(body)
+
+    # durable private state (cursors of sub-resources, effect ledgers, snapshots)
+    def state_get(self, key: str, default: Any = None) -> Any:
+        value = self._store.kv_get(self.branch, self.plugin, key)
+        return default if value is None else value
+
+    def state_put(self, key: str, value: Any) -> None:
+        self._store.kv_put(self.branch, self.plugin, key, value)
+
+    def state_delete(self, key: str) -> None:
+        self._store.kv_delete(self.branch, self.plugin, key)
+
+    # bad input, shown by `hub status` until fixed
+    def report_problem(self, ref: str, field: str, message: str) -> None:
+        """Record a bad row or payload (e.g. ref='Réponses au formulaire 1!row 12', field='E-mail').
+
+        The message is shown to staff: say what is wrong and what to do; never put personal data in it.
+        """
+        self._store.report_problem(self.branch, self.plugin, ref, field, message, self.now())
+        self.log.warning("input problem", extra={"ref": ref, "field": field, "problem": message})
+
+    def resolve_problem(self, ref: str) -> None:
+        self._store.resolve_problem(self.branch, self.plugin, ref)
+
+    def secret_path(self, name: str) -> Path:
+        """Where this plugin keeps a token file for this branch (the directory is created 0700)."""
+        folder = self.state_dir / "secrets" / self.branch / self.plugin
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder / name

@@ -1,0 +1,223 @@
+"""Domain models (Candidate, Session, Outcome) and the event envelope every plugin receives.
+
+All models are frozen: one event object is shared by every plugin, so none may change it for the others.
+Sources build events with the tool's own ids in the `ref` fields; the hub fills in its own ids (`id`) when it
+stores the event, so sinks always see both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def new_id(prefix: str) -> str:
+    """A hub id: short, URL-safe, unguessable, and telling what it names (cnd_, ses_, out_, evt_)."""
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class EventKind(StrEnum):
+    CANDIDATE_REGISTERED = "candidate_registered"
+    SESSION_BOOKED = "session_booked"
+    SESSION_CANCELLED = "session_cancelled"
+    OUTCOME_RECORDED = "outcome_recorded"
+    SESSION_REMINDER_DUE = "session_reminder_due"
+    FOLLOWUP_DUE = "followup_due"
+
+
+class OutcomeCategory(StrEnum):
+    """What came of the journey, in the vocabulary of French integration policy (DARES / IAE)."""
+
+    EMPLOI_DURABLE = "emploi_durable"
+    EMPLOI_TRANSITION = "emploi_transition"
+    FORMATION = "formation"
+    SORTIE_POSITIVE = "sortie_positive"
+    AUTRE = "autre"
+    PRESENT = "present"
+    ABSENT = "absent"
+
+
+ATTENDANCE = frozenset({OutcomeCategory.PRESENT, OutcomeCategory.ABSENT})
+
+
+class ContractType(StrEnum):
+    CDI = "CDI"
+    CDD = "CDD"
+    INTERIM = "interim"
+    ALTERNANCE = "alternance"
+    FORMATION = "formation"
+    CREATION_ENTREPRISE = "creation_entreprise"
+    FONCTION_PUBLIQUE = "fonction_publique"
+    CONTRAT_AIDE = "contrat_aide"
+    AUTRE = "autre"
+
+
+DURABLE_MONTHS = 6
+"""A CDD or interim of at least this many months is 'emploi durable' (DARES); a shorter one is 'de transition'."""
+
+
+def classify_contract(contract: ContractType, months: float | None) -> OutcomeCategory:
+    """The outcome category a contract counts as, derived from its type and length (never typed by hand)."""
+    if contract in (ContractType.CDI, ContractType.CREATION_ENTREPRISE, ContractType.FONCTION_PUBLIQUE):
+        return OutcomeCategory.EMPLOI_DURABLE
+    if contract in (ContractType.CDD, ContractType.INTERIM, ContractType.ALTERNANCE):
+        if months is not None and months >= DURABLE_MONTHS:
+            return OutcomeCategory.EMPLOI_DURABLE
+        return OutcomeCategory.EMPLOI_TRANSITION
+    if contract is ContractType.CONTRAT_AIDE:
+        return OutcomeCategory.EMPLOI_TRANSITION
+    if contract is ContractType.FORMATION:
+        return OutcomeCategory.FORMATION
+    return OutcomeCategory.AUTRE
+
+
+class SessionStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    RESCHEDULED = "rescheduled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class Referrer(_Frozen):
+    """The structure that referred the person (mission locale, France Travail, social worker...)."""
+
+    structure: str | None = None
+    kind: str | None = Field(None, description="e.g. france_travail, mission_locale, cap_emploi, ccas")
+    contact_name: str | None = None
+    contact_email: str | None = None
+
+
+class Candidate(_Frozen):
+    """The person supported. `id` is the hub's id; `ref` is the source tool's own id for the same person."""
+
+    id: str | None = None
+    ref: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    referrer: Referrer | None = None
+    consent: bool | None = None
+    registered_at: AwareDatetime | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or "?"
+
+
+class Session(_Frozen):
+    """A booked meeting. A reschedule is a new session whose `replaces` names the one it replaces."""
+
+    id: str | None = None
+    ref: str | None = None
+    candidate_id: str | None = None
+    programme: str | None = None
+    module: str | None = None
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+    location: str | None = None
+    video_link: str | None = None
+    host: str | None = None
+    status: SessionStatus = SessionStatus.BOOKED
+    replaces: str | None = None
+    replaces_ref: str | None = None
+    cancel_reason: str | None = None
+
+
+class Outcome(_Frozen):
+    """What came of a session or a journey. A contract's category is derived from its type and length."""
+
+    id: str | None = None
+    ref: str | None = None
+    candidate_id: str | None = None
+    session_id: str | None = None
+    category: OutcomeCategory
+    contract_type: ContractType | None = None
+    contract_months: float | None = Field(None, ge=0)
+    label: str | None = Field(None, description="the branch's own label, as staff picked it")
+    observed_at: AwareDatetime
+    recorded_by: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_category(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("contract_type") and data.get("category") not in ATTENDANCE:
+            derived = classify_contract(ContractType(data["contract_type"]), data.get("contract_months"))
+            data = {**data, "category": derived}
+        return data
+
+
+class Due(_Frozen):
+    """Why a time-driven event fired: which schedule entry (e.g. '48h' before, '3 months' after) and when."""
+
+    offset: str
+    due_at: AwareDatetime
+
+
+_REQUIRED: dict[EventKind, tuple[str, ...]] = {
+    EventKind.CANDIDATE_REGISTERED: ("candidate",),
+    EventKind.SESSION_BOOKED: ("session",),
+    EventKind.SESSION_CANCELLED: ("session",),
+    EventKind.OUTCOME_RECORDED: ("outcome",),
+    EventKind.SESSION_REMINDER_DUE: ("session", "due"),
+    EventKind.FOLLOWUP_DUE: ("session", "due"),
+}
+
+
+class Event(_Frozen):
+    """The envelope: what happened, where, according to which tool, and about whom.
+
+    (`branch`, `source`, `source_id`, `kind`) is the dedupe key: the same fact read twice is stored once.
+    """
+
+    id: str = Field(default_factory=lambda: new_id("evt"))
+    kind: EventKind
+    branch: str = ""
+    occurred_at: AwareDatetime
+    source: str = ""
+    source_id: str
+    candidate: Candidate | None = None
+    session: Session | None = None
+    outcome: Outcome | None = None
+    due: Due | None = None
+
+    @model_validator(mode="after")
+    def _has_its_payload(self) -> Self:
+        missing = [name for name in _REQUIRED[self.kind] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind.value} event needs {', '.join(missing)}")
+        return self
+
+    @property
+    def candidate_id(self) -> str | None:
+        for part in (self.candidate, self.session, self.outcome):
+            if part is not None:
+                cid = part.id if isinstance(part, Candidate) else part.candidate_id
+                if cid:
+                    return cid
+        return None
+
+    def describe(self) -> str:
+        """A log-safe one-liner: ids only, never names, e-mails or phone numbers."""
+        ids = " ".join(
+            f"{k}={v}" for k, v in (("candidate", self.candidate_id),
+                                    ("session", self.session.id if self.session else None)) if v
+        )
+        return f"{self.kind.value} {self.id} branch={self.branch} source={self.source} {ids}".strip()
+
+
+def parse_when(value: datetime) -> datetime:
+    """Reject naive datetimes early: every time in the hub carries its zone."""
+    if value.tzinfo is None:
+        raise ValueError("a time without a time zone; add one (e.g. +01:00)")
+    return value

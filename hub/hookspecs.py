@@ -1,0 +1,169 @@
+"""Every hook a plugin may implement. The reference for connector authors is docs/plugin-hooks.md.
+
+All hooks are synchronous: the daemon calls them from its own loop (and webhook handlers from a worker
+thread), so a plugin uses blocking httpx / google-api-python-client calls and never needs an event loop.
+
+Two families:
+* contribution hooks (`register_*`) receive a `register` callback; the core calls each plugin's
+  implementation on its own, so it always knows which plugin contributed what;
+* domain-event hooks (past tense) receive the plugin's context `hub` and one frozen `Event`; each plugin's
+  implementation is called alone, once per event, by the dispatcher; return values are ignored.
+Never rely on the order plugins are called in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from hub.context import HubContext
+    from hub.events import Event
+    from hub.sources import Check, Poller, WebhookRoute
+    from hub.sandbox import Sandbox
+
+PROJECT = "cravate_hub"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- setup -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
+    """Declare the pydantic model that validates this plugin's table in a branch file.
+
+    Called once per plugin when the configuration is loaded. Call `register(Model)` with a `BaseModel`
+    (use `extra="forbid"`, a description per field, `SecretStr` for secrets). A branch's `[<plugin>]` table
+    is validated against it; `hub.settings` is then the validated instance. Without it the table must be empty.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the `hub` command line (e.g. `hub calendly subscribe`).
+
+    Called once when the CLI starts, after the core's commands. Keep imports inside the command functions so
+    `hub --help` stays fast.
+    """
+
+
+# --- contributions, per branch -----------------------------------------------------------------------------
+
+
+@hookspec
+def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    """Contribute pollers that read new facts from the branch's tools.
+
+    Called once per branch where the plugin is enabled, with that branch's context. Call
+    `register(Poller(name, poll, interval))`; `poll(cursor)` returns a `PollResult(events, cursor)`. The
+    events and the new cursor are committed in one transaction, so a crash never skips or repeats a page.
+    """
+
+
+@hookspec
+def register_webhooks(hub: HubContext, register: Callable[[WebhookRoute], None]) -> None:
+    """Contribute webhook handlers, mounted at `/webhooks/<branch>/<plugin>[/<path>]`.
+
+    Called once per branch where the plugin is enabled. A handler receives a `WebhookRequest` (raw body
+    bytes, lower-cased headers) and returns a `WebhookReply`; the reply's events are committed before the
+    HTTP answer is sent. Verify signatures in the handler; answer 401 and return no events when they fail.
+    """
+
+
+@hookspec
+def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    """Contribute health checks for `hub doctor` (credentials valid, sheet reachable, webhook active...).
+
+    A check is `Check(name, run)`; `run()` returns a short success message or raises (PluginAuthFailed,
+    PluginNotReady or any error, whose message must say what to do).
+    """
+
+
+@hookspec
+def register_sandbox(register: Callable[[Sandbox], None]) -> None:
+    """Contribute a faithful fake of the plugin's service (see `hub.sandbox.Sandbox`).
+
+    Used by tests, `hub sandbox` and `hub demo`; it must speak the vendor's real wire format on loopback.
+    """
+
+
+# --- domain events -----------------------------------------------------------------------------------------
+
+
+@hookspec
+def candidate_registered(hub: HubContext, event: Event) -> None:
+    """A candidate registered (a form answer, or a booking from someone the hub did not know).
+
+    `event.candidate` carries the hub id and every known field. Called once per plugin per event, with
+    `hub.delivery_key` set: use it to make the effect idempotent. Raise PluginNotReady / PluginAuthFailed /
+    DeliveryRejected to steer retries; return values are ignored.
+    """
+
+
+@hookspec
+def session_booked(hub: HubContext, event: Event) -> None:
+    """A session was booked, or rescheduled: then `event.session.replaces` names the session it replaces.
+
+    A reschedule is never also a cancellation: update the old session's effects in place (no cancellation
+    mail). `event.candidate` is the full candidate. Same delivery contract as `candidate_registered`.
+    """
+
+
+@hookspec
+def session_cancelled(hub: HubContext, event: Event) -> None:
+    """A session was cancelled (not rescheduled). Its pending reminders and follow-ups are already dropped.
+
+    Same delivery contract as `candidate_registered`.
+    """
+
+
+@hookspec
+def outcome_recorded(hub: HubContext, event: Event) -> None:
+    """An outcome was recorded: attendance (present/absent) or what came of the journey (job, training...).
+
+    `event.outcome.category` is already derived from the contract type and length. Same delivery contract as
+    `candidate_registered`.
+    """
+
+
+@hookspec
+def session_reminder_due(hub: HubContext, event: Event) -> None:
+    """A reminder is due before a session (`event.due.offset`, e.g. '48h'). Fired by the hub's schedule.
+
+    Not fired for a session that was cancelled, moved, or has already started. Same delivery contract.
+    """
+
+
+@hookspec
+def followup_due(hub: HubContext, event: Event) -> None:
+    """A follow-up is due after a session (`event.due.offset`, e.g. '3 months'). Fired by the hub's schedule.
+
+    Same delivery contract as `candidate_registered`.
+    """
+
+
+EVENT_HOOKS: tuple[str, ...] = (
+    "candidate_registered",
+    "session_booked",
+    "session_cancelled",
+    "outcome_recorded",
+    "session_reminder_due",
+    "followup_due",
+)
+CONTRIBUTION_HOOKS: tuple[str, ...] = (
+    "register_settings",
+    "register_commands",
+    "register_sources",
+    "register_webhooks",
+    "register_checks",
+    "register_sandbox",
+)
+
+

@@ -1,0 +1,152 @@
+"""Turning what a source read into stored events: dedupe, identity, schedule, deliveries, one transaction.
+
+A source hands over events carrying its own ids (`ref`). Here they get the hub's ids: a person is matched by
+the hub id the source already knows (e.g. Calendly's utm_content), by this tool's link, or by e-mail or
+phone; a session by this tool's link. A person the hub did not know is registered on the spot: a
+`candidate_registered` event is stored just before the event that revealed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub import scheduler
+from hub.config import BranchConfig
+from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, SessionStatus, new_id
+from hub.identity import email_key, phone_key
+from hub.store import Store
+
+Sinks = Callable[[str, str], list[str]]
+_STATUS_AFTER = {
+    EventKind.SESSION_BOOKED: SessionStatus.BOOKED,
+    EventKind.SESSION_CANCELLED: SessionStatus.CANCELLED,
+}
+
+
+class Ingestor:
+    def __init__(self, store: Store, branches: dict[str, BranchConfig], sinks: Sinks) -> None:
+        self.store = store
+        self.branches = branches
+        self.sinks = sinks
+
+    def ingest(self, branch: str, plugin: str, events: Sequence[Event], now: datetime, *,
+               source: str | None = None, cursor: str | None = None) -> list[Event]:
+        """Store new events (skipping those already stored) and, when `source` is given, its cursor: atomically."""
+        stored: list[Event] = []
+        with self.store.transaction():
+            for event in events:
+                stored += self._one(branch, plugin, event, now)
+            if source is not None:
+                self.store.save_cursor(branch, plugin, source, cursor, now)
+        return stored
+
+    def _one(self, branch: str, plugin: str, event: Event, now: datetime) -> list[Event]:
+        if self.store.event_exists(branch, plugin, event.source_id, event.kind.value):
+            return []
+        out: list[Event] = []
+        session = self._session(branch, plugin, event, now)
+        candidate, is_new = self._candidate(branch, plugin, event, session, now)
+        if candidate is not None and session is not None:
+            session = session.model_copy(update={"candidate_id": candidate.id})
+            self.store.save_session(branch, str(session.id), candidate.id, session.status.value,
+                                    session.model_dump(mode="json"), now)
+        if is_new and candidate is not None and event.kind is not EventKind.CANDIDATE_REGISTERED:
+            registration = Event(kind=EventKind.CANDIDATE_REGISTERED, branch=branch, source=plugin,
+                                 source_id=f"{event.source_id}#registration", occurred_at=event.occurred_at,
+                                 candidate=candidate)
+            out += self._store(branch, registration, now)
+        outcome = self._outcome(branch, plugin, event, candidate, session)
+        final = event.model_copy(update={"branch": branch, "source": plugin, "candidate": candidate,
+                                         "session": session, "outcome": outcome})
+        out += self._store(branch, final, now)
+        return out
+
+    def _store(self, branch: str, event: Event, now: datetime) -> list[Event]:
+        seq = self.store.insert_event(
+            event_id=event.id, branch=branch, kind=event.kind.value, source=event.source, source_id=event.source_id,
+            occurred_at=event.occurred_at, candidate_id=event.candidate_id,
+            session_id=event.session.id if event.session else None, body=event.model_dump_json(),
+            sinks=self.sinks(branch, event.kind.value), now=now)
+        if seq is None:
+            return []
+        scheduler.plan(self.store, self.branches[branch], event, now)
+        return [event]
+
+    def _session(self, branch: str, plugin: str, event: Event, now: datetime) -> Session | None:
+        session = event.session
+        if session is None:
+            return None
+        hub_id = session.id if session.id and self.store.entity_branch("sessions", session.id) == branch else None
+        if hub_id is None and session.ref:
+            hub_id = self.store.lookup(branch, "session", plugin, session.ref)
+        replaces = session.replaces
+        if replaces is None and session.replaces_ref:
+            replaces = self.store.lookup(branch, "session", plugin, session.replaces_ref)
+        known = self.store.get_entity("sessions", hub_id) if hub_id else None
+        update: dict[str, Any] = {"id": hub_id or session.id or new_id("ses"), "replaces": replaces}
+        if event.kind in _STATUS_AFTER:
+            update["status"] = _STATUS_AFTER[event.kind]
+        elif known is not None:  # an outcome or reminder about a known session keeps its stored picture
+            return Session.model_validate(known)
+        if session.candidate_id is None and known is not None:
+            update["candidate_id"] = known.get("candidate_id")
+        resolved = session.model_copy(update=update)
+        self.store.save_session(branch, str(resolved.id), resolved.candidate_id, resolved.status.value,
+                                resolved.model_dump(mode="json"), now)
+        if session.ref:
+            self.store.link(branch, "session", str(resolved.id), plugin, session.ref)
+        return resolved
+
+    def _candidate(self, branch: str, plugin: str, event: Event, session: Session | None,
+                   now: datetime) -> tuple[Candidate | None, bool]:
+        given = event.candidate
+        hub_id = None
+        if given is not None and given.id and self.store.entity_branch("candidates", given.id) == branch:
+            hub_id = given.id
+        if hub_id is None and given is not None and given.ref:
+            hub_id = self.store.lookup(branch, "candidate", plugin, given.ref)
+        if hub_id is None and given is not None:
+            hub_id = self.store.find_candidate(branch, email_key=email_key(given.email),
+                                               phone_key=phone_key(given.phone))
+        for part in (session, event.outcome):
+            cid = getattr(part, "candidate_id", None)
+            if hub_id is None and cid and self.store.entity_branch("candidates", cid) == branch:
+                hub_id = cid
+        if given is None and hub_id is None:
+            return None, False
+        known = self.store.get_entity("candidates", hub_id) if hub_id else None
+        merged: dict[str, Any] = dict(known or {})
+        if given is not None:
+            fresh = given.model_dump(mode="json", exclude_none=True, exclude={"id", "ref", "extra"})
+            merged.update(fresh)
+            merged["extra"] = {**(known or {}).get("extra", {}), **given.extra}
+        merged["id"] = hub_id or new_id("cnd")
+        merged.pop("ref", None)
+        if "registered_at" not in merged:
+            merged["registered_at"] = event.occurred_at.isoformat()
+        candidate = Candidate.model_validate(merged)
+        self.store.save_candidate(branch, str(candidate.id), candidate.model_dump(mode="json", exclude_none=True),
+                                  email_key(candidate.email), phone_key(candidate.phone), now)
+        if given is not None and given.ref:
+            self.store.link(branch, "candidate", str(candidate.id), plugin, given.ref)
+        return candidate, known is None
+
+    def _outcome(self, branch: str, plugin: str, event: Event, candidate: Candidate | None,
+                 session: Session | None) -> Outcome | None:
+        outcome = event.outcome
+        if outcome is None:
+            return None
+        hub_id = outcome.id or (outcome.ref and self.store.lookup(branch, "outcome", plugin, outcome.ref)) or None
+        resolved = outcome.model_copy(update={
+            "id": hub_id or new_id("out"),
+            "candidate_id": candidate.id if candidate else outcome.candidate_id,
+            "session_id": outcome.session_id or (session.id if session else None),
+        })
+        if outcome.ref:
+            self.store.link(branch, "outcome", str(resolved.id), plugin, outcome.ref)
+        if resolved.session_id and resolved.category in (OutcomeCategory.PRESENT, OutcomeCategory.ABSENT):
+            status = SessionStatus.ATTENDED if resolved.category is OutcomeCategory.PRESENT else SessionStatus.NO_SHOW
+            self.store.set_session_status(resolved.session_id, status.value, event.occurred_at)
+        return resolved

@@ -1,0 +1,80 @@
+"""Schema migrations, applied in order; PRAGMA user_version records how many ran. Append, never edit."""
+
+MIGRATIONS: list[str] = [
+    """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    branch TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    occurred_at REAL NOT NULL,
+    recorded_at REAL NOT NULL,
+    candidate_id TEXT,
+    session_id TEXT,
+    body TEXT NOT NULL,
+    UNIQUE (branch, source, source_id, kind)
+);
+CREATE INDEX events_candidate ON events(candidate_id);
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_seq INTEGER NOT NULL REFERENCES events(seq),
+    branch TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    candidate_id TEXT,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending','retrying','done','dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    first_failed_at REAL,
+    last_error TEXT,
+    updated_at REAL NOT NULL,
+    UNIQUE (event_seq, plugin)
+);
+CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+CREATE INDEX deliveries_order ON deliveries(branch, plugin, candidate_id, event_seq);
+CREATE TABLE sources (
+    branch TEXT NOT NULL, plugin TEXT NOT NULL, name TEXT NOT NULL,
+    cursor TEXT, last_ok_at REAL, last_error TEXT, updated_at REAL NOT NULL,
+    PRIMARY KEY (branch, plugin, name)
+);
+CREATE TABLE links (
+    branch TEXT NOT NULL, entity TEXT NOT NULL, hub_id TEXT NOT NULL, tool TEXT NOT NULL, external_id TEXT NOT NULL,
+    PRIMARY KEY (branch, entity, tool, external_id)
+);
+CREATE INDEX links_hub ON links(branch, entity, hub_id, tool);
+CREATE TABLE candidates (
+    id TEXT PRIMARY KEY, branch TEXT NOT NULL, email_key TEXT, phone_key TEXT, body TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX candidates_email ON candidates(branch, email_key);
+CREATE INDEX candidates_phone ON candidates(branch, phone_key);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY, branch TEXT NOT NULL, candidate_id TEXT, status TEXT NOT NULL, body TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX sessions_candidate ON sessions(candidate_id);
+CREATE TABLE schedule (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    branch TEXT NOT NULL, session_id TEXT NOT NULL, kind TEXT NOT NULL, offset_text TEXT NOT NULL,
+    due_at REAL NOT NULL, state TEXT NOT NULL CHECK (state IN ('waiting','fired','dropped','expired')),
+    UNIQUE (session_id, kind, offset_text)
+);
+CREATE INDEX schedule_due ON schedule(state, due_at);
+CREATE TABLE pauses (
+    branch TEXT NOT NULL, plugin TEXT NOT NULL, reason TEXT NOT NULL, since REAL NOT NULL,
+    PRIMARY KEY (branch, plugin)
+);
+CREATE TABLE problems (
+    branch TEXT NOT NULL, plugin TEXT NOT NULL, ref TEXT NOT NULL, field TEXT NOT NULL, message TEXT NOT NULL,
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+    PRIMARY KEY (branch, plugin, ref)
+);
+CREATE TABLE kv (
+    branch TEXT NOT NULL, plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (branch, plugin, key)
+)
+""",
+]

@@ -1,0 +1,396 @@
+"""The SQLite store: event log, deliveries (outbox), cursors, identity links, candidates, schedule.
+
+Durability choices (see docs/architecture.md): WAL with synchronous=FULL so a commit survives power loss,
+every write transaction opened with BEGIN IMMEDIATE so a competing writer waits instead of failing, one
+connection per thread. The only code that writes SQL; everything above it speaks in rows and models.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hub.migrations import MIGRATIONS
+
+PENDING, RETRYING, DONE, DEAD = "pending", "retrying", "done", "dead"
+OPEN_STATES = (PENDING, RETRYING)
+
+
+def ts(when: datetime) -> float:
+    return when.timestamp()
+
+
+def from_ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    event_seq: int
+    branch: str
+    plugin: str
+    kind: str
+    key: str
+    state: str
+    attempts: int
+    first_failed_at: float | None
+    body: str
+
+
+class Store:
+    """One SQLite database. Safe to share between threads: each thread gets its own connection."""
+
+    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+        self.path = Path(path)
+        self.durable = durable
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+
+    # --- connections and transactions ----------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; nested calls join the outer transaction."""
+        conn = self.conn
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def migrate(self) -> None:
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"{self.path} was written by a newer cravate-hub (schema {version}); upgrade")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- events and deliveries -----------------------------------------------------------------------------
+
+    def event_exists(self, branch: str, source: str, source_id: str, kind: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM events WHERE branch=? AND source=? AND source_id=? AND kind=?",
+            (branch, source, source_id, kind)).fetchone()
+        return row is not None
+
+    def insert_event(self, *, event_id: str, branch: str, kind: str, source: str, source_id: str,
+                     occurred_at: datetime, candidate_id: str | None, session_id: str | None, body: str,
+                     sinks: Sequence[str], now: datetime) -> int | None:
+        """Store an event and one pending delivery per sink; None when it was already stored (dedupe)."""
+        conn = self.conn
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO events(id, branch, kind, source, source_id, occurred_at, recorded_at,"
+            " candidate_id, session_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (event_id, branch, kind, source, source_id, ts(occurred_at), ts(now), candidate_id, session_id, body))
+        if cur.rowcount == 0:
+            return None
+        seq = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
+            " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",
+            [(seq, branch, plugin, kind, candidate_id, f"{event_id}:{plugin}", PENDING, ts(now), ts(now))
+             for plugin in sinks])
+        return seq
+
+    def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
+        """Add a delivery for a plugin enabled after the event was stored (resync --force)."""
+        row = self.conn.execute("SELECT id, branch, kind, candidate_id FROM events WHERE seq=?", (event_seq,)).fetchone()
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
+            " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",
+            (event_seq, row["branch"], plugin, row["kind"], row["candidate_id"], f"{row['id']}:{plugin}", PENDING,
+             ts(now), ts(now)))
+        return cur.rowcount > 0
+
+    def due_deliveries(self, now: datetime, limit: int) -> list[DeliveryRow]:
+        """Open deliveries whose time has come, oldest first, skipping paused plugins and keeping each
+        candidate's deliveries to one plugin in event order (a cancellation never overtakes its booking)."""
+        rows = self.conn.execute(
+            """SELECT d.id, d.event_seq, d.branch, d.plugin, d.kind, d.key, d.state, d.attempts,
+                      d.first_failed_at, e.body
+               FROM deliveries d JOIN events e ON e.seq = d.event_seq
+               WHERE d.state IN ('pending','retrying') AND d.next_attempt_at <= ?
+                 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE p.branch=d.branch AND p.plugin=d.plugin)
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o
+                                 WHERE o.branch=d.branch AND o.plugin=d.plugin AND o.candidate_id=d.candidate_id
+                                   AND o.state IN ('pending','retrying') AND o.event_seq < d.event_seq)
+               ORDER BY d.event_seq LIMIT ?""", (ts(now), limit)).fetchall()
+        return [DeliveryRow(**dict(r)) for r in rows]
+
+    def finish_deliveries(self, results: Sequence[tuple[int, str, int, float | None, str | None, float | None]],
+                          now: datetime) -> None:
+        """Record outcomes: (delivery id, state, attempts, next_attempt_at, last_error, first_failed_at)."""
+        self.conn.executemany(
+            "UPDATE deliveries SET state=?, attempts=?, next_attempt_at=COALESCE(?, next_attempt_at),"
+            " last_error=?, first_failed_at=?, updated_at=? WHERE id=?",
+            [(state, attempts, next_at, error, first_failed, ts(now), did)
+             for did, state, attempts, next_at, error, first_failed in results])
+
+    def retry_deliveries(self, now: datetime, *, branch: str | None = None, plugin: str | None = None,
+                         ids: Sequence[int] = (), include_retrying: bool = True) -> int:
+        """Put dead (and retrying) deliveries back to pending, due now."""
+        states = ["dead", "retrying"] if include_retrying else ["dead"]
+        sql = (f"UPDATE deliveries SET state='pending', attempts=0, first_failed_at=NULL, next_attempt_at=?,"
+               f" updated_at=? WHERE state IN ({','.join('?' * len(states))})")
+        args: list[Any] = [ts(now), ts(now), *states]
+        if branch:
+            sql, args = sql + " AND branch=?", [*args, branch]
+        if plugin:
+            sql, args = sql + " AND plugin=?", [*args, plugin]
+        if ids:
+            sql, args = sql + f" AND id IN ({','.join('?' * len(ids))})", [*args, *ids]
+        with self.transaction() as conn:
+            return conn.execute(sql, args).rowcount
+
+    def redeliver(self, event_seq: int, plugin: str, now: datetime) -> None:
+        """resync --force: deliver again an event already delivered (a new attempt under the same key)."""
+        self.conn.execute("UPDATE deliveries SET state='pending', attempts=0, next_attempt_at=?, updated_at=?"
+                          " WHERE event_seq=? AND plugin=?", (ts(now), ts(now), event_seq, plugin))
+
+    def delivery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for row in self.conn.execute("SELECT branch, plugin, state, COUNT(*) n FROM deliveries"
+                                     " GROUP BY branch, plugin, state"):
+            out.setdefault((row["branch"], row["plugin"]), {})[row["state"]] = row["n"]
+        return out
+
+    def list_deliveries(self, *, states: Sequence[str] = (), branch: str | None = None,
+                        plugin: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
+        sql = ("SELECT d.id, d.branch, d.plugin, d.kind, d.state, d.attempts, d.next_attempt_at, d.last_error,"
+               " d.updated_at, e.id AS event_id FROM deliveries d JOIN events e ON e.seq=d.event_seq WHERE 1=1")
+        args: list[Any] = []
+        if states:
+            sql += f" AND d.state IN ({','.join('?' * len(states))})"
+            args += list(states)
+        if branch:
+            sql, args = sql + " AND d.branch=?", [*args, branch]
+        if plugin:
+            sql, args = sql + " AND d.plugin=?", [*args, plugin]
+        return self.conn.execute(sql + " ORDER BY d.id DESC LIMIT ?", [*args, limit]).fetchall()
+
+    def list_events(self, *, branch: str | None = None, kind: str | None = None,
+                    limit: int = 100) -> list[sqlite3.Row]:
+        sql, args = "SELECT * FROM events WHERE 1=1", []
+        if branch:
+            sql, args = sql + " AND branch=?", [*args, branch]
+        if kind:
+            sql, args = sql + " AND kind=?", [*args, kind]
+        return self.conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit]).fetchall()
+
+    def events_since(self, branch: str, source: str, since: datetime | None) -> list[sqlite3.Row]:
+        sql = "SELECT seq, kind FROM events WHERE branch=? AND source=?"
+        args: list[Any] = [branch, source]
+        if since is not None:
+            sql, args = sql + " AND occurred_at >= ?", [*args, ts(since)]
+        return self.conn.execute(sql, args).fetchall()
+
+    # --- cursors and source health -------------------------------------------------------------------------
+
+    def cursor(self, branch: str, plugin: str, source: str) -> str | None:
+        row = self.conn.execute("SELECT cursor FROM sources WHERE branch=? AND plugin=? AND name=?",
+                                (branch, plugin, source)).fetchone()
+        return None if row is None else row["cursor"]
+
+    def save_cursor(self, branch: str, plugin: str, source: str, cursor: str | None, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO sources(branch, plugin, name, cursor, last_ok_at, last_error, updated_at)"
+            " VALUES (?,?,?,?,?,NULL,?) ON CONFLICT(branch, plugin, name) DO UPDATE SET cursor=excluded.cursor,"
+            " last_ok_at=excluded.last_ok_at, last_error=NULL, updated_at=excluded.updated_at",
+            (branch, plugin, source, cursor, ts(now), ts(now)))
+
+    def source_failed(self, branch: str, plugin: str, source: str, error: str, now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO sources(branch, plugin, name, last_error, updated_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(branch, plugin, name) DO UPDATE SET last_error=excluded.last_error,"
+                " updated_at=excluded.updated_at", (branch, plugin, source, error, ts(now)))
+
+    def list_sources(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM sources ORDER BY branch, plugin, name").fetchall()
+
+    # --- identity ------------------------------------------------------------------------------------------
+
+    def link(self, branch: str, entity: str, hub_id: str, tool: str, external_id: str) -> None:
+        self.conn.execute("INSERT INTO links(branch, entity, hub_id, tool, external_id) VALUES (?,?,?,?,?)"
+                          " ON CONFLICT(branch, entity, tool, external_id) DO UPDATE SET hub_id=excluded.hub_id",
+                          (branch, entity, hub_id, tool, external_id))
+
+    def lookup(self, branch: str, entity: str, tool: str, external_id: str) -> str | None:
+        row = self.conn.execute("SELECT hub_id FROM links WHERE branch=? AND entity=? AND tool=? AND external_id=?",
+                                (branch, entity, tool, external_id)).fetchone()
+        return None if row is None else row["hub_id"]
+
+    def external_ids(self, branch: str, entity: str, hub_id: str, tool: str) -> list[str]:
+        rows = self.conn.execute("SELECT external_id FROM links WHERE branch=? AND entity=? AND hub_id=? AND tool=?"
+                                 " ORDER BY rowid", (branch, entity, hub_id, tool)).fetchall()
+        return [r["external_id"] for r in rows]
+
+    # --- candidates and sessions (the hub's current picture) ------------------------------------------------
+
+    def get_entity(self, table: str, hub_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT body FROM {_entity(table)} WHERE id=?", (hub_id,)).fetchone()
+        return None if row is None else json.loads(row["body"])
+
+    def entity_branch(self, table: str, hub_id: str) -> str | None:
+        row = self.conn.execute(f"SELECT branch FROM {_entity(table)} WHERE id=?", (hub_id,)).fetchone()
+        return None if row is None else row["branch"]
+
+    def save_candidate(self, branch: str, hub_id: str, body: dict[str, Any], email_key: str | None,
+                       phone_key: str | None, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO candidates(id, branch, email_key, phone_key, body, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET email_key=excluded.email_key,"
+            " phone_key=excluded.phone_key, body=excluded.body, updated_at=excluded.updated_at",
+            (hub_id, branch, email_key, phone_key, json.dumps(body), ts(now), ts(now)))
+
+    def find_candidate(self, branch: str, *, email_key: str | None, phone_key: str | None) -> str | None:
+        for column, key in (("email_key", email_key), ("phone_key", phone_key)):
+            if key:
+                row = self.conn.execute(f"SELECT id FROM candidates WHERE branch=? AND {column}=?"
+                                        " ORDER BY created_at LIMIT 1", (branch, key)).fetchone()
+                if row:
+                    return str(row["id"])
+        return None
+
+    def save_session(self, branch: str, hub_id: str, candidate_id: str | None, status: str,
+                     body: dict[str, Any], now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO sessions(id, branch, candidate_id, status, body, updated_at) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET candidate_id=excluded.candidate_id, status=excluded.status,"
+            " body=excluded.body, updated_at=excluded.updated_at",
+            (hub_id, branch, candidate_id, status, json.dumps(body), ts(now)))
+
+    def set_session_status(self, hub_id: str, status: str, now: datetime) -> None:
+        self.conn.execute("UPDATE sessions SET status=?, body=json_set(body, '$.status', ?), updated_at=?"
+                          " WHERE id=?", (status, status, ts(now), hub_id))
+
+    def count(self, table: str, branch: str | None = None) -> int:
+        sql = f"SELECT COUNT(*) FROM {_entity(table)}" + (" WHERE branch=?" if branch else "")
+        return int(self.conn.execute(sql, (branch,) if branch else ()).fetchone()[0])
+
+    # --- schedule ------------------------------------------------------------------------------------------
+
+    def schedule(self, branch: str, session_id: str, kind: str, offset: str, due_at: datetime) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO schedule(branch, session_id, kind, offset_text, due_at, state)"
+                          " VALUES (?,?,?,?,?,'waiting')", (branch, session_id, kind, offset, ts(due_at)))
+
+    def unschedule(self, session_id: str) -> int:
+        return self.conn.execute("UPDATE schedule SET state='dropped' WHERE session_id=? AND state='waiting'",
+                                 (session_id,)).rowcount
+
+    def due_schedule(self, now: datetime, limit: int = 500) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM schedule WHERE state='waiting' AND due_at<=? ORDER BY due_at LIMIT ?",
+                                 (ts(now), limit)).fetchall()
+
+    def mark_schedule(self, row_id: int, state: str) -> None:
+        self.conn.execute("UPDATE schedule SET state=? WHERE id=?", (state, row_id))
+
+    def list_schedule(self, *, session_id: str | None = None, state: str | None = None) -> list[sqlite3.Row]:
+        sql, args = "SELECT * FROM schedule WHERE 1=1", []
+        if session_id:
+            sql, args = sql + " AND session_id=?", [*args, session_id]
+        if state:
+            sql, args = sql + " AND state=?", [*args, state]
+        return self.conn.execute(sql + " ORDER BY due_at", args).fetchall()
+
+    # --- plugin pauses (auth failed) -----------------------------------------------------------------------
+
+    def pause(self, branch: str, plugin: str, reason: str, now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO pauses(branch, plugin, reason, since) VALUES (?,?,?,?)"
+                         " ON CONFLICT(branch, plugin) DO UPDATE SET reason=excluded.reason",
+                         (branch, plugin, reason, ts(now)))
+
+    def resume(self, branch: str, plugin: str) -> bool:
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM pauses WHERE branch=? AND plugin=?", (branch, plugin)).rowcount > 0
+
+    def pauses(self) -> dict[tuple[str, str], str]:
+        return {(r["branch"], r["plugin"]): r["reason"] for r in self.conn.execute("SELECT * FROM pauses")}
+
+    # --- problems in the input (bad rows, payloads) ---------------------------------------------------------
+
+    def report_problem(self, branch: str, plugin: str, ref: str, field: str, message: str, now: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO problems(branch, plugin, ref, field, message, first_seen, last_seen) VALUES"
+                " (?,?,?,?,?,?,?) ON CONFLICT(branch, plugin, ref) DO UPDATE SET field=excluded.field,"
+                " message=excluded.message, last_seen=excluded.last_seen",
+                (branch, plugin, ref, field, message, ts(now), ts(now)))
+
+    def resolve_problem(self, branch: str, plugin: str, ref: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM problems WHERE branch=? AND plugin=? AND ref=?", (branch, plugin, ref))
+
+    def list_problems(self, branch: str | None = None) -> list[sqlite3.Row]:
+        sql = "SELECT * FROM problems" + (" WHERE branch=?" if branch else "") + " ORDER BY branch, plugin, ref"
+        return self.conn.execute(sql, (branch,) if branch else ()).fetchall()
+
+    # --- plugins' private state ----------------------------------------------------------------------------
+
+    def kv_get(self, branch: str, plugin: str, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM kv WHERE branch=? AND plugin=? AND key=?",
+                                (branch, plugin, key)).fetchone()
+        return None if row is None else json.loads(row["value"])
+
+    def kv_put(self, branch: str, plugin: str, key: str, value: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO kv(branch, plugin, key, value) VALUES (?,?,?,?) ON CONFLICT(branch, plugin, key)"
+                         " DO UPDATE SET value=excluded.value", (branch, plugin, key, json.dumps(value)))
+
+    def kv_delete(self, branch: str, plugin: str, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM kv WHERE branch=? AND plugin=? AND key=?", (branch, plugin, key))
+
+
+def _entity(table: str) -> str:
+    if table not in ("candidates", "sessions"):
+        raise ValueError(table)
+    return table

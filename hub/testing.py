@@ -1,0 +1,295 @@
+"""The testing kit for connector authors, loaded as a pytest plugin (entry point `pytest11`).
+
+Fixtures: `clock` (a clock tests move), `plugin_registry` + `register_plugin` (no entry points loaded; undone
+after the test), `make_hub` (a hub on a temporary store with the branches you give). Factories build valid
+events. `ConnectorConformance` is the test class every connector runs (see docs/writing-a-plugin.md).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tomllib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from hub.app import Hub
+from hub.config import load_config
+from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, new_id
+from hub.hookspecs import EVENT_HOOKS, hookimpl
+from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that only moves when told: deterministic schedules and retries, no sleeping in tests."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 0, **kw: float) -> datetime:
+        self.now += timedelta(seconds=seconds, **kw)
+        return self.now
+
+
+# --- factories ---------------------------------------------------------------------------------------------
+
+def make_candidate(**kw: Any) -> Candidate:
+    data: dict[str, Any] = {"ref": new_id("ref"), "first_name": "Aïcha", "last_name": "Benali",
+                            "email": f"{new_id('p')}@example.org", "phone": "+33 6 12 34 56 78"}
+    return Candidate(**{**data, **kw})
+
+
+def make_session(start: datetime | None = None, **kw: Any) -> Session:
+    start = start or T0 + timedelta(days=5)
+    return Session(**{"ref": new_id("sref"), "programme": "atelier", "start": start,
+                      "end": start + timedelta(hours=3), **kw})
+
+
+def make_event(kind: EventKind | str, *, candidate: Candidate | None = None, session: Session | None = None,
+               outcome: Outcome | None = None, occurred_at: datetime | None = None, **kw: Any) -> Event:
+    kind = EventKind(kind)
+    when = occurred_at or T0
+    if kind is EventKind.CANDIDATE_REGISTERED:
+        candidate = candidate or make_candidate()
+    if kind in (EventKind.SESSION_BOOKED, EventKind.SESSION_CANCELLED, EventKind.SESSION_REMINDER_DUE,
+                EventKind.FOLLOWUP_DUE):
+        session = session or make_session()
+        candidate = candidate or make_candidate()
+    if kind is EventKind.OUTCOME_RECORDED:
+        outcome = outcome or Outcome(category=OutcomeCategory.PRESENT, observed_at=when)
+        candidate = candidate or make_candidate()
+    if kind in (EventKind.SESSION_REMINDER_DUE, EventKind.FOLLOWUP_DUE):
+        kw.setdefault("due", {"offset": "48h", "due_at": when})
+    return Event(kind=kind, occurred_at=when, source_id=kw.pop("source_id", new_id("src")), candidate=candidate,
+                 session=session, outcome=outcome, **kw)
+
+
+# --- a sink that records what it was asked to do -----------------------------------------------------------
+
+class RecordingSink:
+    """A plugin implementing every event hook; records effects by idempotency key (so a repeat is visible).
+
+    `fail` maps an event kind to an exception (or a callable returning one) to raise instead.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Event]] = []
+        self.effects: dict[str, Event] = {}
+        self.fail: dict[str, BaseException | Callable[[], BaseException | None]] = {}
+
+    def _handle(self, hub: Any, kind: str, event: Event) -> None:
+        self.calls.append((kind, hub.delivery_key, event))
+        failure = self.fail.get(kind)
+        if callable(failure) and not isinstance(failure, BaseException):
+            failure = failure()
+        if failure is not None:
+            raise failure
+        self.effects.setdefault(hub.delivery_key, event)
+
+    @hookimpl
+    def candidate_registered(self, hub: Any, event: Event) -> None:
+        self._handle(hub, "candidate_registered", event)
+
+    @hookimpl
+    def session_booked(self, hub: Any, event: Event) -> None:
+        self._handle(hub, "session_booked", event)
+
+    @hookimpl
+    def session_cancelled(self, hub: Any, event: Event) -> None:
+        self._handle(hub, "session_cancelled", event)
+
+    @hookimpl
+    def outcome_recorded(self, hub: Any, event: Event) -> None:
+        self._handle(hub, "outcome_recorded", event)
+
+    @hookimpl
+    def session_reminder_due(self, hub: Any, event: Event) -> None:
+        self._handle(hub, "session_reminder_due", event)
+
+    @hookimpl
+    def followup_due(self, hub: Any, event: Event) -> None:
+        self._handle(hub, "followup_due", event)
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _, _ in self.calls]
+
+
+# --- building a hub in a temporary directory ----------------------------------------------------------------
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Enough TOML writing for config files (top-level keys, then one table per dict)."""
+    lines = [f'"{k}" = {_toml_value(v)}' for k, v in data.items() if not isinstance(v, dict)]
+    for key, table in data.items():
+        if isinstance(table, dict):
+            lines.append(f'\n["{key}"]')
+            lines += [f'"{k}" = {_toml_value(v)}' for k, v in table.items()]
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)
+    return text
+
+
+def write_config(root: Path, branches: dict[str, dict[str, Any]], hub: dict[str, Any] | None = None) -> Path:
+    (root / "branches").mkdir(parents=True, exist_ok=True)
+    (root / "hub.toml").write_text(to_toml({"state_dir": str(root / "var"), **(hub or {})}), encoding="utf-8")
+    for branch, data in branches.items():
+        (root / "branches" / f"{branch}.toml").write_text(to_toml({"name": branch.title(), **data}),
+                                                          encoding="utf-8")
+    return root
+
+
+def build_hub(root: Path, registry: PluginRegistry, branches: dict[str, dict[str, Any]], *,
+              hub: dict[str, Any] | None = None, clock: Callable[[], datetime] | None = None,
+              environ: dict[str, str] | None = None) -> Hub:
+    write_config(root, branches, hub)
+    config = load_config(root, registry.settings_models(), environ=environ or {})
+    return Hub(config, registry, clock=clock or FakeClock())
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def plugin_registry() -> PluginRegistry:
+    """An empty registry: tests choose exactly which plugins exist."""
+    return PluginRegistry()
+
+
+@pytest.fixture
+def register_plugin(plugin_registry: PluginRegistry) -> Iterator[Callable[[str, object], object]]:
+    added: list[str] = []
+
+    def register(name: str, plugin: object) -> object:
+        plugin_registry.add(name, plugin)
+        added.append(name)
+        return plugin
+
+    yield register
+    for name in added:
+        plugin_registry.remove(name)
+
+
+@pytest.fixture
+def make_hub(tmp_path: Path, plugin_registry: PluginRegistry, clock: FakeClock) -> Iterator[Callable[..., Hub]]:
+    hubs: list[Hub] = []
+
+    def make(branches: dict[str, dict[str, Any]], **kw: Any) -> Hub:
+        kw.setdefault("clock", clock)
+        made = build_hub(tmp_path / f"config{len(hubs)}", plugin_registry, branches, **kw)
+        hubs.append(made)
+        return made
+
+    yield make
+    for made in hubs:
+        made.close()
+
+
+# --- the conformance suite ------------------------------------------------------------------------------------
+
+class ConnectorConformance:
+    """Subclass in your plugin's tests, set `plugin_name` and `plugin`, and provide a `connector_hub` fixture
+    returning a Hub with one branch "conformance" that enables the plugin against its sandbox.
+
+    Optionally override `effect_snapshot(hub)` to return what the plugin's effects look like in its fake
+    service: the suite then checks that a delivery repeated under the same key changes nothing.
+    """
+
+    plugin_name: str = ""
+    plugin: object = None
+    first_party: bool = True
+
+    def effect_snapshot(self, hub: Hub) -> Any:
+        return None
+
+    def sample_events(self, hub: Hub) -> list[Event]:
+        candidate = make_candidate()
+        session = make_session(start=hub.clock() + timedelta(days=3))
+        return [make_event(kind, candidate=candidate, session=session, occurred_at=hub.clock())
+                for kind in EVENT_HOOKS]
+
+    def test_entry_point_registered(self) -> None:
+        names = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        assert self.plugin_name in names, f"no entry point {self.plugin_name!r} in group {ENTRY_POINT_GROUP!r}"
+        assert names[self.plugin_name].load() is self.plugin
+
+    def test_hooks_are_known_and_plain(self) -> None:
+        pm = new_manager()
+        pm.register(self.plugin, name=self.plugin_name)
+        pm.check_pending()
+        for hook in pm.get_hookcallers(self.plugin) or []:
+            for impl in hook.get_hookimpls():
+                assert not (impl.tryfirst or impl.trylast or impl.hookwrapper or impl.wrapper), (
+                    f"{hook.name}: order tricks are not allowed (STYLE §8)")
+
+    def test_settings_model_is_strict_and_documented(self) -> None:
+        registry = PluginRegistry()
+        registry.add(self.plugin_name, self.plugin)
+        model = registry.settings_models()[self.plugin_name]
+        if model is None:
+            return
+        assert issubclass(model, BaseModel)
+        assert model.model_config.get("extra") == "forbid", "settings must forbid unknown keys"
+        undocumented = [n for n, f in model.model_fields.items() if not f.description]
+        assert not undocumented, f"fields without description: {undocumented}"
+
+    def test_secrets_never_shown(self, connector_hub: Hub) -> None:
+        settings = connector_hub.config.branches["conformance"].settings.get(self.plugin_name)
+        if settings is None:
+            return
+        for name, _ in type(settings).model_fields.items():
+            value = getattr(settings, name)
+            if isinstance(value, SecretStr):
+                assert value.get_secret_value() not in repr(settings)
+
+    def test_sandbox_contributed(self) -> None:
+        if not self.first_party:
+            return
+        registry = PluginRegistry()
+        registry.add(self.plugin_name, self.plugin)
+        assert self.plugin_name in registry.sandboxes(), "first-party plugins ship a sandbox"
+
+    def test_second_poll_adds_nothing(self, connector_hub: Hub) -> None:
+        for plugin, poller in connector_hub.pollers["conformance"]:
+            if plugin != self.plugin_name:
+                continue
+            connector_hub.poll("conformance", plugin, poller)
+            assert connector_hub.poll("conformance", plugin, poller) == 0, f"{poller.name}: re-poll added events"
+
+    def test_repeated_delivery_has_one_effect(self, connector_hub: Hub) -> None:
+        plugins = connector_hub.branches["conformance"]
+        for event in self.sample_events(connector_hub):
+            if self.plugin_name not in plugins.sinks_for(event.kind.value):
+                continue
+            stored = connector_hub.ingest("conformance", "conformance-test", [event])
+            for stored_event in stored:
+                if self.plugin_name not in plugins.sinks_for(stored_event.kind.value):
+                    continue
+                ctx = plugins.context(self.plugin_name).for_delivery(f"{stored_event.id}:{self.plugin_name}")
+                plugins.deliver(self.plugin_name, stored_event.kind.value, ctx, stored_event)
+                once = self.effect_snapshot(connector_hub)
+                plugins.deliver(self.plugin_name, stored_event.kind.value, ctx, stored_event)
+                assert self.effect_snapshot(connector_hub) == once, f"{stored_event.kind}: repeated effect"
