@@ -339,7 +339,8 @@ def _resolve_secrets(file: Path, branch: str, plugin: str, model: type[BaseModel
             if secret is not None:
                 data[key] = secret
         else:
-            problems.append(ConfigProblem(str(file), where, "a secret must be { env = \"NAME\" } or { file = \"PATH\" }"))
+            problems.append(ConfigProblem(str(file), where, "a secret is given in an unknown form",
+                                          'write { env = "NAME" } or { file = "PATH" }'))
     return data
 
 

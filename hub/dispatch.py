@@ -31,7 +31,7 @@ def backoff(attempt: int, initial: float, maximum: float) -> float:
     """Seconds to wait before try number `attempt + 1`: exponential with jitter (tenacity's policy)."""
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = max(1, attempt)
-    return float(wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)(state))
+    return float(wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)(state))
 
 
 class Dispatcher:

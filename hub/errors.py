@@ -42,7 +42,7 @@ class ConfigError(HubError):
 class ConfigProblem:
     """One configuration problem, located precisely enough for a volunteer to fix it."""
 
-    __slots__ = ("file", "key", "message", "fix")
+    __slots__ = ("file", "fix", "key", "message")
 
     def __init__(self, file: str, key: str, message: str, fix: str = "") -> None:
         self.file, self.key, self.message, self.fix = file, key, message, fix

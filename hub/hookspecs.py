@@ -14,7 +14,7 @@ Never rely on the order plugins are called in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
     from hub.context import HubContext
     from hub.events import Event
-    from hub.sources import Check, Poller, WebhookRoute
     from hub.sandbox import Sandbox
+    from hub.sources import Check, Poller, WebhookRoute
 
 PROJECT = "cravate_hub"
 hookspec = pluggy.HookspecMarker(PROJECT)

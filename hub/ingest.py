@@ -58,8 +58,8 @@ class Ingestor:
                                  candidate=candidate)
             out += self._store(branch, registration, now)
         outcome = self._outcome(branch, plugin, event, candidate, session)
-        final = event.model_copy(update={"branch": branch, "source": plugin, "candidate": candidate,
-                                         "session": session, "outcome": outcome})
+        final = event.model_copy(update={"id": new_id("evt"), "branch": branch, "source": plugin,
+                                         "candidate": candidate, "session": session, "outcome": outcome})
         out += self._store(branch, final, now)
         return out
 

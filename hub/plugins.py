@@ -2,7 +2,8 @@
 
 Discovery is guarded: entry points of the group `cravate_hub` are loaded one at a time, and a plugin that
 fails to import is reported by name and skipped. `HUB_PLUGINS` (allow list) and `HUB_DISABLE_PLUGINS`
-(block list), comma-separated, choose what loads. Business code never calls `pm.hook.*`: it calls the
+(block list), comma-separated, choose what loads; `HUB_LOAD_PLUGINS=name:module,...` loads modules that are
+not installed as entry points (a connector under development, the crash test's plugins). Business code never calls `pm.hook.*`: it calls the
 facade, which calls each plugin's implementation alone so that one plugin's failure stays its own.
 """
 
@@ -64,10 +65,18 @@ class PluginRegistry:
                 registry.add(ep.name, ep.load())
             except Exception as exc:  # a broken plugin must not break the hub
                 registry.errors[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.error("plugin failed to load", extra={"plugin": ep.name, "error": registry.errors[ep.name]})
+                log.info("plugin failed to load", extra={"plugin": ep.name, "error": registry.errors[ep.name]})
                 continue
             if ep.dist is not None:
                 registry.versions[ep.name] = ep.dist.version
+        for spec in (env.get("HUB_LOAD_PLUGINS") or "").split(","):
+            name, _, module = spec.strip().partition(":")
+            if not name or name in block:
+                continue
+            try:
+                registry.add(name, importlib.import_module(module))
+            except Exception as exc:
+                registry.errors[name] = f"{type(exc).__name__}: {exc}"
         return registry
 
     def add(self, name: str, plugin: object) -> None:

@@ -141,7 +141,8 @@ class Store:
 
     def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
         """Add a delivery for a plugin enabled after the event was stored (resync --force)."""
-        row = self.conn.execute("SELECT id, branch, kind, candidate_id FROM events WHERE seq=?", (event_seq,)).fetchone()
+        row = self.conn.execute("SELECT id, branch, kind, candidate_id FROM events WHERE seq=?",
+                                (event_seq,)).fetchone()
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
             " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",

@@ -1,0 +1,82 @@
+"""The optional webhook receiver: `/webhooks/<branch>/<plugin>[/<path>]` and `/healthz`.
+
+It answers only after the events a handler returned are committed, so a 2xx always means "stored"; when
+storing fails it answers 503 and the sender retries. Bodies over the limit get 413 before being read whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from hub.app import Hub
+from hub.sources import WebhookRequest
+
+log = logging.getLogger("hub.webhooks")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(hub: Hub) -> Starlette:
+    routes = hub.webhook_routes()
+    limit = hub.config.hub.webhooks.max_body_bytes
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "branches": sorted(hub.branches)})
+
+    async def receive(request: Request) -> Response:
+        branch, plugin = request.path_params["branch"], request.path_params["plugin"]
+        path = request.path_params.get("rest", "")
+        path = "/" + path if path else ""
+        route = routes.get((branch, plugin, path))
+        if route is None:
+            return PlainTextResponse("no such webhook", status_code=404)
+        if request.method not in route.methods:
+            return PlainTextResponse("method not allowed", status_code=405)
+        try:
+            body = await _read_body(request, limit)
+        except BodyTooLarge:
+            return PlainTextResponse("body too large", status_code=413)
+        incoming = WebhookRequest(method=request.method, path=path,
+                                  headers={k.lower(): v for k, v in request.headers.items()},
+                                  query=dict(request.query_params), body=body, received_at=datetime.now(UTC))
+        try:
+            reply = await run_in_threadpool(route.handler, incoming)
+        except Exception:
+            log.exception("webhook handler failed", extra={"branch": branch, "plugin": plugin})
+            return PlainTextResponse("handler error", status_code=500)
+        if reply.events:
+            try:
+                await run_in_threadpool(hub.ingest, branch, plugin, reply.events)
+            except Exception:
+                log.exception("webhook events not stored", extra={"branch": branch, "plugin": plugin})
+                return PlainTextResponse("not stored, retry later", status_code=503)
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(routes=[
+        Route("/healthz", healthz),
+        Route("/webhooks/{branch}/{plugin}", receive, methods=methods),
+        Route("/webhooks/{branch}/{plugin}/{rest:path}", receive, methods=methods),
+    ])

@@ -1,0 +1,153 @@
+"""A complete, small connector for "Carnet", a fictional sign-up and journal web service.
+
+It shows every part a connector has: a settings model, a poller with a cursor, an idempotent sink using the
+delivery key, the failure taxonomy, a health check and a sandbox. The demo uses it as the branch's journal:
+every event becomes one line a coordinator can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from hub import PluginAuthFailed, PluginNotReady, hookimpl
+from hub.context import HubContext
+from hub.events import Candidate, Event, EventKind
+from hub.sources import Check, Poller, PollResult
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="base address of the Carnet service")
+    token: SecretStr = Field(description="API token (from the environment: token = { env = \"NAME\" })")
+    poll_interval: float | None = Field(None, description="seconds between polls (branch default if unset)")
+
+
+def _client(hub: HubContext) -> httpx.Client:
+    settings: Settings = hub.settings  # type: ignore[assignment]
+    return httpx.Client(base_url=settings.url, timeout=10,
+                        headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"})
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    """Map the service's answers onto the hub's failure taxonomy."""
+    if response.status_code in (401, 403):
+        raise PluginAuthFailed("Carnet refused the token; create a new one and update the environment")
+    if response.status_code == 429 or response.status_code >= 500:
+        retry = response.headers.get("Retry-After")
+        raise PluginNotReady(f"Carnet answered {response.status_code}",
+                             retry_after=float(retry) if retry and retry.isdigit() else None)
+    response.raise_for_status()
+    return response
+
+
+def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
+    def poll(cursor: str | None) -> PollResult:
+        with _client(hub) as client:
+            try:
+                page = _check(client.get("/signups", params={"after": cursor or "0", "limit": 100})).json()
+            except httpx.TransportError as exc:
+                raise PluginNotReady(f"Carnet unreachable: {type(exc).__name__}") from exc
+        events = []
+        for item in page["items"]:
+            try:
+                events.append(Event(kind=EventKind.CANDIDATE_REGISTERED, occurred_at=item["created_at"],
+                                    source_id=f"signup:{item['id']}",
+                                    candidate=Candidate(ref=str(item["id"]), first_name=item.get("first_name"),
+                                                        last_name=item.get("last_name"), email=item.get("email"),
+                                                        phone=item.get("phone"))))
+            except (KeyError, ValueError) as exc:
+                hub.report_problem(f"signup {item.get('id')}", "signup", f"unreadable sign-up ({type(exc).__name__});"
+                                   " fix it in Carnet")
+        return PollResult(events=events, cursor=str(page["last_id"]) if page["items"] else cursor,
+                          more=bool(page.get("has_more")))
+    return poll
+
+
+def journal_line(event: Event) -> str:
+    """The French line staff read in the journal (no contact details, only names and dates)."""
+    who = event.candidate.display_name if event.candidate else "?"
+    when = event.session.start.strftime("%d/%m/%Y %H:%M") if event.session else ""
+    texts = {
+        EventKind.CANDIDATE_REGISTERED: f"Inscription de {who}",
+        EventKind.SESSION_BOOKED: (f"RDV déplacé pour {who} au {when}" if event.session and event.session.replaces
+                                   else f"RDV réservé pour {who} le {when}"),
+        EventKind.SESSION_CANCELLED: f"RDV annulé pour {who} (prévu le {when})",
+        EventKind.OUTCOME_RECORDED: f"Résultat pour {who} : {event.outcome.label or event.outcome.category.value}"
+        if event.outcome else "",
+        EventKind.SESSION_REMINDER_DUE: f"Rappel à envoyer à {who} ({event.due.offset} avant le {when})"
+        if event.due else "",
+        EventKind.FOLLOWUP_DUE: f"Suivi à faire avec {who} ({event.due.offset} après le {when})" if event.due else "",
+    }
+    return texts[event.kind]
+
+
+def _write_journal(hub: HubContext, event: Event) -> None:
+    with _client(hub) as client:
+        try:
+            # The delivery key makes a repeated delivery (after a crash) a no-op on Carnet's side.
+            _check(client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
+                               json={"kind": event.kind.value, "candidate": event.candidate_id,
+                                     "text": journal_line(event)}))
+        except httpx.TransportError as exc:
+            raise PluginNotReady(f"Carnet unreachable: {type(exc).__name__}") from exc
+
+
+@hookimpl
+def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
+    register(Settings)
+
+
+@hookimpl
+def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    settings: Settings = hub.settings  # type: ignore[assignment]
+    register(Poller("signups", _poll_signups(hub), interval=settings.poll_interval))
+
+
+@hookimpl
+def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    def reachable() -> str:
+        with _client(hub) as client:
+            _check(client.get("/signups", params={"after": "0", "limit": 1}))
+        return "Carnet reachable, token accepted"
+    register(Check("carnet", reachable))
+
+
+@hookimpl
+def register_sandbox(register: Callable[[Any], None]) -> None:
+    from hub_example.sandbox import CarnetSandbox
+    register(CarnetSandbox())
+
+
+@hookimpl
+def candidate_registered(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)
+
+
+@hookimpl
+def session_booked(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)
+
+
+@hookimpl
+def session_cancelled(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)
+
+
+@hookimpl
+def outcome_recorded(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)
+
+
+@hookimpl
+def session_reminder_due(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)
+
+
+@hookimpl
+def followup_due(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)

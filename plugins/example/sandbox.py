@@ -1,0 +1,86 @@
+"""The fake Carnet service: sign-ups (read with a cursor) and a journal that honours Idempotency-Key."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
+
+DEMO_TOKEN = "carnet-demo-token"
+
+
+class CarnetSandbox(Sandbox):
+    name = "example"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.signups: dict[str, list[dict[str, Any]]] = {}
+        self.journal: dict[str, list[dict[str, Any]]] = {}
+        self.keys: dict[str, set[str]] = {}
+        self.requests = 0
+
+    def add_signup(self, token: str, **fields: Any) -> dict[str, Any]:
+        with self.lock:
+            items = self.signups.setdefault(token, [])
+            item = {"id": len(items) + 1, "created_at": datetime.now(UTC).isoformat(), **fields}
+            items.append(item)
+            return item
+
+    def _token(self, request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") and len(auth) > 7 else None
+
+    def app(self) -> Starlette:
+        async def signups(request: Request) -> JSONResponse:
+            self.requests += 1
+            token = self._token(request)
+            if token is None:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            after, limit = int(request.query_params.get("after", "0")), int(request.query_params.get("limit", "100"))
+            items = [i for i in self.signups.get(token, []) if i["id"] > after]
+            page = items[:limit]
+            return JSONResponse({"items": page, "last_id": page[-1]["id"] if page else after,
+                                 "has_more": len(items) > limit})
+
+        async def journal(request: Request) -> JSONResponse:
+            self.requests += 1
+            token = self._token(request)
+            if token is None:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            if request.method == "GET":
+                return JSONResponse({"items": self.journal.get(token, [])})
+            key = request.headers.get("idempotency-key", "")
+            with self.lock:
+                seen = self.keys.setdefault(token, set())
+                if key and key in seen:
+                    return JSONResponse({"replayed": True}, status_code=200)
+                seen.add(key)
+                entry = {**(await request.json()), "at": datetime.now(UTC).isoformat()}
+                self.journal.setdefault(token, []).append(entry)
+            return JSONResponse(entry, status_code=201)
+
+        return Starlette(routes=[Route("/signups", signups), Route("/journal", journal, methods=["GET", "POST"])])
+
+    def demo_settings(self, demo: DemoContext) -> dict[str, Any]:
+        return {"url": demo.base_url, "poll_interval": 1}
+
+    def demo_environ(self, demo: DemoContext) -> dict[str, str]:
+        return {f"HUB_{demo.branch.upper()}_EXAMPLE_TOKEN": f"{DEMO_TOKEN}-{demo.branch}"}
+
+    def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
+        token = f"{DEMO_TOKEN}-{demo.branch}"
+        person = demo.people[-1]
+        return [DemoAction(DemoPhase.REGISTER, f"{person.first_name} s'inscrit sur Carnet",
+                           lambda: self.add_signup(token, first_name=person.first_name, last_name=person.last_name,
+                                                   email=person.email, phone=person.phone))]
+
+    def describe(self, branch: str) -> str:
+        lines = self.journal.get(f"{DEMO_TOKEN}-{branch}", [])
+        return "\n".join(f"  - {entry['text']}" for entry in lines) or "  (vide)"
