@@ -3,8 +3,9 @@
 Discovery is guarded: entry points of the group `cravate_hub` are loaded one at a time, and a plugin that
 fails to import is reported by name and skipped. `HUB_PLUGINS` (allow list) and `HUB_DISABLE_PLUGINS`
 (block list), comma-separated, choose what loads; `HUB_LOAD_PLUGINS=name:module,...` loads modules that are
-not installed as entry points (a connector under development, the crash test's plugins). Business code never calls `pm.hook.*`: it calls the
-facade, which calls each plugin's implementation alone so that one plugin's failure stays its own.
+not installed as entry points (a connector under development, the crash test's plugins).
+Business code never calls `pm.hook.*`: it calls the facade, which calls each plugin's implementation alone
+so that one plugin's failure stays its own.
 """
 
 from __future__ import annotations

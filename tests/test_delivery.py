@@ -104,7 +104,7 @@ def test_rejected_delivery_is_dead_at_once(two_branches: Hub, sinks: dict[str, R
 
 
 def test_auth_failure_pauses_only_that_plugin_in_that_branch(make_hub, register_plugin, clock: FakeClock) -> None:
-    alpha, beta = register_plugin("alpha", RecordingSink()), register_plugin("beta", RecordingSink())
+    _alpha, beta = register_plugin("alpha", RecordingSink()), register_plugin("beta", RecordingSink())
     hub = make_hub({"bordeaux": {"plugins": ["alpha", "beta"]}, "lyon": {"plugins": ["beta"]}})
     beta.fail["candidate_registered"] = lambda: PluginAuthFailed("token revoked")
     hub.ingest("bordeaux", "alpha", [make_event(EventKind.CANDIDATE_REGISTERED) for _ in range(3)])
