@@ -45,6 +45,7 @@ class Daemon:
                     report = self.hub.cycle(force_poll=True)
                     log.info("cycle done", extra=vars(report))
                     return
+                tick = min([TICK] + [p.interval for ps in self.hub.pollers.values() for _, p in ps if p.interval])
                 while not self.stop_event.is_set():
                     started = time.monotonic()
                     report = self.hub.cycle(max_batches=20)
@@ -52,7 +53,7 @@ class Daemon:
                         log.info("cycle", extra={k: v for k, v in vars(report).items() if v})
                     if report.delivered >= 20 * self.hub.config.hub.delivery.batch_size:
                         continue  # more is due: go on without sleeping
-                    self.stop_event.wait(max(0.0, TICK - (time.monotonic() - started)))
+                    self.stop_event.wait(max(0.0, tick - (time.monotonic() - started)))
             finally:
                 if server is not None:
                     server.stop()

@@ -2,7 +2,7 @@
 
 Discovery is guarded: entry points of the group `cravate_hub` are loaded one at a time, and a plugin that
 fails to import is reported by name and skipped. `HUB_PLUGINS` (allow list) and `HUB_DISABLE_PLUGINS`
-(block list), comma-separated, choose what loads; `HUB_LOAD_PLUGINS=name:module,...` loads modules that are
+(block list), comma-separated, choose what loads; `HUB_LOAD_PLUGINS=name=module[:attr],...` loads objects that are
 not installed as entry points (a connector under development, the crash test's plugins).
 Business code never calls `pm.hook.*`: it calls the facade, which calls each plugin's implementation alone
 so that one plugin's failure stays its own.
@@ -71,11 +71,13 @@ class PluginRegistry:
             if ep.dist is not None:
                 registry.versions[ep.name] = ep.dist.version
         for spec in (env.get("HUB_LOAD_PLUGINS") or "").split(","):
-            name, _, module = spec.strip().partition(":")
+            name, _, target = spec.strip().partition("=")
             if not name or name in block:
                 continue
+            module, _, attr = target.partition(":")
             try:
-                registry.add(name, importlib.import_module(module))
+                loaded = importlib.import_module(module)
+                registry.add(name, getattr(loaded, attr) if attr else loaded)
             except Exception as exc:
                 registry.errors[name] = f"{type(exc).__name__}: {exc}"
         return registry
@@ -106,12 +108,13 @@ class PluginRegistry:
 
     def settings_models(self) -> dict[str, type[BaseModel] | None]:
         models: dict[str, type[BaseModel] | None] = {name: None for name in self.plugins}
-        for name, model in _contributions(self.manager(), "register_settings", {}):
+        for name, model in _contributions(self.manager(), "register_settings", {}, self.errors):
             models[name] = model
         return models
 
     def sandboxes(self) -> dict[str, Sandbox]:
-        return {name: sandbox for name, sandbox in _contributions(self.manager(), "register_sandbox", {})}
+        return {name: sandbox for name, sandbox in _contributions(self.manager(), "register_sandbox", {},
+                                                                          self.errors)}
 
     def add_commands(self, cli: click.Group) -> None:
         for impl in self.manager().hook.register_commands.get_hookimpls():

@@ -17,7 +17,7 @@ def test_broken_plugin_is_reported_and_others_load(monkeypatch: pytest.MonkeyPat
     exec("from hub import hookimpl\n@hookimpl\ndef candidate_registered(hub, event):\n    pass\n", good.__dict__)
     monkeypatch.setitem(sys.modules, "good_plugin_mod", good)
     registry = PluginRegistry.discover({"HUB_PLUGINS": "", "HUB_LOAD_PLUGINS":
-                                        "good:good_plugin_mod,bad:no_such_module_xyz"})
+                                        "good=good_plugin_mod,bad=no_such_module_xyz"})
     assert "good" in registry.plugins
     assert "bad" not in registry.plugins and "ModuleNotFoundError" in registry.errors["bad"]
 
