@@ -70,7 +70,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 class HubGroup(click.Group):
-    """Adds plugin commands lazily: only when a command is looked up or listed, never at import."""
+    """Adds plugin commands when a command is looked up or listed, never at import."""
 
     _plugins_added = False
 
@@ -80,11 +80,9 @@ class HubGroup(click.Group):
             _registry(ctx).add_commands(self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = super().get_command(ctx, cmd_name)
-        if found is None:
-            self._add_plugins(ctx)
-            found = super().get_command(ctx, cmd_name)
-        return found
+        # plugins may add top-level commands or subcommands of core groups (`hub auth google`)
+        self._add_plugins(ctx)
+        return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugins(ctx)

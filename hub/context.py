@@ -103,8 +103,11 @@ class HubContext:
     def resolve_problem(self, ref: str) -> None:
         self._store.resolve_problem(self.branch, self.plugin, ref)
 
-    def secret_path(self, name: str) -> Path:
-        """Where this plugin keeps a token file for this branch (the directory is created 0700)."""
-        folder = self.state_dir / "secrets" / self.branch / self.plugin
+    def secret_path(self, name: str, namespace: str | None = None) -> Path:
+        """Where this plugin keeps a token file for this branch (the directory is created 0700).
+
+        `namespace` lets sibling plugins share one credential (Sheets and Gmail share "google").
+        """
+        folder = self.state_dir / "secrets" / self.branch / (namespace or self.plugin)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return folder / name

@@ -49,10 +49,15 @@ class Dispatcher:
         rows = self.store.due_deliveries(now, limit or self.settings.batch_size)
         results: list[Result] = []
         paused: set[tuple[str, str]] = set()
+        blocked: set[tuple[str, str, str]] = set()  # (branch, plugin, candidate) whose earlier delivery failed
         for row in rows:
-            if (row.branch, row.plugin) in paused:
+            order_key = (row.branch, row.plugin, row.candidate_id or f"#{row.id}")
+            if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
-            results.append(self._deliver(row, now, paused))
+            result = self._deliver(row, now, paused)
+            if result[1] != DONE:
+                blocked.add(order_key)
+            results.append(result)
         if results:
             with self.store.transaction():
                 self.store.finish_deliveries(results, self.clock())

@@ -34,7 +34,7 @@ CREATE TABLE deliveries (
     UNIQUE (event_seq, plugin)
 );
 CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
-CREATE INDEX deliveries_order ON deliveries(branch, plugin, candidate_id, event_seq);
+CREATE INDEX deliveries_order ON deliveries(branch, plugin, candidate_id, state, event_seq);
 CREATE TABLE sources (
     branch TEXT NOT NULL, plugin TEXT NOT NULL, name TEXT NOT NULL,
     cursor TEXT, last_ok_at REAL, last_error TEXT, updated_at REAL NOT NULL,

@@ -42,6 +42,7 @@ class DeliveryRow:
     state: str
     attempts: int
     first_failed_at: float | None
+    candidate_id: str | None
     body: str
 
 
@@ -151,18 +152,23 @@ class Store:
         return cur.rowcount > 0
 
     def due_deliveries(self, now: datetime, limit: int) -> list[DeliveryRow]:
-        """Open deliveries whose time has come, oldest first, skipping paused plugins and keeping each
-        candidate's deliveries to one plugin in event order (a cancellation never overtakes its booking)."""
+        """Open deliveries whose time has come, oldest first, skipping paused plugins.
+
+        A candidate's deliveries to one plugin keep event order (a cancellation never overtakes its booking):
+        a delivery waits while an earlier one for the same candidate and plugin is waiting for a retry. Due
+        siblings come in order in the same batch; the dispatcher stops at the first that fails.
+        """
         rows = self.conn.execute(
             """SELECT d.id, d.event_seq, d.branch, d.plugin, d.kind, d.key, d.state, d.attempts,
-                      d.first_failed_at, e.body
+                      d.first_failed_at, d.candidate_id, e.body
                FROM deliveries d JOIN events e ON e.seq = d.event_seq
-               WHERE d.state IN ('pending','retrying') AND d.next_attempt_at <= ?
+               WHERE d.state IN ('pending','retrying') AND d.next_attempt_at <= :now
                  AND NOT EXISTS (SELECT 1 FROM pauses p WHERE p.branch=d.branch AND p.plugin=d.plugin)
                  AND NOT EXISTS (SELECT 1 FROM deliveries o
                                  WHERE o.branch=d.branch AND o.plugin=d.plugin AND o.candidate_id=d.candidate_id
-                                   AND o.state IN ('pending','retrying') AND o.event_seq < d.event_seq)
-               ORDER BY d.event_seq LIMIT ?""", (ts(now), limit)).fetchall()
+                                   AND o.state='retrying' AND o.next_attempt_at > :now
+                                   AND o.event_seq < d.event_seq)
+               ORDER BY d.event_seq LIMIT :limit""", {"now": ts(now), "limit": limit}).fetchall()
         return [DeliveryRow(**dict(r)) for r in rows]
 
     def finish_deliveries(self, results: Sequence[tuple[int, str, int, float | None, str | None, float | None]],

@@ -62,7 +62,8 @@ def test_run_once_and_second_daemon_refused(tmp_path: Path) -> None:
     first = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not (tmp_path / "var" / "hub.lock").exists() or not (tmp_path / "var" / "hub.lock").read_text():
+        lock = tmp_path / "var" / "hub.lock"
+        while not lock.exists() or lock.read_text() != str(first.pid):  # the first daemon holds the lock
             assert time.monotonic() < deadline and first.poll() is None
             time.sleep(0.05)
         second = subprocess.run([sys.executable, "-m", "hub", "run"], env=env, capture_output=True, text=True,

@@ -8,7 +8,6 @@ sees how often the hub re-delivered (at-least-once) and whether any effect happe
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3

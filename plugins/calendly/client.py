@@ -1,0 +1,218 @@
+"""A thin Calendly API v2 client: bearer auth, pagination, rate limits and the hub's failure taxonomy.
+
+Every request goes to `api_url`, even when it is given a full resource URI (Calendly identifies resources by
+URIs on api.calendly.com): only the path is kept, so a sandbox or a test server is never bypassed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity.wait import WaitBaseT
+
+from hub.errors import PluginAuthFailed, PluginNotReady
+
+DEFAULT_API_URL = "https://api.calendly.com"
+PAGE_SIZE = 100  # the API's maximum `count`
+DEFAULT_RESET = 60.0
+_RETRYABLE = {500, 502, 503, 504}
+log = logging.getLogger("hub.plugin.calendly.client")
+
+
+class CalendlyError(Exception):
+    """An answer Calendly gave that the caller may handle (403 plan, 404, 409...). Never carries personal data."""
+
+    def __init__(self, status: int, title: str, message: str = "") -> None:
+        super().__init__(f"Calendly {status} {title}: {message}".strip())
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+class CalendlyForbidden(CalendlyError):
+    pass
+
+
+class CalendlyNotFound(CalendlyError):
+    pass
+
+
+class CalendlyConflict(CalendlyError):
+    pass
+
+
+_BY_STATUS: dict[int, type[CalendlyError]] = {403: CalendlyForbidden, 404: CalendlyNotFound, 409: CalendlyConflict}
+
+
+class _Transient(Exception):
+    """A 5xx or a network failure: worth one more try inside the same call."""
+
+
+def uuid_of(uri: str) -> str:
+    """The last path segment of a Calendly URI (its uuid)."""
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CalendlyClient:
+    """One token, one base URL. `requests` counts the HTTP requests made (used to measure poll costs)."""
+
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, clock: Callable[[], datetime] = _utcnow,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 20.0,
+                 retry_wait: WaitBaseT | None = None, attempts: int = 3) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.clock = clock
+        self.requests = 0
+        self.blocked_until: datetime | None = None
+        self._retry_wait = retry_wait if retry_wait is not None else wait_exponential(multiplier=0.5, max=4)
+        self._attempts = attempts
+        self._http = httpx.Client(base_url=self.api_url, transport=transport, timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
+                                           "User-Agent": "cravate-hub-calendly"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the one place requests are made ----------------------------------------------------------------------
+
+    def _path(self, path_or_uri: str) -> str:
+        if path_or_uri.startswith(("http://", "https://")):
+            parts = urlsplit(path_or_uri)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+        return path_or_uri if path_or_uri.startswith("/") else f"/{path_or_uri}"
+
+    def request(self, method: str, path_or_uri: str, *, params: dict[str, Any] | None = None,
+                json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request (retrying 5xx and network errors briefly) and return its JSON body ({} if none)."""
+        now = self.clock()
+        if self.blocked_until is not None and self.blocked_until > now:
+            raise PluginNotReady("Calendly rate limit reached; waiting for the reset",
+                                 retry_after=(self.blocked_until - now).total_seconds())
+        path = self._path(path_or_uri)
+        try:
+            for attempt in Retrying(stop=stop_after_attempt(self._attempts), wait=self._retry_wait, reraise=True,
+                                    retry=retry_if_exception(lambda e: isinstance(e, _Transient))):
+                with attempt:
+                    response = self._send(method, path, params, json)
+        except _Transient as exc:
+            raise PluginNotReady(f"Calendly unavailable: {exc}") from None
+        return self._decode(response)
+
+    def _send(self, method: str, path: str, params: dict[str, Any] | None,
+              json: dict[str, Any] | None) -> httpx.Response:
+        self.requests += 1
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+        except httpx.TransportError as exc:
+            raise _Transient(type(exc).__name__) from exc
+        if response.status_code in _RETRYABLE:
+            raise _Transient(f"HTTP {response.status_code}")
+        return response
+
+    def _decode(self, response: httpx.Response) -> dict[str, Any]:
+        self._note_rate_limit(response)
+        status = response.status_code
+        if status == 429:
+            wait = self._reset_seconds(response)
+            self.blocked_until = self.clock() + timedelta(seconds=wait)
+            raise PluginNotReady("Calendly rate limit (429)", retry_after=wait)
+        if status == 401:
+            raise PluginAuthFailed("Calendly refused the token (401): create a new personal access token "
+                                   "and set it in the branch's environment")
+        if status >= 400:
+            body = _json_or_empty(response)
+            cls = _BY_STATUS.get(status, CalendlyError)
+            raise cls(status, str(body.get("title", "")), str(body.get("message", "")))
+        if status == 204 or not response.content:
+            return {}
+        body = _json_or_empty(response)
+        if not body and response.content:
+            raise PluginNotReady(f"Calendly answered {status} with a body that is not JSON")
+        return body
+
+    def _reset_seconds(self, response: httpx.Response) -> float:
+        for header in ("x-ratelimit-reset", "retry-after"):
+            raw = response.headers.get(header)
+            try:
+                if raw is not None:
+                    return max(float(raw), 1.0)
+            except ValueError:
+                continue
+        return DEFAULT_RESET
+
+    def _note_rate_limit(self, response: httpx.Response) -> None:
+        """Stop before Calendly has to say 429: remaining 0 blocks further calls until the announced reset."""
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.strip() == "0" and response.status_code != 429:
+            self.blocked_until = self.clock() + timedelta(seconds=self._reset_seconds(response))
+
+    # --- endpoints ----------------------------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        return self.request("GET", "/users/me")["resource"]
+
+    def get(self, uri: str) -> dict[str, Any]:
+        """A single resource by URI (scheduled event, invitee, webhook subscription)."""
+        return self.request("GET", uri)["resource"]
+
+    def page(self, path: str, params: dict[str, Any], page_token: str | None = None
+             ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a collection and the next page's token (None on the last page)."""
+        query = {**params, "count": params.get("count", PAGE_SIZE)}
+        if page_token:
+            query["page_token"] = page_token
+        body = self.request("GET", path, params=query)
+        pagination = body.get("pagination") or {}
+        token = pagination.get("next_page_token")
+        if not token and pagination.get("next_page"):
+            token = httpx.URL(pagination["next_page"]).params.get("page_token")
+        return list(body.get("collection") or []), token or None
+
+    def collect(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, following pages."""
+        token: str | None = None
+        while True:
+            items, token = self.page(path, params, token)
+            yield from items
+            if not token:
+                return
+
+    def scheduled_events_page(self, params: dict[str, Any], page_token: str | None = None
+                              ) -> tuple[list[dict[str, Any]], str | None]:
+        return self.page("/scheduled_events", params, page_token)
+
+    def invitees(self, event_uri: str) -> list[dict[str, Any]]:
+        return list(self.collect(f"/scheduled_events/{uuid_of(event_uri)}/invitees", {"sort": "created_at:asc"}))
+
+    def webhook_subscriptions(self, organization: str, scope: str, user: str | None = None) -> list[dict[str, Any]]:
+        params = {"organization": organization, "scope": scope}
+        if scope == "user" and user:
+            params["user"] = user
+        return list(self.collect("/webhook_subscriptions", params))
+
+    def create_webhook_subscription(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/webhook_subscriptions", json=body)["resource"]
+
+    def delete(self, uri: str) -> None:
+        self.request("DELETE", uri)
+
+    def create_scheduling_link(self, event_type_uri: str) -> dict[str, Any]:
+        body = {"max_event_count": 1, "owner": event_type_uri, "owner_type": "EventType"}
+        return self.request("POST", "/scheduling_links", json=body)["resource"]
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

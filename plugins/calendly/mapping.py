@@ -1,0 +1,173 @@
+"""Calendly invitees and scheduled events -> hub events.
+
+Polling and webhooks both describe an invitee as it is now, so both go through `facts()`, which gives the
+same events with the same `source_id`s for the same facts: the hub's dedupe makes the overlap harmless.
+
+* an active invitee -> `session_booked` (its `old_invitee`, after a reschedule, becomes `replaces_ref`);
+* a cancelled invitee -> `session_booked` + `session_cancelled` (the booking dedupes if already known),
+  except after a reschedule (`rescheduled: true`): nothing, the new invitee's booking replaces it;
+* a no-show -> `outcome_recorded` with category `absent`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from hub.events import (
+    Candidate,
+    Event,
+    EventKind,
+    Outcome,
+    OutcomeCategory,
+    Referrer,
+    Session,
+    SessionStatus,
+)
+from hub_calendly.client import uuid_of
+
+if TYPE_CHECKING:
+    from hub.context import HubContext
+    from hub_calendly.plugin import Settings
+
+HUB_CANDIDATE_PREFIX = "cnd_"
+_YES = {"oui", "yes", "true", "vrai", "1", "j'accepte", "d'accord", "ok"}
+
+
+class PayloadError(ValueError):
+    """An invitee or scheduled event that cannot be turned into events; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    if not isinstance(value, str) or not value:
+        raise PayloadError(field, f"date manquante ({field})")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(field, f"date illisible ({field})") from None
+    if when.tzinfo is None:
+        raise PayloadError(field, f"date sans fuseau horaire ({field})")
+    return when
+
+
+def programme_for(settings: Settings, scheduled_event: dict[str, Any]) -> tuple[str | None, str | None] | None:
+    """(programme, module) for the event's type, or None when the branch does not follow this type."""
+    if not settings.event_types:
+        return settings.default_programme, None
+    event_type = str(scheduled_event.get("event_type") or "")
+    name = str(scheduled_event.get("name") or "").strip().casefold()
+    for key, mapping in settings.event_types.items():
+        if key in (event_type, uuid_of(event_type) if event_type else None) or key.strip().casefold() == name:
+            return mapping.programme, mapping.module
+    return None
+
+
+def candidate_from(settings: Settings, invitee: dict[str, Any]) -> Candidate:
+    """The person, as the booking describes them; `id` is the hub id the booking link carried, if any."""
+    first, last = invitee.get("first_name"), invitee.get("last_name")
+    if not first and not last and invitee.get("name"):
+        first, _, last = str(invitee["name"]).strip().partition(" ")
+    fields: dict[str, Any] = {"first_name": first or None, "last_name": last or None,
+                              "email": invitee.get("email") or None,
+                              "phone": invitee.get("text_reminder_number") or None}
+    referrer: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    wanted = {q.strip().casefold(): target for q, target in settings.questions.items()}
+    for qa in invitee.get("questions_and_answers") or []:
+        target = wanted.get(str(qa.get("question", "")).strip().casefold())
+        answer = str(qa.get("answer") or "").strip()
+        if not target or not answer:
+            continue
+        if target.startswith("referrer."):
+            referrer[target.removeprefix("referrer.")] = answer
+        elif target.startswith("extra."):
+            extra[target.removeprefix("extra.")] = answer
+        elif target == "consent":
+            fields["consent"] = answer.casefold() in _YES
+        else:
+            fields[target] = answer
+    tracking = invitee.get("tracking") or {}
+    utm_content = str(tracking.get("utm_content") or "").strip()
+    hub_id = utm_content if utm_content.startswith(HUB_CANDIDATE_PREFIX) else None
+    return Candidate(id=hub_id, referrer=Referrer(**referrer) if referrer else None, extra=extra, **fields)
+
+
+def session_from(settings: Settings, scheduled_event: dict[str, Any], invitee: dict[str, Any],
+                 programme: tuple[str | None, str | None]) -> Session:
+    """One session per invitee (a group workshop has one per person): `ref` is the invitee URI."""
+    location = scheduled_event.get("location") or {}
+    place = location.get("location") if isinstance(location.get("location"), str) else None
+    memberships = scheduled_event.get("event_memberships") or [{}]
+    cancellation = invitee.get("cancellation") or {}
+    return Session(
+        ref=str(invitee["uri"]),
+        programme=programme[0], module=programme[1],
+        start=parse_time(scheduled_event.get("start_time"), "start_time"),
+        end=parse_time(scheduled_event["end_time"], "end_time") if scheduled_event.get("end_time") else None,
+        location=place, video_link=location.get("join_url") or None,
+        host=memberships[0].get("user_name") or None,
+        replaces_ref=invitee.get("old_invitee") or None,
+        cancel_reason=cancellation.get("reason") or None,
+    )
+
+
+def facts(settings: Settings, scheduled_event: dict[str, Any], invitee: dict[str, Any]) -> list[Event]:
+    """Every event this invitee's current state stands for (see the module docstring). Raises PayloadError."""
+    uri = invitee.get("uri")
+    if not isinstance(uri, str) or "/invitees/" not in uri:
+        raise PayloadError("uri", "invité sans URI Calendly")
+    programme = programme_for(settings, scheduled_event)
+    if programme is None:
+        return []
+    status = invitee.get("status")
+    if status not in ("active", "canceled"):
+        raise PayloadError("status", f"statut d'invité inconnu ({status!r})")
+    if status == "canceled" and invitee.get("rescheduled"):
+        return []  # the new invitee's booking, carrying old_invitee, stands for the whole reschedule
+    candidate = candidate_from(settings, invitee)
+    session = session_from(settings, scheduled_event, invitee, programme)
+    booked_at = parse_time(invitee.get("created_at"), "created_at")
+    out = [Event(kind=EventKind.SESSION_BOOKED, occurred_at=booked_at, source_id=uri, candidate=candidate,
+                 session=session.model_copy(update={"cancel_reason": None}))]
+    if status == "canceled":
+        cancellation = invitee.get("cancellation") or {}
+        when = cancellation.get("created_at") or invitee.get("updated_at")
+        out.append(Event(kind=EventKind.SESSION_CANCELLED, occurred_at=parse_time(when, "updated_at"),
+                         source_id=uri, candidate=candidate,
+                         session=session.model_copy(update={"status": SessionStatus.CANCELLED})))
+    no_show = invitee.get("no_show")
+    if isinstance(no_show, dict):
+        out.append(no_show_event(candidate, session, no_show, invitee))
+    return out
+
+
+def no_show_event(candidate: Candidate, session: Session, no_show: dict[str, Any],
+                  invitee: dict[str, Any]) -> Event:
+    observed = parse_time(no_show.get("created_at") or invitee.get("updated_at"), "no_show.created_at")
+    outcome = Outcome(ref=no_show.get("uri") or None, category=OutcomeCategory.ABSENT, observed_at=observed,
+                      label="Absent", recorded_by="calendly")
+    return Event(kind=EventKind.OUTCOME_RECORDED, occurred_at=observed, source_id=f"{invitee['uri']}#no_show",
+                 candidate=candidate, session=session, outcome=outcome)
+
+
+def safe_facts(hub: HubContext, settings: Settings, scheduled_event: dict[str, Any],
+               invitee: dict[str, Any]) -> list[Event]:
+    """`facts()`, with a bad payload recorded as a problem (by invitee URI, never personal data) and skipped."""
+    ref = str(invitee.get("uri") or scheduled_event.get("uri") or "invitee?")
+    try:
+        events = facts(settings, scheduled_event, invitee)
+    except PayloadError as exc:
+        hub.report_problem(ref, exc.field, f"réservation Calendly illisible : {exc}")
+        return []
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        hub.report_problem(ref, "payload", f"réservation Calendly illisible ({type(exc).__name__}) : "
+                                           "vérifier le type d'événement et le formulaire")
+        return []
+    hub.resolve_problem(ref)
+    return events

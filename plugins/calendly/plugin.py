@@ -1,0 +1,140 @@
+"""The Calendly connector: bookings, cancellations, reschedules and no-shows from Calendly into the hub.
+
+Polling works on every Calendly plan and is always on; webhooks (Standard plan and above) make bookings
+arrive at once and share their dedupe keys with polling, so both may run together harmlessly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from hub import hookimpl
+from hub.durations import Seconds
+from hub_calendly.client import DEFAULT_API_URL
+
+if TYPE_CHECKING:
+    import click
+
+    from hub.context import HubContext
+    from hub.sandbox import Sandbox
+    from hub.sources import Check, Poller, WebhookRoute
+
+PLUGIN = "calendly"
+QUESTION_TARGETS = re.compile(
+    r"^(phone|first_name|last_name|consent|referrer\.(structure|kind|contact_name|contact_email)|extra\.[a-z0-9_]+)$")
+
+
+class EventTypeMapping(BaseModel):
+    """Where bookings of one Calendly event type belong in the branch's programmes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    programme: str = Field(description="programme key of the branch (see [programmes] in the branch file)")
+    module: str | None = Field(None, description="module of that programme, if the event type is one module")
+
+
+class Settings(BaseModel):
+    """The `[calendly]` table of a branch file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr = Field(description="personal access token (Integrations > API & Webhooks); from the "
+                                         "environment: token = { env = \"NAME\" } or HUB_<BRANCH>_CALENDLY_TOKEN")
+    api_url: str = Field(DEFAULT_API_URL, description="Calendly API base URL; the sandbox's URL in tests and demos")
+    scope: Literal["user", "organization"] = Field(
+        "user", description="read the token owner's events ('user') or the whole organisation's (admin token)")
+    event_types: dict[str, EventTypeMapping] = Field(
+        default_factory=dict,
+        description="event type (URI, uuid or name) -> programme/module; when set, other event types are ignored")
+    default_programme: str | None = Field(
+        "atelier", description="programme of bookings whose event type is not listed (when event_types is empty)")
+    questions: dict[str, str] = Field(
+        default_factory=lambda: {"Téléphone": "phone", "Numéro de téléphone": "phone",
+                                 "Structure qui vous oriente": "referrer.structure"},
+        description="booking form question (exact text, case ignored) -> candidate field: phone, first_name, "
+                    "last_name, consent, referrer.structure|kind|contact_name|contact_email or extra.<name>")
+    poll_interval: Seconds | None = Field(None, description="seconds (or '5m') between two polls; hub default if unset")
+    lookback: Seconds = Field(7 * 86400.0, description="how far back polling re-reads sessions (late cancellations, "
+                                                "no-shows marked after the session)")
+    no_show_interval: Seconds = Field(3600.0, description="how often past sessions are re-read for no-shows")
+    webhook_signing_key: SecretStr | None = Field(
+        None, description="signing key of the webhook subscription; unset = the key `hub calendly subscribe` "
+                          "stored in the state directory")
+    webhook_events: list[str] = Field(
+        ["invitee.created", "invitee.canceled", "invitee_no_show.created"],
+        description="webhook events to subscribe to")
+    webhook_tolerance: Seconds = Field(180, description="oldest accepted webhook signature timestamp (seconds)")
+    subscription_check_interval: Seconds = Field(
+        3600.0, description="how often the webhook subscription is checked and re-created if Calendly disabled it")
+    single_use_links: bool = Field(False, description="offer single-use booking links (hub calendly link)")
+    link_event_type: str | None = Field(None, description="event type URI used for single-use booking links")
+
+    @field_validator("questions")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for question, target in value.items():
+            if not QUESTION_TARGETS.match(target):
+                raise ValueError(f"question {question!r}: unknown field {target!r}; use phone, first_name, "
+                                 "last_name, consent, referrer.structure, referrer.kind, referrer.contact_name, "
+                                 "referrer.contact_email or extra.<name>")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("use an https:// address (http only for a local sandbox)")
+        return value.rstrip("/")
+
+
+def settings_of(hub: HubContext) -> Settings:
+    if not isinstance(hub.settings, Settings):
+        raise RuntimeError("calendly: the branch has no valid [calendly] settings")
+    return hub.settings
+
+
+@hookimpl
+def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
+    register(Settings)
+
+
+@hookimpl
+def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    from hub_calendly.poller import sources_for
+
+    for poller in sources_for(hub, settings_of(hub)):
+        register(poller)
+
+
+@hookimpl
+def register_webhooks(hub: HubContext, register: Callable[[WebhookRoute], None]) -> None:
+    from hub.sources import WebhookRoute
+    from hub_calendly.webhook import WebhookHandler
+
+    register(WebhookRoute(handler=WebhookHandler(hub, settings_of(hub))))
+
+
+@hookimpl
+def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    from hub_calendly.subscription import checks_for
+
+    for check in checks_for(hub, settings_of(hub)):
+        register(check)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from hub_calendly.commands import calendly
+
+    cli.add_command(calendly)
+
+
+@hookimpl
+def register_sandbox(register: Callable[[Sandbox], None]) -> None:
+    from hub_calendly.sandbox import CalendlySandbox
+
+    register(CalendlySandbox())

@@ -1,0 +1,653 @@
+"""A faithful fake of the parts of Calendly API v2 the connector uses, for tests and `hub demo`.
+
+Shapes follow Calendly's OpenAPI examples (users/me, scheduled_events, invitees, invitee_no_shows,
+webhook_subscriptions, scheduling_links): `{"resource": ...}` or `{"collection": [...], "pagination": {...}}`,
+errors as `{"title", "message"}`, and X-RateLimit-Limit/Remaining/Reset on every response. Resource URIs are
+always on https://api.calendly.com, as the real ones; the client only keeps their paths.
+
+One instance serves several branches: each has its own fake user, organisation and token. The script
+methods (`book`, `cancel`, `reschedule`, `mark_no_show`) play the candidates and staff, and deliver signed
+webhooks, as Calendly does, to the active subscriptions; deliveries only ever go to loopback addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.config import default_secret_env
+from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
+from hub_calendly.webhook import sign
+
+BASE = "https://api.calendly.com"
+WEBHOOK_EVENTS = {"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted",
+                  "routing_form_submission.created"}
+MAX_DELIVERY_FAILURES = 3
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DEMO_SIGNING_KEY = "demo-signing-key-not-a-secret"
+Handler = Callable[[Request, "FakeAccount", dict[str, Any]], tuple[int, dict[str, Any] | None]]
+
+
+def _id() -> str:
+    return uuid.uuid4().hex[:16].upper()
+
+
+def _ts(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _error(status: int, title: str, message: str) -> tuple[int, dict[str, Any]]:
+    return status, {"title": title, "message": message}
+
+
+def _invalid(parameter: str, message: str) -> tuple[int, dict[str, Any]]:
+    return 400, {"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
+                 "details": [{"parameter": parameter, "message": message}]}
+
+
+@dataclass
+class Delivery:
+    """One webhook POST the fake made (or would have made): kept so tests can replay or reorder them."""
+
+    url: str
+    kind: str
+    body: bytes
+    headers: dict[str, str]
+    status: int | None = None
+
+
+@dataclass
+class FakeAccount:
+    branch: str
+    token: str
+    user: dict[str, Any]
+    event_types: list[dict[str, Any]]
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invitees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    no_shows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signing_keys: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    webhooks_allowed: bool = True
+    rate_limit: int = 500
+    window: int = -1
+    used: int = 0
+    inject: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def organization(self) -> str:
+        return str(self.user["current_organization"])
+
+    def invitee(self, uri: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        event_uuid = uri.split("/scheduled_events/")[1].split("/")[0]
+        for invitee in self.invitees.get(event_uuid, []):
+            if invitee["uri"] == uri:
+                return self.events[event_uuid], invitee
+        raise KeyError(uri)
+
+
+class CalendlySandbox(Sandbox):
+    name = "calendly"
+
+    def __init__(self, clock: Callable[[], datetime] | None = None,
+                 sender: Callable[[Delivery], int] | None = None) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.sender = sender or _post_loopback
+        self.auto_deliver = True
+        self.legacy_payloads = False  # True: webhooks without the embedded scheduled_event (2020 shape)
+        self.accounts: dict[str, FakeAccount] = {}
+        self.requests: list[tuple[str, str, str]] = []
+        self.outbox: list[Delivery] = []
+        self.lock = threading.RLock()
+        self._demo: dict[str, dict[str, str]] = {}
+
+    # --- accounts -----------------------------------------------------------------------------------------------
+
+    def account(self, branch: str) -> FakeAccount:
+        with self.lock:
+            if branch not in self.accounts:
+                user_id, org_id = _id(), _id()
+                now = _ts(self.clock())
+                user = {"uri": f"{BASE}/users/{user_id}", "name": f"Antenne {branch}", "slug": f"cravate-{branch}",
+                        "email": f"{branch}@antenne.example.org", "scheduling_url": f"https://calendly.com/cravate-{branch}",
+                        "timezone": "Europe/Paris", "avatar_url": None, "created_at": now, "updated_at": now,
+                        "current_organization": f"{BASE}/organizations/{org_id}"}
+                types = [self._event_type(user, name, slug, minutes) for name, slug, minutes in
+                         (("Atelier Coup de Pouce", "atelier", 180), ("Coaching à distance", "coaching", 60))]
+                self.accounts[branch] = FakeAccount(branch, f"sandbox-token-{branch}-{_id().lower()}", user, types)
+            return self.accounts[branch]
+
+    def _event_type(self, user: dict[str, Any], name: str, slug: str, minutes: int) -> dict[str, Any]:
+        return {"uri": f"{BASE}/event_types/{_id()}", "name": name, "active": True, "slug": slug,
+                "scheduling_url": f"{user['scheduling_url']}/{slug}", "duration": minutes, "kind": "solo",
+                "pooling_type": None, "type": "StandardEventType", "color": "#fff200",
+                "created_at": user["created_at"], "updated_at": user["created_at"], "description_plain": None,
+                "profile": {"type": "User", "name": user["name"], "owner": user["uri"]}}
+
+    def token_for(self, branch: str) -> str:
+        return self.account(branch).token
+
+    def request_count(self, branch: str) -> int:
+        with self.lock:
+            return sum(1 for b, _, _ in self.requests if b == branch)
+
+    def fail_next(self, branch: str, status: int = 429, reset: int = 30, times: int = 1) -> None:
+        """Make the next `times` requests of this branch fail with `status` (429 carries `reset`)."""
+        with self.lock:
+            self.account(branch).inject.extend([(status, reset)] * times)
+
+    # --- the script: what candidates and staff do in Calendly ---------------------------------------------------
+
+    def book(self, branch: str, *, email: str, first_name: str, last_name: str, start: datetime,
+             event_type: str = "atelier", utm_content: str | None = None, phone: str | None = None,
+             answers: dict[str, str] | None = None, old_invitee: str | None = None) -> str:
+        """A candidate books a slot; returns the new invitee's URI."""
+        with self.lock:
+            account = self.account(branch)
+            etype = next(t for t in account.event_types if event_type in (t["slug"], t["name"], t["uri"]))
+            now = _ts(self.clock())
+            event_id, invitee_id = _id(), _id()
+            event_uri = f"{BASE}/scheduled_events/{event_id}"
+            account.events[event_id] = {
+                "uri": event_uri, "name": etype["name"], "meeting_notes_plain": None, "meeting_notes_html": None,
+                "status": "active", "start_time": _ts(start),
+                "end_time": _ts(start + timedelta(minutes=etype["duration"])), "event_type": etype["uri"],
+                "location": {"type": "physical", "location": f"Antenne {branch}, salle 1"},
+                "invitees_counter": {"total": 1, "active": 1, "limit": 1}, "created_at": now, "updated_at": now,
+                "event_memberships": [{"user": account.user["uri"], "user_email": account.user["email"],
+                                       "user_name": account.user["name"]}],
+                "event_guests": [], "calendar_event": None}
+            qa = [{"question": q, "answer": a, "position": i} for i, (q, a) in enumerate((answers or {}).items())]
+            account.invitees[event_id] = [{
+                "uri": f"{event_uri}/invitees/{invitee_id}", "email": email, "first_name": first_name,
+                "last_name": last_name, "name": f"{first_name} {last_name}", "status": "active",
+                "questions_and_answers": qa, "timezone": "Europe/Paris", "event": event_uri,
+                "created_at": now, "updated_at": now,
+                "tracking": {"utm_campaign": None, "utm_source": None, "utm_medium": None,
+                             "utm_content": utm_content, "utm_term": None, "salesforce_uuid": None},
+                "text_reminder_number": phone, "rescheduled": False, "old_invitee": old_invitee,
+                "new_invitee": None, "cancel_url": f"https://calendly.com/cancellations/{invitee_id}",
+                "reschedule_url": f"https://calendly.com/reschedulings/{invitee_id}",
+                "routing_form_submission": None, "payment": None, "no_show": None, "reconfirmation": None,
+                "scheduling_method": None, "invitee_scheduled_by": None}]
+            uri = account.invitees[event_id][0]["uri"]
+            pending = self._webhooks(account, "invitee.created", uri)
+        self._send(pending)
+        return str(uri)
+
+    def cancel(self, invitee_uri: str, reason: str = "Empêchement", *, rescheduled: bool = False,
+               new_invitee: str | None = None) -> None:
+        with self.lock:
+            account = self._owner(invitee_uri)
+            event, invitee = account.invitee(invitee_uri)
+            now = _ts(self.clock())
+            cancellation = {"canceled_by": invitee["name"], "reason": reason, "canceler_type": "invitee",
+                            "created_at": now}
+            invitee.update(status="canceled", updated_at=now, cancellation=cancellation, rescheduled=rescheduled,
+                           new_invitee=new_invitee)
+            counter = event["invitees_counter"]
+            counter["active"] = max(0, counter["active"] - 1)
+            event["updated_at"] = now
+            if counter["active"] == 0:
+                event.update(status="canceled", cancellation=cancellation)
+            pending = self._webhooks(account, "invitee.canceled", invitee_uri)
+        self._send(pending)
+
+    def reschedule(self, invitee_uri: str, new_start: datetime) -> str:
+        """The invitee moves their slot: the old invitee is cancelled (rescheduled) and a new one is created.
+
+        Like Calendly, both `invitee.canceled` and `invitee.created` are sent, in that order; tests replay the
+        outbox in the other order too, since Calendly does not document it.
+        """
+        with self.lock:
+            account = self._owner(invitee_uri)
+            event, old = account.invitee(invitee_uri)
+            slug = next(t["slug"] for t in account.event_types if t["uri"] == event["event_type"])
+            auto, self.auto_deliver = self.auto_deliver, False
+            start = len(self.outbox)
+            try:
+                answers = {qa["question"]: qa["answer"] for qa in old["questions_and_answers"]}
+                new_uri = self.book(account.branch, email=old["email"], first_name=old["first_name"],
+                                    last_name=old["last_name"], start=new_start, event_type=slug,
+                                    utm_content=old["tracking"]["utm_content"], phone=old["text_reminder_number"],
+                                    answers=answers, old_invitee=invitee_uri)
+                created = self.outbox[start:]
+                del self.outbox[start:]
+                self.cancel(invitee_uri, "Reprogrammé", rescheduled=True, new_invitee=new_uri)
+                self.outbox.extend(created)  # canceled first, then created
+            finally:
+                self.auto_deliver = auto
+            pending = self.outbox[start:] if auto else []
+        self._send(pending)
+        return new_uri
+
+    def mark_no_show(self, invitee_uri: str) -> str:
+        with self.lock:
+            status, body = self._create_no_show(self._owner(invitee_uri), {"invitee": invitee_uri})
+            if status != 201 or body is None:
+                raise ValueError(body)
+            pending = self._webhooks(self._owner(invitee_uri), "invitee_no_show.created", invitee_uri)
+        self._send(pending)
+        return str(body["resource"]["uri"])
+
+    def subscribe_directly(self, branch: str, url: str, key: str,
+                           events: tuple[str, ...] = ("invitee.created", "invitee.canceled")) -> str:
+        """Create a subscription without the API (the demo does so before the hub is running)."""
+        with self.lock:
+            account = self.account(branch)
+            status, body = self._create_subscription(account, {
+                "url": url, "events": list(events), "organization": account.organization, "scope": "user",
+                "user": account.user["uri"], "signing_key": key})
+            if status != 201 or body is None:
+                raise ValueError(body)
+            return str(body["resource"]["uri"])
+
+    def disable(self, subscription_uri: str) -> None:
+        with self.lock:
+            for account in self.accounts.values():
+                sub = account.subscriptions.get(subscription_uri.rsplit("/", 1)[-1])
+                if sub is not None:
+                    sub["state"] = "disabled"
+
+    def _owner(self, uri: str) -> FakeAccount:
+        event_uuid = uri.split("/scheduled_events/")[1].split("/")[0]
+        return next(a for a in self.accounts.values() if event_uuid in a.events)
+
+    # --- webhooks out ---------------------------------------------------------------------------------------------
+
+    def _active(self, account: FakeAccount, kind: str) -> list[dict[str, Any]]:
+        return [s for s in account.subscriptions.values() if s["state"] == "active" and kind in s["events"]]
+
+    def _webhooks(self, account: FakeAccount, kind: str, invitee_uri: str) -> list[Delivery]:
+        event, invitee = account.invitee(invitee_uri)
+        payload = dict(invitee)
+        if not self.legacy_payloads:
+            payload["scheduled_event"] = event
+        made = []
+        for sub in self._active(account, kind):
+            body = json.dumps({"created_at": _ts(self.clock()), "created_by": account.user["uri"], "event": kind,
+                               "payload": payload}).encode()
+            key = account.signing_keys[sub["uri"]]
+            headers = {"Content-Type": "application/json",
+                       "Calendly-Webhook-Signature": sign(key, body, int(self.clock().timestamp()))}
+            made.append(Delivery(sub["callback_url"], kind, body, headers))
+        self.outbox.extend(made)
+        return made if self.auto_deliver else []
+
+    def _send(self, deliveries: list[Delivery]) -> None:
+        """POST outside the lock: the receiver may call this fake back (old payloads need the event)."""
+        for delivery in deliveries:
+            try:
+                delivery.status = self.sender(delivery)
+            except Exception:
+                delivery.status = 0
+            self._delivered(delivery)
+
+    def _delivered(self, delivery: Delivery) -> None:
+        with self.lock:
+            for account in self.accounts.values():
+                for sub in account.subscriptions.values():
+                    if sub["callback_url"] != delivery.url:
+                        continue
+                    if delivery.status is not None and 200 <= delivery.status < 300:
+                        account.failures[sub["uri"]] = 0
+                        continue
+                    account.failures[sub["uri"]] = account.failures.get(sub["uri"], 0) + 1
+                    sub["retry_started_at"] = sub["retry_started_at"] or _ts(self.clock())
+                    if account.failures[sub["uri"]] >= MAX_DELIVERY_FAILURES:
+                        sub["state"] = "disabled"
+
+    def deliver_pending(self) -> list[Delivery]:
+        """Send what was queued while `auto_deliver` was off."""
+        with self.lock:
+            pending = [d for d in self.outbox if d.status is None]
+        self._send(pending)
+        return pending
+
+    # --- the HTTP API -------------------------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/users/me", self._endpoint(self._me)),
+            Route("/event_types", self._endpoint(self._list_event_types)),
+            Route("/scheduled_events", self._endpoint(self._list_events)),
+            Route("/scheduled_events/{uuid}", self._endpoint(self._get_event)),
+            Route("/scheduled_events/{uuid}/invitees", self._endpoint(self._list_invitees)),
+            Route("/scheduled_events/{uuid}/invitees/{invitee}", self._endpoint(self._get_invitee)),
+            Route("/invitee_no_shows", self._endpoint(self._create_no_show_route), methods=["POST"]),
+            Route("/invitee_no_shows/{uuid}", self._endpoint(self._no_show), methods=["GET", "DELETE"]),
+            Route("/webhook_subscriptions", self._endpoint(self._subscriptions), methods=["GET", "POST"]),
+            Route("/webhook_subscriptions/{uuid}", self._endpoint(self._subscription), methods=["GET", "DELETE"]),
+            Route("/scheduling_links", self._endpoint(self._create_link), methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    def _endpoint(self, handler: Handler) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            with self.lock:
+                return self._answer(request, raw, handler)
+        return endpoint
+
+    def _answer(self, request: Request, raw: bytes, handler: Handler) -> Response:
+        auth = request.headers.get("authorization", "")
+        account = next((a for a in self.accounts.values() if auth == f"Bearer {a.token}"), None)
+        if account is None:
+            return _respond(401, {"title": "Unauthenticated", "message": "The access token is invalid"})
+        self.requests.append((account.branch, request.method, request.url.path))
+        now = self.clock().timestamp()
+        if int(now // 60) != account.window:
+            account.window, account.used = int(now // 60), 0
+        account.used += 1
+        reset = 60 - int(now % 60)
+        limits = {"X-RateLimit-Limit": str(account.rate_limit),
+                  "X-RateLimit-Remaining": str(max(0, account.rate_limit - account.used)),
+                  "X-RateLimit-Reset": str(reset)}
+        if account.inject:
+            status, injected_reset = account.inject.pop(0)
+            if status == 429:
+                limits.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(injected_reset)})
+                return _respond(429, {"title": "Too Many Requests", "message": "Rate limit exceeded"}, limits)
+            return _respond(status, {"title": "Internal Server Error", "message": "Injected failure"}, limits)
+        if account.used > account.rate_limit:
+            limits["X-RateLimit-Remaining"] = "0"
+            return _respond(429, {"title": "Too Many Requests", "message": "Rate limit exceeded"}, limits)
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return _respond(400, {"title": "Invalid Argument", "message": "The body is not valid JSON."}, limits)
+        status, data = handler(request, account, body if isinstance(body, dict) else {})
+        return _respond(status, data, limits)
+
+    def _me(self, request: Request, account: FakeAccount, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {"resource": account.user}
+
+    def _scope(self, request: Request, account: FakeAccount) -> tuple[int, dict[str, Any]] | None:
+        user, org = request.query_params.get("user"), request.query_params.get("organization")
+        if not user and not org:
+            return _invalid("user", "user or organization is required")
+        if user and user != account.user["uri"]:
+            return _error(403, "Permission Denied", "You do not have permission to access this resource.")
+        if org and org != account.organization:
+            return _error(403, "Permission Denied", "You do not have permission to access this resource.")
+        return None
+
+    def _list_event_types(self, request: Request, account: FakeAccount,
+                          body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._scope(request, account) or self._paginate(request, account.event_types)
+
+    def _list_events(self, request: Request, account: FakeAccount, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        denied = self._scope(request, account)
+        if denied:
+            return denied
+        q = request.query_params
+        items = list(account.events.values())
+        try:
+            if q.get("min_start_time"):
+                items = [e for e in items if _parse(e["start_time"]) >= _parse(q["min_start_time"])]
+            if q.get("max_start_time"):
+                items = [e for e in items if _parse(e["start_time"]) < _parse(q["max_start_time"])]
+        except ValueError:
+            return _invalid("min_start_time", "must be a UTC time such as 2020-01-02T03:04:05.678123Z")
+        if q.get("status"):
+            if q["status"] not in ("active", "canceled"):
+                return _invalid("status", "must be active or canceled")
+            items = [e for e in items if e["status"] == q["status"]]
+        if q.get("invitee_email"):
+            wanted = q["invitee_email"].casefold()
+            items = [e for e in items if any(i["email"].casefold() == wanted
+                                             for i in account.invitees[e["uri"].rsplit("/", 1)[-1]])]
+        sort = q.get("sort", "start_time:asc")
+        if sort not in ("start_time:asc", "start_time:desc"):
+            return _invalid("sort", "must be start_time:asc or start_time:desc")
+        items.sort(key=lambda e: (e["start_time"], e["uri"]), reverse=sort.endswith("desc"))
+        return self._paginate(request, items)
+
+    def _get_event(self, request: Request, account: FakeAccount, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        event = account.events.get(request.path_params["uuid"])
+        return (200, {"resource": event}) if event else _not_found()
+
+    def _list_invitees(self, request: Request, account: FakeAccount,
+                       body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        uuid_ = request.path_params["uuid"]
+        if uuid_ not in account.events:
+            return _not_found()
+        q = request.query_params
+        items = list(account.invitees[uuid_])
+        if q.get("status"):
+            items = [i for i in items if i["status"] == q["status"]]
+        if q.get("email"):
+            items = [i for i in items if i["email"].casefold() == q["email"].casefold()]
+        items.sort(key=lambda i: i["created_at"], reverse=q.get("sort", "created_at:asc").endswith("desc"))
+        return self._paginate(request, items)
+
+    def _get_invitee(self, request: Request, account: FakeAccount, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        uri = f"{BASE}/scheduled_events/{request.path_params['uuid']}/invitees/{request.path_params['invitee']}"
+        try:
+            return 200, {"resource": account.invitee(uri)[1]}
+        except (KeyError, IndexError):
+            return _not_found()
+
+    def _paginate(self, request: Request, items: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        q = request.query_params
+        try:
+            count = int(q.get("count", "20"))
+            offset = int(base64.urlsafe_b64decode(q["page_token"].encode()).decode()) if q.get("page_token") else 0
+        except ValueError:
+            return _invalid("page_token", "is invalid")
+        if not 1 <= count <= 100:
+            return _invalid("count", "must be between 1 and 100")
+        page = items[offset:offset + count]
+
+        def link(at: int) -> tuple[str, str]:
+            token = base64.urlsafe_b64encode(str(at).encode()).decode()
+            params = {k: v for k, v in q.items() if k != "page_token"} | {"page_token": token}
+            return f"{BASE}{request.url.path}?{urlencode(params)}", token
+
+        nxt = link(offset + count) if offset + count < len(items) else (None, None)
+        prev = link(max(0, offset - count)) if offset > 0 else (None, None)
+        return 200, {"collection": page, "pagination": {"count": len(page), "next_page": nxt[0],
+                                                        "previous_page": prev[0], "next_page_token": nxt[1],
+                                                        "previous_page_token": prev[1]}}
+
+    def _create_no_show_route(self, request: Request, account: FakeAccount,
+                              body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        return self._create_no_show(account, body)
+
+    def _create_no_show(self, account: FakeAccount, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        uri = body.get("invitee")
+        if not isinstance(uri, str):
+            return _invalid("invitee", "is required")
+        try:
+            _, invitee = account.invitee(uri)
+        except (KeyError, IndexError):
+            return _not_found()
+        if invitee["no_show"] is not None:
+            return _error(409, "Already Exists", "This invitee is already marked as a no show")
+        no_show = {"uri": f"{BASE}/invitee_no_shows/{_id()}", "invitee": uri, "created_at": _ts(self.clock())}
+        account.no_shows[no_show["uri"].rsplit("/", 1)[-1]] = no_show
+        invitee["no_show"] = {"uri": no_show["uri"], "created_at": no_show["created_at"]}
+        return 201, {"resource": no_show}
+
+    def _no_show(self, request: Request, account: FakeAccount,
+                 body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        no_show = account.no_shows.get(request.path_params["uuid"])
+        if no_show is None:
+            return _not_found()
+        if request.method == "DELETE":
+            del account.no_shows[request.path_params["uuid"]]
+            account.invitee(no_show["invitee"])[1]["no_show"] = None
+            return 204, None
+        return 200, {"resource": no_show}
+
+    def _subscriptions(self, request: Request, account: FakeAccount,
+                       body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        if request.method == "POST":
+            return self._create_subscription(account, body)
+        q = request.query_params
+        if not q.get("organization") or q.get("scope") not in ("organization", "user"):
+            return _invalid("organization", "organization and scope are required")
+        if q["organization"] != account.organization:
+            return _error(403, "Permission Denied", "You do not have permission to access this resource.")
+        items = [s for s in account.subscriptions.values() if s["scope"] == q["scope"]
+                 and (q["scope"] == "organization" or s["user"] == q.get("user"))]
+        return self._paginate(request, items)
+
+    def _create_subscription(self, account: FakeAccount, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        for key in ("url", "events", "organization", "scope"):
+            if not body.get(key):
+                return _invalid(key, "is required")
+        if body["scope"] not in ("organization", "user"):
+            return _invalid("scope", "must be organization or user")
+        if body["scope"] == "user" and body.get("user") != account.user["uri"]:
+            return _invalid("user", "is required for user scope")
+        if body["organization"] != account.organization:
+            return _error(403, "Permission Denied", "You do not have permission to access this resource.")
+        unknown = [e for e in body["events"] if e not in WEBHOOK_EVENTS]
+        if unknown:
+            return _invalid("events", f"unknown events: {', '.join(unknown)}")
+        if not account.webhooks_allowed:
+            return _error(403, "Permission Denied", "Please upgrade your Calendly account to Professional")
+        if any(s["callback_url"] == body["url"] for s in account.subscriptions.values()):
+            return _error(409, "Already Exists", "Hook with this url already exists")
+        now = _ts(self.clock())
+        sub = {"uri": f"{BASE}/webhook_subscriptions/{_id()}", "callback_url": body["url"], "created_at": now,
+               "updated_at": now, "retry_started_at": None, "state": "active", "events": list(body["events"]),
+               "scope": body["scope"], "organization": account.organization,
+               "user": account.user["uri"] if body["scope"] == "user" else None, "creator": account.user["uri"]}
+        account.subscriptions[sub["uri"].rsplit("/", 1)[-1]] = sub
+        # Calendly signs with the key given at creation (PAT apps); without one we make one up, unknown to callers
+        account.signing_keys[sub["uri"]] = str(body.get("signing_key") or uuid.uuid4().hex)
+        return 201, {"resource": sub}
+
+    def _subscription(self, request: Request, account: FakeAccount,
+                      body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        sub = account.subscriptions.get(request.path_params["uuid"])
+        if sub is None:
+            return _not_found()
+        if request.method == "DELETE":
+            del account.subscriptions[request.path_params["uuid"]]
+            account.signing_keys.pop(sub["uri"], None)
+            return 204, None
+        return 200, {"resource": sub}
+
+    def _create_link(self, request: Request, account: FakeAccount,
+                     body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        if body.get("max_event_count") != 1:
+            return _invalid("max_event_count", "must be 1")
+        if body.get("owner_type") != "EventType":
+            return _invalid("owner_type", "must be EventType")
+        etype = next((t for t in account.event_types if t["uri"] == body.get("owner")), None)
+        if etype is None:
+            return _not_found()
+        link = {"booking_url": f"https://calendly.com/d/{_id().lower()[:10]}/{etype['slug']}",
+                "owner": etype["uri"], "owner_type": "EventType"}
+        account.links.append(link)
+        return 201, {"resource": link}
+
+    # --- hub demo ----------------------------------------------------------------------------------------------------
+
+    def demo_settings(self, demo: DemoContext) -> dict[str, Any]:
+        self.clock = demo.now
+        self.account(demo.branch)
+        return {"api_url": demo.base_url, "scope": "user"}
+
+    def demo_environ(self, demo: DemoContext) -> dict[str, str]:
+        env = {default_secret_env(demo.branch, "calendly", "token"): self.token_for(demo.branch)}
+        if demo.webhook_url:
+            env[default_secret_env(demo.branch, "calendly", "webhook_signing_key")] = DEMO_SIGNING_KEY
+        return env
+
+    def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
+        branch, people = demo.branch, demo.people[:3]
+        booked: dict[str, str] = self._demo.setdefault(branch, {})
+        if demo.webhook_url:
+            url = demo.webhook_url
+            if "/webhooks/" not in url:
+                url = f"{url.rstrip('/')}/webhooks/{branch}/calendly"
+            if not any(s["callback_url"] == url for s in self.account(branch).subscriptions.values()):
+                self.subscribe_directly(branch, url, DEMO_SIGNING_KEY,
+                                        ("invitee.created", "invitee.canceled", "invitee_no_show.created"))
+
+        def book(index: int) -> Callable[[], None]:
+            def run() -> None:
+                person = people[index]
+                day = (demo.now() + timedelta(days=2 + index)).replace(hour=8, minute=30, second=0, microsecond=0)
+                booked[person.email] = self.book(
+                    branch, email=person.email, first_name=person.first_name, last_name=person.last_name,
+                    start=day, phone=person.phone, answers={"Structure qui vous oriente": person.referrer})
+            return run
+
+        def cancel() -> None:
+            self.cancel(booked[people[1].email], "Entretien d'embauche le même jour")
+
+        def reschedule() -> None:
+            start = (demo.now() + timedelta(days=7)).replace(hour=13, minute=30, second=0, microsecond=0)
+            booked[people[2].email] = self.reschedule(booked[people[2].email], start)
+
+        def no_show() -> None:
+            self.mark_no_show(booked[people[0].email])
+
+        actions = [DemoAction(DemoPhase.BOOK, f"Calendly : {p.first_name} réserve un atelier", book(i))
+                   for i, p in enumerate(people)]
+        if len(people) >= 3:
+            actions += [DemoAction(DemoPhase.CHANGE, f"Calendly : {people[1].first_name} annule", cancel),
+                        DemoAction(DemoPhase.CHANGE, f"Calendly : {people[2].first_name} déplace son rendez-vous",
+                                   reschedule)]
+        if people:
+            actions.append(DemoAction(DemoPhase.ATTEND, f"Calendly : {people[0].first_name} marqué absent",
+                                      no_show))
+        return actions
+
+    def describe(self, branch: str) -> str:
+        with self.lock:
+            account = self.accounts.get(branch)
+            if account is None:
+                return f"Calendly ({branch}) : aucun compte"
+            rows = [("début (UTC)", "type", "RDV", "invité", "statut", "absent", "reprogrammé")]
+            for event in sorted(account.events.values(), key=lambda e: e["start_time"]):
+                for inv in account.invitees[event["uri"].rsplit("/", 1)[-1]]:
+                    moved = "→ nouveau" if inv["new_invitee"] else ("← ancien" if inv["old_invitee"] else "")
+                    rows.append((event["start_time"][:16].replace("T", " "), event["name"], event["status"],
+                                 inv["name"], inv["status"], "oui" if inv["no_show"] else "", moved))
+            subs = ", ".join(f"{s['state']}" for s in account.subscriptions.values()) or "aucun"
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+        lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines.insert(1, "-+-".join("-" * w for w in widths))
+        return f"Calendly ({branch}) — webhooks : {subs}\n" + "\n".join(lines)
+
+
+def _not_found() -> tuple[int, dict[str, Any]]:
+    return _error(404, "Resource Not Found", "The server could not find the requested resource.")
+
+
+def _respond(status: int, data: dict[str, Any] | None, headers: dict[str, str] | None = None) -> Response:
+    if status == 204 or data is None:
+        return Response(status_code=status, headers=headers)
+    return Response(json.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _post_loopback(delivery: Delivery) -> int:
+    """Calendly's POST, refused for anything but loopback: the fake must never reach the internet."""
+    host = urlsplit(delivery.url).hostname or ""
+    if host not in LOOPBACK:
+        return 0
+    return httpx.post(delivery.url, content=delivery.body, headers=delivery.headers, timeout=10).status_code

@@ -1,0 +1,137 @@
+"""A thin Sheets API client over google-api-python-client, with Google's failures mapped to the hub's.
+
+The discovery document ships inside google-api-python-client (no network call to build the service);
+`api_endpoint` points the same code at the sandbox. Requests are made once (`num_retries=0`): a 429 or 5xx
+becomes PluginNotReady and the hub retries later (a source keeps its cursor, a sink its pending rows), so
+nothing here ever sleeps. A refused token refresh becomes PluginAuthFailed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hub.errors import PluginAuthFailed, PluginNotReady
+
+if TYPE_CHECKING:
+    from hub_google import GoogleAuth
+
+log = logging.getLogger("hub.plugin.gsheets")
+QUOTA_WAIT = 60.0
+"""Sheets per-user quotas refill every minute (https://developers.google.com/sheets/api/limits)."""
+
+
+class SheetsError(Exception):
+    """A request Google refused for a reason retrying cannot fix (bad range, unknown spreadsheet)."""
+
+
+class SheetsClient:
+    """Only the calls this connector needs; values are read unformatted (locale-free)."""
+
+    def __init__(self, *, branch: str, auth: GoogleAuth | None = None, api_endpoint: str | None = None,
+                 http: Any = None) -> None:
+        from googleapiclient.discovery import build
+
+        self.branch = branch
+        self.auth = auth
+        self.requests = 0
+        options = {"api_endpoint": api_endpoint.rstrip("/") + "/"} if api_endpoint else None
+        credentials = auth.credentials if auth is not None and http is None else None
+        self.service = build("sheets", "v4", credentials=credentials, http=http, client_options=options,
+                             cache_discovery=False, static_discovery=True)
+
+    # --- reads --------------------------------------------------------------------------------------------------
+
+    def batch_get(self, spreadsheet_id: str, ranges: list[str]) -> list[list[list[Any]]]:
+        """Several ranges in one request (one read against the quota); each as rows of cells."""
+        reply = self._execute(self.service.spreadsheets().values().batchGet(
+            spreadsheetId=spreadsheet_id, ranges=ranges, majorDimension="ROWS",
+            valueRenderOption="UNFORMATTED_VALUE", dateTimeRenderOption="SERIAL_NUMBER"))
+        return [vr.get("values", []) for vr in reply.get("valueRanges", [])]
+
+    def spreadsheet(self, spreadsheet_id: str) -> dict[str, Any]:
+        return self._execute(self.service.spreadsheets().get(
+            spreadsheetId=spreadsheet_id, fields="spreadsheetId,properties(title,timeZone),sheets(properties)"))
+
+    # --- writes -------------------------------------------------------------------------------------------------
+
+    def batch_update_values(self, spreadsheet_id: str, data: list[dict[str, Any]]) -> dict[str, Any]:
+        """RAW: a name starting with '=' or a phone starting with '+' stays text, never a formula."""
+        return self._execute(self.service.spreadsheets().values().batchUpdate(
+            spreadsheetId=spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
+
+    def append(self, spreadsheet_id: str, range_: str, rows: list[list[Any]]) -> dict[str, Any]:
+        """INSERT_ROWS: new rows are inserted, so a gap staff left in the table is never overwritten."""
+        return self._execute(self.service.spreadsheets().values().append(
+            spreadsheetId=spreadsheet_id, range=range_, valueInputOption="RAW", insertDataOption="INSERT_ROWS",
+            body={"values": rows}))
+
+    def batch_update(self, spreadsheet_id: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._execute(self.service.spreadsheets().batchUpdate(
+            spreadsheetId=spreadsheet_id, body={"requests": requests}))
+
+    # --- errors -------------------------------------------------------------------------------------------------
+
+    def _execute(self, request: Any) -> dict[str, Any]:
+        from google.auth.exceptions import RefreshError, TransportError
+        from googleapiclient.errors import HttpError
+
+        from hub_google import auth_failed
+
+        self.requests += 1
+        try:
+            reply = request.execute(num_retries=0)
+        except RefreshError as exc:
+            if self.auth is not None:
+                self.auth.forget()
+            raise auth_failed(self.branch, _refresh_reason(exc)) from None
+        except HttpError as exc:
+            raise self._http_error(exc) from None
+        except (TransportError, OSError, TimeoutError) as exc:
+            raise PluginNotReady(f"Google Sheets injoignable ({type(exc).__name__})") from None
+        if self.auth is not None:
+            self.auth.persist()
+        return reply  # type: ignore[no-any-return]
+
+    def _http_error(self, exc: Any) -> Exception:
+        from hub_google import auth_failed
+
+        status = int(exc.resp.status)
+        reason, message = _error_detail(exc.content)
+        if status == 429 or status >= 500 or reason in ("rateLimitExceeded", "userRateLimitExceeded"):
+            retry_after = exc.resp.get("retry-after")
+            wait = float(retry_after) if retry_after and str(retry_after).isdigit() else QUOTA_WAIT
+            log.warning("sheets not ready", extra={"status": status, "branch": self.branch})
+            return PluginNotReady(f"Google Sheets a répondu {status} ({reason or 'indisponible'})", retry_after=wait)
+        if status == 401:
+            if self.auth is not None:
+                self.auth.forget()
+            return auth_failed(self.branch, "jeton refusé (401)")
+        if status == 403:
+            return PluginAuthFailed("le compte Google n'a pas accès à ce classeur (403) : partagez-le en "
+                                    "modification avec le compte connecté, ou relancez hub auth google --branch "
+                                    f"{self.branch}")
+        if status == 404:
+            return SheetsError("classeur introuvable (404) : vérifiez spreadsheet_id dans [gsheets]")
+        return SheetsError(f"Google Sheets a refusé la requête ({status}): {message}")
+
+
+def _error_detail(content: bytes) -> tuple[str, str]:
+    try:
+        error = json.loads(content).get("error", {})
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(error, dict):
+        return str(error), ""
+    reasons = [d.get("reason", "") for d in error.get("details", []) + error.get("errors", []) if isinstance(d, dict)]
+    return (reasons[0] if reasons else error.get("status", "")), str(error.get("message", ""))[:200]
+
+
+def _refresh_reason(exc: Exception) -> str:
+    """'invalid_grant' and the like, without echoing whatever else the token endpoint said."""
+    text = str(exc.args[0]) if exc.args else ""
+    for reason in ("invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope"):
+        if reason in text or reason in repr(exc.args):
+            return f"{reason}: autorisation expirée ou révoquée" if reason == "invalid_grant" else reason
+    return "le jeton ne peut pas être renouvelé"

@@ -1,0 +1,60 @@
+"""One branch's wiring: a Sheets client built on first use, and the two pollers sharing it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hub.errors import PluginAuthFailed
+from hub.sources import Poller, PollResult
+
+if TYPE_CHECKING:
+    from hub.context import HubContext
+    from hub_gsheets.client import SheetsClient
+    from hub_gsheets.settings import Settings
+
+T = TypeVar("T")
+HTTP_FACTORY: Callable[[], Any] | None = None
+"""Tests may set this to return an httplib2 stand-in (e.g. googleapiclient.http.HttpMockSequence)."""
+
+
+class Connector:
+    def __init__(self, hub: HubContext) -> None:
+        from hub_gsheets.form_source import FormSource
+        from hub_gsheets.outcomes import OutcomeSource
+        from hub_gsheets.tracking import TrackingSheet
+
+        self.hub = hub
+        self.settings: Settings = hub.settings  # type: ignore[assignment]
+        self._client: SheetsClient | None = None
+        self.form = FormSource(hub, self.client) if self.settings.form_sheet else None
+        self.tracking = TrackingSheet(hub, self.client)
+        self.outcomes = OutcomeSource(hub, self.tracking)
+
+    def client(self) -> SheetsClient:
+        if self._client is None:
+            from hub_google import SCOPES, GoogleAuth
+            from hub_gsheets.client import SheetsClient
+
+            auth = GoogleAuth(self.hub, self.settings, SCOPES["gsheets"])
+            self._client = SheetsClient(branch=self.hub.branch, auth=auth, api_endpoint=self.settings.api_endpoint,
+                                        http=HTTP_FACTORY() if HTTP_FACTORY else None)
+        return self._client
+
+    def _guard(self, poll: Callable[[str | None], PollResult]) -> Callable[[str | None], PollResult]:
+        def guarded(cursor: str | None) -> PollResult:
+            try:
+                return poll(cursor)
+            except PluginAuthFailed:
+                self._client = None  # re-read the token file next time (after `hub auth google`)
+                raise
+        return guarded
+
+    def pollers(self) -> list[Poller]:
+        out = []
+        if self.form is not None:
+            out.append(Poller("formulaire", self._guard(self.form.poll), interval=self.settings.form_interval,
+                              resync_cursor=self.form.resync_cursor))
+        out.append(Poller("suivi", self._guard(self.outcomes.poll), interval=self.settings.sync_interval,
+                          resync_cursor=self.outcomes.resync_cursor))
+        return out

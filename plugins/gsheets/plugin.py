@@ -1,0 +1,97 @@
+"""The Google Sheets connector: registrations from the form answers, a live tracking sheet, staff outcomes.
+
+Sources: `formulaire` (form answers -> candidate_registered) and `suivi` (writes pending tracking rows,
+reads staff's Présence/Résultat picks -> outcome_recorded). Event hooks only record the wanted rows (no
+network), so a burst of events costs a couple of batched writes. Google libraries load lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hub import hookimpl
+from hub.sources import Check, Poller
+from hub_gsheets.settings import FormColumns, Settings
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from hub.context import HubContext
+    from hub.events import Event
+    from hub.sandbox import Sandbox
+
+__all__ = ["FormColumns", "Settings"]
+
+
+@hookimpl
+def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
+    register(Settings)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from hub_gsheets.commands import add_commands
+
+    add_commands(cli)
+
+
+@hookimpl
+def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    from hub_gsheets.connector import Connector
+
+    for poller in Connector(hub).pollers():
+        register(poller)
+
+
+@hookimpl
+def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    from hub_gsheets.connector import Connector
+
+    connector = Connector(hub)
+
+    def reachable() -> str:
+        settings: Settings = hub.settings  # type: ignore[assignment]
+        book = connector.client().spreadsheet(settings.spreadsheet_id)
+        tabs = [s.get("properties", {}).get("title", "") for s in book.get("sheets", [])]
+        wanted = [t for t in (settings.form_sheet, settings.tracking_sheet) if t]
+        missing = [t for t in wanted if t.casefold() not in {x.casefold() for x in tabs}]
+        if settings.form_sheet in missing and not settings.form_spreadsheet_id:
+            raise RuntimeError(f"onglet « {settings.form_sheet} » introuvable : vérifiez form_sheet")
+        return f"classeur accessible ({len(tabs)} onglets)" + (" ; l'onglet de suivi sera créé" if missing else "")
+
+    register(Check("classeur Google Sheets", reachable))
+
+
+@hookimpl
+def register_sandbox(register: Callable[[Sandbox], None]) -> None:
+    from hub_gsheets.sandbox import SheetsSandbox
+
+    register(SheetsSandbox())
+
+
+def _record(hub: HubContext, event: Event) -> None:
+    from hub_gsheets.tracking import record
+
+    record(hub, event)
+
+
+@hookimpl
+def candidate_registered(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
+def session_booked(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
+def session_cancelled(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
+def outcome_recorded(hub: HubContext, event: Event) -> None:
+    _record(hub, event)

@@ -1,0 +1,312 @@
+"""The tracking sheet: one row per candidate, keyed by the hub id in a hub-owned column.
+
+Event hooks never call Google: they record the row the hub wants (`row:<id>` in the plugin's durable
+state) and mark it pending. The `suivi` poller then writes every pending row at once: one read of the id
+column (rows are found by hub id, never by a remembered row number, because staff sort the sheet), one
+`values.append` for new candidates and one `values.batchUpdate` for the others. A write repeated after a
+crash finds the row by its id and updates it: it never duplicates. Only the hub's columns are written, cell
+by cell; staff columns (anything else) are never touched. Présence/Résultat belong to both: the hub writes
+them only when the cell still holds what the hub last saw, so a value staff just typed is never overwritten.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome
+from hub_gsheets.a1 import col_letters, quote_title
+from hub_gsheets.dates import to_serial
+from hub_gsheets.form_source import normalize
+
+if TYPE_CHECKING:
+    from hub.context import HubContext
+    from hub_gsheets.client import SheetsClient
+    from hub_gsheets.settings import Settings
+
+HEADERS: dict[str, str] = {
+    "registered": "Inscription", "first_name": "Prénom", "last_name": "Nom", "email": "E-mail",
+    "phone": "Téléphone", "referrer": "Structure orientatrice", "referrer_contact": "Référent",
+    "next_session": "Prochain RDV", "programme": "Programme/module", "attendance": "Présence",
+    "result": "Résultat", "updated": "Mis à jour", "hub_id": "ID hub (ne pas modifier)",
+}
+FIELDS = list(HEADERS)
+DATE_FIELDS = ("registered", "next_session", "updated")
+OUTCOME_FIELDS = ("attendance", "result")
+DATE_PATTERN = "dd/mm/yyyy hh:mm"
+
+
+# --- what the event hooks do ------------------------------------------------------------------------------------
+
+def outcome_label(hub: HubContext, outcome: Outcome) -> str:
+    """The branch's own label: the one staff picked, else the first configured label of that category."""
+    if outcome.label:
+        return outcome.label
+    for label, meaning in hub.branch_config.outcomes.items():
+        if meaning.category == outcome.category or (
+                meaning.contract_type is not None and meaning.contract_type == outcome.contract_type):
+            return label
+    return outcome.category.value
+
+
+def candidate_values(candidate: Candidate, hub: HubContext) -> dict[str, Any]:
+    referrer = candidate.referrer
+    values = {
+        "registered": to_serial(candidate.registered_at, hub.zone) if candidate.registered_at else None,
+        "first_name": candidate.first_name, "last_name": candidate.last_name, "email": candidate.email,
+        "phone": candidate.phone, "referrer": referrer.structure if referrer else None,
+        "referrer_contact": referrer.contact_name if referrer else None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def record(hub: HubContext, event: Event) -> None:
+    """Remember the row this event implies and mark it pending; idempotent for a repeated delivery."""
+    cid = event.candidate_id
+    if not cid:
+        return
+    key = f"row:{cid}"
+    state: dict[str, Any] = hub.state_get(key) or {"values": {}, "v": 0}
+    values: dict[str, Any] = state["values"]
+    candidate = hub.candidate(cid) or event.candidate
+    if candidate is not None:
+        values.update(candidate_values(candidate, hub))
+    values["hub_id"] = cid
+    at = event.occurred_at.astimezone(UTC).isoformat()
+    session = event.session
+    if event.kind is EventKind.SESSION_BOOKED and session is not None and at >= state.get("session_at", ""):
+        values["next_session"] = to_serial(session.start, hub.zone)
+        programme = hub.branch_config.programmes.get(session.programme or "")
+        label = programme.label if programme else (session.programme or "")
+        values["programme"] = " / ".join(p for p in (label, session.module or "") if p)
+        state["session"], state["session_at"] = session.id, at
+    elif event.kind is EventKind.SESSION_CANCELLED and session is not None and session.id == state.get("session"):
+        values["next_session"] = ""
+    elif event.kind is EventKind.OUTCOME_RECORDED and event.outcome is not None:
+        column = "attendance" if event.outcome.category in ATTENDANCE else "result"
+        values[column] = outcome_label(hub, event.outcome)
+    if at >= state.get("updated_at", ""):
+        state["updated_at"] = at
+        values["updated"] = to_serial(event.occurred_at, hub.zone)
+    state["v"] = int(state.get("v", 0)) + 1
+    hub.state_put(key, state)
+    mark_pending(hub, {cid: state["v"]})
+    shard = f"index:{cid[-2:]}"
+    known = hub.state_get(shard, [])
+    if cid not in known:
+        hub.state_put(shard, [*known, cid])
+
+
+def mark_pending(hub: HubContext, rows: dict[str, int]) -> None:
+    pending: dict[str, int] = hub.state_get("pending", {})
+    pending.update(rows)
+    hub.state_put("pending", pending)
+
+
+def known_candidates(hub: HubContext) -> list[str]:
+    """Every candidate this branch's sheet has a row for (the shards of `record`)."""
+    out: list[str] = []
+    for i in range(256):
+        out += hub.state_get(f"index:{i:02x}", [])
+    return out
+
+
+# --- the sheet ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Snapshot:
+    """What one read of the tracking tab told: where each hub id is, and the outcome cells."""
+
+    header: list[Any]
+    rows: list[tuple[int, str]] = field(default_factory=list)  # (row number, hub id) in sheet order
+    where: dict[str, int] = field(default_factory=dict)  # hub id -> first row holding it
+    cells: dict[str, dict[int, str]] = field(default_factory=dict)  # outcome field -> row -> text
+
+
+class TrackingSheet:
+    def __init__(self, hub: HubContext, client: Callable[[], SheetsClient]) -> None:
+        self.hub = hub
+        self.client = client
+        self.settings: Settings = hub.settings  # type: ignore[assignment]
+        self.sid = self.settings.spreadsheet_id
+        self.title = self.settings.tracking_sheet
+        self.tab = quote_title(self.title)
+
+    # --- layout: which column holds which hub field -------------------------------------------------------------
+
+    def _labels(self) -> list[list[str]]:
+        config = self.hub.branch_config
+        return [config.attendance_labels(), config.result_labels()]
+
+    def layout(self) -> dict[str, Any]:
+        layout: dict[str, Any] | None = self.hub.state_get("layout")
+        if layout and layout.get("key") == f"{self.sid}/{self.title}":
+            if layout.get("labels") != self._labels():
+                self.client().batch_update(self.sid, self._validations(layout["sheet_id"], layout["cols"]))
+                layout["labels"] = self._labels()
+                self.hub.state_put("layout", layout)
+            return layout
+        return self._setup()
+
+    def forget_layout(self) -> None:
+        self.hub.state_delete("layout")
+
+    def _setup(self) -> dict[str, Any]:
+        """Find or create the tab, its hub headers, drop-downs and date formats (3-4 requests, once)."""
+        client = self.client()
+        book = client.spreadsheet(self.sid)
+        sheets = [s.get("properties", {}) for s in book.get("sheets", [])]
+        props = next((p for p in sheets if str(p.get("title", "")).casefold() == self.title.casefold()), None)
+        requests: list[dict[str, Any]] = []
+        if props is None:
+            taken = {p.get("sheetId") for p in sheets}
+            sheet_id = zlib.crc32(self.title.encode()) % 2_000_000_000
+            while sheet_id in taken:
+                sheet_id += 1
+            columns = len(FIELDS)
+            requests.append({"addSheet": {"properties": {
+                "sheetId": sheet_id, "title": self.title,
+                "gridProperties": {"rowCount": 1000, "columnCount": columns, "frozenRowCount": 1}}}})
+            header: list[Any] = []
+        else:
+            sheet_id = int(props["sheetId"])
+            columns = int(props.get("gridProperties", {}).get("columnCount", 26))
+            got = client.batch_get(self.sid, [f"{self.tab}!1:1"])
+            header = got[0][0] if got and got[0] else []
+        cols, missing = self._place(header)
+        needed = max(cols.values()) + 1
+        if needed > columns:
+            requests.append({"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS",
+                                                 "length": needed - columns}})
+        requests += self._validations(sheet_id, cols)
+        requests += [{"repeatCell": {
+            "range": {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": cols[f],
+                      "endColumnIndex": cols[f] + 1},
+            "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_PATTERN}}},
+            "fields": "userEnteredFormat.numberFormat"}} for f in DATE_FIELDS]
+        client.batch_update(self.sid, requests)
+        if missing:
+            client.batch_update_values(self.sid, [
+                {"range": f"{self.tab}!{col_letters(cols[f])}1", "values": [[HEADERS[f]]]} for f in missing])
+        layout = {"key": f"{self.sid}/{self.title}", "sheet_id": sheet_id, "cols": cols, "labels": self._labels()}
+        self.hub.state_put("layout", layout)
+        self.hub.log.info("tracking sheet ready", extra={"sheet_id": sheet_id, "added_headers": len(missing)})
+        return layout
+
+    @staticmethod
+    def _place(header: list[Any]) -> tuple[dict[str, int], list[str]]:
+        """Hub fields found by header text (staff may move columns); missing ones go after the last header."""
+        at = {normalize(h): i for i, h in reversed(list(enumerate(header))) if str(h).strip()}
+        free = max([i + 1 for i, h in enumerate(header) if str(h).strip()] or [0])
+        cols: dict[str, int] = {}
+        missing: list[str] = []
+        for name in FIELDS:
+            if normalize(HEADERS[name]) in at:
+                cols[name] = at[normalize(HEADERS[name])]
+            else:
+                cols[name], free = free, free + 1
+                missing.append(name)
+        return cols, missing
+
+    def _validations(self, sheet_id: int, cols: dict[str, int]) -> list[dict[str, Any]]:
+        out = []
+        for name, labels in zip(OUTCOME_FIELDS, self._labels(), strict=True):
+            out.append({"setDataValidation": {
+                "range": {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": cols[name],
+                          "endColumnIndex": cols[name] + 1},
+                "rule": {"condition": {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": v} for v in labels]},
+                         "inputMessage": "Choisissez une valeur dans la liste",
+                         # not strict: a label typed by hand is accepted by Sheets and reported by the hub
+                         "strict": False, "showCustomUi": True}}})
+        return out
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def read(self) -> tuple[dict[str, Any], Snapshot]:
+        """Header + id column + outcome columns in one batchGet; re-places columns if staff moved them."""
+        for attempt in range(2):
+            layout = self.layout()
+            cols = layout["cols"]
+            names = ["hub_id", *OUTCOME_FIELDS]
+            ranges = [f"{self.tab}!1:1"] + [f"{self.tab}!{col_letters(cols[n])}2:{col_letters(cols[n])}" for n in names]
+            got = self.client().batch_get(self.sid, ranges)
+            header = got[0][0] if got and got[0] else []
+            moved = any(cols[n] >= len(header) or normalize(header[cols[n]]) != normalize(HEADERS[n]) for n in FIELDS)
+            if moved and attempt == 0:
+                self.forget_layout()
+                continue
+            snap = Snapshot(header)
+            for name, values in zip(names, got[1:], strict=True):
+                column = {i + 2: str(r[0]).strip() for i, r in enumerate(values) if r and str(r[0]).strip()}
+                if name == "hub_id":
+                    snap.rows = sorted(column.items())
+                    for row, cid in snap.rows:
+                        snap.where.setdefault(cid, row)
+                else:
+                    snap.cells[name] = column
+            return layout, snap
+        raise AssertionError("unreachable")
+
+    # --- writing ------------------------------------------------------------------------------------------------
+
+    def flush(self, layout: dict[str, Any], snap: Snapshot, seen: dict[str, Any]) -> tuple[int, int]:
+        """Write pending rows (at most `flush_max`); returns (written, still pending)."""
+        pending: dict[str, int] = self.hub.state_get("pending", {})
+        if not pending:
+            return 0, 0
+        cols: dict[str, int] = layout["cols"]
+        width = max(cols.values()) + 1
+        batch = list(pending.items())[: self.settings.flush_max]
+        updates: list[dict[str, Any]] = []
+        appends: list[list[Any]] = []
+        for cid, _ in batch:
+            state = self.hub.state_get(f"row:{cid}")
+            if not state:
+                continue
+            values = dict(state["values"])
+            row = snap.where.get(cid)
+            for name in OUTCOME_FIELDS:
+                want = values.get(name)
+                entry = seen.setdefault(cid, {}).setdefault(name, {})
+                current = snap.cells.get(name, {}).get(row, "") if row is not None else ""
+                staff_typed = current not in ("", entry.get("v", ""), entry.get("ours"))
+                if want in (None, "") or current == want or staff_typed:
+                    values.pop(name, None)
+                else:
+                    entry["ours"] = want
+            if row is None:
+                line: list[Any] = [None] * width
+                for name, value in values.items():
+                    line[cols[name]] = value
+                appends.append(line)
+            else:
+                updates += self._ranges(row, cols, values)
+        self.hub.state_put("seen", seen)  # before writing: our own values must never come back as staff's
+        client = self.client()
+        if appends:
+            client.append(self.sid, f"{self.tab}!A1", appends)
+        if updates:
+            client.batch_update_values(self.sid, updates)
+        pending = self.hub.state_get("pending", {})
+        for cid, version in batch:
+            if pending.get(cid) == version:  # not changed again while we wrote
+                del pending[cid]
+        self.hub.state_put("pending", pending)
+        self.hub.log.info("tracking rows written", extra={"appended": len(appends), "updated": len(updates),
+                                                          "requests": int(bool(appends)) + int(bool(updates))})
+        return len(batch), len(pending)
+
+    def _ranges(self, row: int, cols: dict[str, int], values: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ValueRange per run of adjacent hub columns: cells in between (staff's) are not sent."""
+        cells = sorted((cols[name], value) for name, value in values.items() if value is not None)
+        runs: list[list[tuple[int, Any]]] = []
+        for col, value in cells:
+            if runs and runs[-1][-1][0] == col - 1:
+                runs[-1].append((col, value))
+            else:
+                runs.append([(col, value)])
+        return [{"range": f"{self.tab}!{col_letters(run[0][0])}{row}:{col_letters(run[-1][0])}{row}",
+                 "majorDimension": "ROWS", "values": [[v for _, v in run]]} for run in runs]
