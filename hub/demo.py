@@ -91,6 +91,8 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
             actions = [(a.phase, b, name, a) for (b, name), ctx in contexts.items()
                        for a in sandboxes[name].demo_actions(ctx)]
             for phase in DemoPhase:
+                if phase is DemoPhase.ATTEND:
+                    _time_passes(hub, clock, timedelta(days=6), "Six jours plus tard : les rappels partent", echo)
                 todo = [(b, name, a) for p, b, name, a in actions if p is phase]
                 if not todo:
                     continue
@@ -99,9 +101,7 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
                     action.run()
                     echo(f"  [{b}] {action.label}")
                 _cycles(hub)
-            echo("\n== Trois jours plus tard : les rappels partent ==")
-            clock.offset += timedelta(days=3)
-            _cycles(hub)
+            _time_passes(hub, clock, timedelta(days=32), "Un mois plus tard : les suivis sont dus", echo)
         _summary(hub, sandboxes, echo)
         hub.close()
     echo(f"\nDemo finished in {time.monotonic() - started:.1f} s. Configuration and database: {directory}/")
@@ -112,6 +112,17 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
 def _free() -> int:
     from hub.serving import free_port
     return free_port()
+
+
+def _time_passes(hub: Hub, clock: DemoClock, delta: timedelta, title: str, echo: Callable[[str], None]) -> None:
+    echo(f"\n== {title} ==")
+    before = hub.store.list_events(limit=1)
+    clock.offset += delta
+    _cycles(hub)
+    newest = before[0]["seq"] if before else 0
+    fired = [r for r in hub.store.list_events(limit=1000) if r["seq"] > newest and r["source"] == "hub"]
+    for row in reversed(fired):
+        echo(f"  [{row['branch']}] {row['kind']} ({row['session_id']})")
 
 
 def _cycles(hub: Hub, rounds: int = 3) -> None:

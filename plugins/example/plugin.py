@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -68,10 +69,10 @@ def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
     return poll
 
 
-def journal_line(event: Event) -> str:
-    """The French line staff read in the journal (no contact details, only names and dates)."""
+def journal_line(event: Event, zone: ZoneInfo) -> str:
+    """The French line staff read in the journal (no contact details, only names and local dates)."""
     who = event.candidate.display_name if event.candidate else "?"
-    when = event.session.start.strftime("%d/%m/%Y %H:%M") if event.session else ""
+    when = event.session.start.astimezone(zone).strftime("%d/%m/%Y %H:%M") if event.session else ""
     texts = {
         EventKind.CANDIDATE_REGISTERED: f"Inscription de {who}",
         EventKind.SESSION_BOOKED: (f"RDV déplacé pour {who} au {when}" if event.session and event.session.replaces
@@ -92,7 +93,7 @@ def _write_journal(hub: HubContext, event: Event) -> None:
             # The delivery key makes a repeated delivery (after a crash) a no-op on Carnet's side.
             _check(client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
                                json={"kind": event.kind.value, "candidate": event.candidate_id,
-                                     "text": journal_line(event)}))
+                                     "text": journal_line(event, hub.zone)}))
         except httpx.TransportError as exc:
             raise PluginNotReady(f"Carnet unreachable: {type(exc).__name__}") from exc
 

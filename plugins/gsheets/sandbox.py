@@ -482,9 +482,11 @@ class SheetsSandbox(Sandbox):
                                                      person.referrer, ""])
             actions.append(DemoAction(DemoPhase.REGISTER, f"{person.first_name} remplit le formulaire d'inscription",
                                       register))
-        staff = [("Présence", "Présent", DemoPhase.ATTEND), ("Présence", "Absent", DemoPhase.ATTEND),
-                 ("Résultat", "CDI", DemoPhase.OUTCOME), ("Résultat", "Formation qualifiante", DemoPhase.OUTCOME)]
-        for (column, label, phase), person in zip(staff, demo.people * 2, strict=False):
+        # people[0] is marked absent in Calendly, [1] cancels, [2] moves her session: staff record the rest
+        staff = [("Présence", "Présent", DemoPhase.ATTEND, 2), ("Résultat", "CDI", DemoPhase.OUTCOME, 2),
+                 ("Résultat", "Formation qualifiante", DemoPhase.OUTCOME, 3)]
+        for column, label, phase, index in staff:
+            person = demo.people[index % len(demo.people)]
             def type_label(person: Any = person, column: str = column, label: str = label) -> None:
                 row = self.find_row(sid, "Suivi", "E-mail", person.email) if "Suivi" in self._titles(sid) else None
                 if row is not None:
@@ -542,5 +544,6 @@ def _shown(value: Any, header: str) -> str:
     if value is None:
         return ""
     if isinstance(value, int | float) and header in ("Inscription", "Prochain RDV", "Mis à jour") and value > 20000:
-        return (EPOCH + timedelta(days=float(value))).strftime("%d/%m/%Y %H:%M")
+        # round to the second first: serials carry float noise (08:30 must not show as 08:29)
+        return (EPOCH + timedelta(seconds=round(float(value) * 86400))).strftime("%d/%m/%Y %H:%M")
     return str(value)
