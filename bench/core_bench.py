@@ -36,7 +36,8 @@ def throughput(events: int, sinks: int, batch: int) -> dict[str, float]:
             registry.add(f"noop{i}", NoOp())
         write_config(Path(tmp), {"bench": {"plugins": list(registry.plugins)}}, {"delivery": {"batch_size": batch}})
         hub = Hub(load_config(tmp, registry.settings_models(), environ={}), registry, clock=FakeClock())
-        made = [make_event(EventKind.CANDIDATE_REGISTERED, candidate=make_candidate(), source_id=f"s{i}")
+        made = [make_event(EventKind.CANDIDATE_REGISTERED, candidate=make_candidate(phone=f"06{i:08d}"),
+                           source_id=f"s{i}")
                 for i in range(events)]
         start = time.perf_counter()
         for i in range(0, events, 100):  # pages of 100, one transaction each, as a poller delivers them

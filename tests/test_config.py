@@ -131,3 +131,12 @@ def test_config_check_command_exits_1_and_lists_problems(tmp_path: Path) -> None
     ok = write(tmp_path / "ok", {"branches/b.toml": 'name = "B"\n'})
     result = CliRunner().invoke(cli, ["--config", str(ok), "config", "check"], env={"HUB_PLUGINS": ""})
     assert result.exit_code == 0, result.output
+
+
+def test_the_example_configuration_is_valid() -> None:
+    examples = Path(__file__).resolve().parents[1] / "config" / "examples"
+    registry = PluginRegistry.discover({"HUB_PLUGINS": "gsheets,calendly"})
+    env = {"CALENDLY_TOKEN_BORDEAUX": "x", "CALENDLY_TOKEN_LYON": "y"}
+    config = load_config(examples, registry.settings_models(), environ=env)
+    assert sorted(config.branches) == ["bordeaux", "lyon"]
+    assert config.branches["lyon"].outcome_for("cdd long (6 mois et +)").contract_months == 6

@@ -1,0 +1,43 @@
+"""The docs stay true: every hook has a heading with its signature, and the README shows the two commands."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from hub import hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS = sorted(hookspecs.EVENT_HOOKS + hookspecs.CONTRIBUTION_HOOKS)
+
+
+@pytest.fixture(scope="module")
+def hook_doc() -> str:
+    return (ROOT / "docs" / "plugin-hooks.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_signature(hook: str, hook_doc: str) -> None:
+    assert re.search(rf"^### {hook}$", hook_doc, re.M), f"docs/plugin-hooks.md has no heading for {hook}"
+    params = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert re.search(rf"def {hook}\(", hook_doc) and all(p in hook_doc for p in params.split(", "))
+
+
+def test_the_hook_lists_are_complete() -> None:
+    specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "cravate_hub_spec")}
+    assert specs == set(HOOKS)
+
+
+def test_every_hook_docstring_says_when_it_fires() -> None:
+    for hook in HOOKS:
+        doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+        assert len(doc) > 80, f"{hook} needs a real docstring"
+
+
+def test_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make demo" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
