@@ -24,6 +24,7 @@ class CarnetSandbox(Sandbox):
         self.signups: dict[str, list[dict[str, Any]]] = {}
         self.journal: dict[str, list[dict[str, Any]]] = {}
         self.keys: dict[str, set[str]] = {}
+        self.revoked: set[str] = set()
         self.requests = 0
 
     def add_signup(self, token: str, **fields: Any) -> dict[str, Any]:
@@ -35,7 +36,8 @@ class CarnetSandbox(Sandbox):
 
     def _token(self, request: Request) -> str | None:
         auth = request.headers.get("authorization", "")
-        return auth[7:] if auth.startswith("Bearer ") and len(auth) > 7 else None
+        token = auth[7:] if auth.startswith("Bearer ") and len(auth) > 7 else None
+        return None if token in self.revoked else token
 
     def app(self) -> Starlette:
         async def signups(request: Request) -> JSONResponse:

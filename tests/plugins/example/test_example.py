@@ -1,0 +1,76 @@
+"""The worked example of docs/writing-a-plugin.md, run against its sandbox on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import hub_example.plugin as example
+from hub.app import Hub
+from hub.events import EventKind
+from hub.sandbox import serve
+from hub.testing import ConnectorConformance, make_event
+from hub_example.sandbox import CarnetSandbox
+
+TOKEN = "t0ken"
+
+
+@pytest.fixture
+def carnet() -> Iterator[tuple[CarnetSandbox, str]]:
+    sandbox = CarnetSandbox()
+    with serve({"example": sandbox}) as urls:
+        yield sandbox, urls["example"]
+
+
+@pytest.fixture
+def carnet_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[str, object], object],
+               carnet: tuple[CarnetSandbox, str]) -> Hub:
+    register_plugin("example", example)
+    return make_hub({"conformance": {"plugins": ["example"], "example": {"url": carnet[1]}}},
+                    environ={"HUB_CONFORMANCE_EXAMPLE_TOKEN": TOKEN})
+
+
+class TestExampleConformance(ConnectorConformance):
+    plugin_name = "example"
+    plugin = example
+
+    @pytest.fixture
+    def connector_hub(self, carnet_hub: Hub, carnet: tuple[CarnetSandbox, str]) -> Hub:
+        carnet[0].add_signup(TOKEN, first_name="Zoé", email="zoe@example.org")
+        return carnet_hub
+
+    def effect_snapshot(self, hub: Hub) -> Any:
+        return [len(entries) for entries in self._sandbox.journal.values()]
+
+    @pytest.fixture(autouse=True)
+    def _keep(self, carnet: tuple[CarnetSandbox, str]) -> None:
+        self._sandbox = carnet[0]
+
+
+def test_signups_become_registrations_and_reach_the_journal(carnet_hub: Hub,
+                                                            carnet: tuple[CarnetSandbox, str]) -> None:
+    sandbox, _ = carnet
+    for i in range(3):
+        sandbox.add_signup(TOKEN, first_name=f"Élodie{i}", last_name="Núñez", email=f"e{i}@example.org")
+    report = carnet_hub.cycle(force_poll=True)
+    assert report.ingested == 3 and report.delivered == 3
+    assert [e["text"] for e in sandbox.journal[TOKEN]] == [f"Inscription de Élodie{i} Núñez" for i in range(3)]
+    requests = sandbox.requests
+    carnet_hub.cycle(force_poll=True)
+    assert sandbox.requests == requests + 1  # an idle poll is one request
+
+
+def test_a_revoked_token_pauses_the_plugin_and_loses_nothing(carnet_hub: Hub,
+                                                              carnet: tuple[CarnetSandbox, str]) -> None:
+    sandbox, _ = carnet
+    sandbox.revoked.add(TOKEN)
+    carnet_hub.ingest("conformance", "other", [make_event(EventKind.CANDIDATE_REGISTERED) for _ in range(2)])
+    carnet_hub.cycle()
+    assert ("conformance", "example") in carnet_hub.store.pauses()
+    assert TOKEN not in sandbox.journal
+    sandbox.revoked.clear()  # a new token, then `hub retry`
+    carnet_hub.store.resume("conformance", "example")
+    carnet_hub.cycle()
+    assert len(sandbox.journal[TOKEN]) == 2
