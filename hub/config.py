@@ -7,6 +7,8 @@ echoed (a validation error must not print a secret). Secrets come from environme
     token = { file = "/etc/cravate-hub/calendly.token" }
 
 and, when the key is absent, from HUB_<BRANCH>_<PLUGIN>_<FIELD> (e.g. HUB_BORDEAUX_CALENDLY_TOKEN).
+Variables may also sit in `secrets.env` beside hub.toml (NAME=value lines, mode 0600 required), the way a
+systemd EnvironmentFile does; the real environment wins over it.
 """
 
 from __future__ import annotations
@@ -202,9 +204,9 @@ def config_root(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
 def load_config(path: str | os.PathLike[str] | None, plugin_models: Mapping[str, type[BaseModel] | None],
                 *, environ: Mapping[str, str] | None = None, strict: bool = True) -> HubConfig:
     """Read and validate everything; raise ConfigError listing every problem (unless strict=False)."""
-    env = os.environ if environ is None else environ
     root, hub_file = config_root(path)
     problems: list[ConfigProblem] = []
+    env = {**read_env_file(root / "secrets.env", problems), **(os.environ if environ is None else environ)}
     hub_data = _read_toml(hub_file, problems, required=False)
     try:
         hub = HubSettings(**hub_data)
@@ -225,6 +227,24 @@ def load_config(path: str | os.PathLike[str] | None, plugin_models: Mapping[str,
     if problems and strict:
         raise ConfigError(problems)
     return config
+
+
+def read_env_file(path: Path, problems: list[ConfigProblem]) -> dict[str, str]:
+    """NAME=value lines (comments and blank lines allowed), refused unless the file is private."""
+    if not path.exists():
+        return {}
+    text = read_secret_file(path, problems, str(path), "")
+    values: dict[str, str] = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            problems.append(ConfigProblem(str(path), f"line {number}", "not a NAME=value line"))
+            continue
+        values[name.strip()] = value.strip().strip('"').strip("'")
+    return values
 
 
 def _read_toml(path: Path, problems: list[ConfigProblem], *, required: bool) -> dict[str, Any]:
@@ -367,5 +387,6 @@ def _problems(file: str, prefix: str, exc: ValidationError) -> list[ConfigProble
         kind = error["type"]
         fix = {"missing": "add this key", "extra_forbidden": "remove this key or check its spelling"}.get(kind, "")
         message = "required" if kind == "missing" else "unknown key" if kind == "extra_forbidden" else error["msg"]
+        message = message.removeprefix("Value error, ")
         out.append(ConfigProblem(file, key, message, fix))
     return out

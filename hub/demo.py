@@ -73,14 +73,15 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
         contexts = {(b, name): DemoContext(branch=b, base_url=urls[name], people=demo_people(b), now=clock,
                                            webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{b}/{name}")
                     for b in BRANCHES for name in sandboxes}
-        branches = {}
+        branches, secrets = {}, {}
         for b, title in BRANCHES.items():
             table: dict[str, object] = {"name": title, "plugins": sorted(sandboxes), "poll_interval": 1}
             for name, sandbox in sandboxes.items():
                 table[name] = sandbox.demo_settings(contexts[(b, name)])
-                os.environ.update(sandbox.demo_environ(contexts[(b, name)]))
+                secrets.update(sandbox.demo_environ(contexts[(b, name)]))
             branches[b] = table
         write_config(config_dir, branches, {"state_dir": str((directory / "var").resolve())})
+        _write_secrets(config_dir / "secrets.env", secrets)
         try:
             config = load_config(config_dir, registry.settings_models())
         except ConfigError as exc:
@@ -107,6 +108,14 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
     echo(f"\nDemo finished in {time.monotonic() - started:.1f} s. Configuration and database: {directory}/")
     echo(f"Look around: hub --config {config_dir} status | events | deliveries")
     return 0
+
+
+def _write_secrets(path: Path, secrets: dict[str, str]) -> None:
+    """The fakes' tokens, in a private file beside the config, so `hub --config DIR status` works after."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# fake tokens of the demo's sandboxes (never real ones)\n")
+        handle.writelines(f"{name}={value}\n" for name, value in sorted(secrets.items()))
 
 
 def _free() -> int:

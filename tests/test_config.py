@@ -140,3 +140,16 @@ def test_the_example_configuration_is_valid() -> None:
     config = load_config(examples, registry.settings_models(), environ=env)
     assert sorted(config.branches) == ["bordeaux", "lyon"]
     assert config.branches["lyon"].outcome_for("cdd long (6 mois et +)").contract_months == 6
+
+
+def test_secrets_env_beside_the_config_must_be_private(tmp_path: Path, registry: PluginRegistry) -> None:
+    write(tmp_path, {"branches/b.toml": 'name = "B"\nplugins = ["tool"]\n[tool]\nsheet_id = "x"\n',
+                     "secrets.env": "# tokens\nHUB_B_TOOL_TOKEN='from-env-file'\n"})
+    os.chmod(tmp_path / "secrets.env", 0o640)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_config(tmp_path, registry.settings_models(), environ={})
+    os.chmod(tmp_path / "secrets.env", 0o600)
+    config = load_config(tmp_path, registry.settings_models(), environ={})
+    assert config.branches["b"].settings["tool"].token.get_secret_value() == "from-env-file"
+    config = load_config(tmp_path, registry.settings_models(), environ={"HUB_B_TOOL_TOKEN": "real-env-wins"})
+    assert config.branches["b"].settings["tool"].token.get_secret_value() == "real-env-wins"
