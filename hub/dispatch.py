@@ -84,6 +84,8 @@ class Dispatcher:
         try:
             plugins.deliver(row.plugin, row.kind, plugins.context(row.plugin).for_delivery(row.key), event)
         except PluginNotReady as exc:
+            log.info("delivery postponed: service not ready", extra={"branch": row.branch, "plugin": row.plugin,
+                                                                       "event": event.id, "attempt": attempts})
             return self._later(row, attempts, now, f"not ready: {exc}", exc.retry_after, give_up=True)
         except PluginAuthFailed as exc:
             paused.add((row.branch, row.plugin))
