@@ -101,7 +101,10 @@ def register_sandbox(register: Callable[[Sandbox], None]) -> None:
 def candidate_registered(hub: HubContext, event: Event) -> None:
     """A candidate registered (a form answer, or a booking from someone the hub did not know).
 
-    `event.candidate` carries the hub id and every known field. Called once per plugin per event, with
+    `event.candidate` carries the hub id and every known field. It fires again when another tool registers a
+    person the hub already knows (matched by e-mail or phone): the candidate then carries the merged, richer
+    data and its first `registered_at`, earlier than `event.occurred_at`; a welcome message should be sent
+    once per candidate, not once per event. Called once per plugin per event, with
     `hub.delivery_key` set: use it to make the effect idempotent. Raise PluginNotReady / PluginAuthFailed /
     DeliveryRejected to steer retries; return values are ignored.
     """

@@ -120,7 +120,10 @@ class Ingestor:
         merged: dict[str, Any] = dict(known or {})
         if given is not None:
             fresh = given.model_dump(mode="json", exclude_none=True, exclude={"id", "ref", "extra"})
+            first = merged.get("registered_at")
             merged.update(fresh)
+            if first and fresh.get("registered_at") and first < fresh["registered_at"]:
+                merged["registered_at"] = first  # a person registers once: keep the first date
             merged["extra"] = {**(known or {}).get("extra", {}), **given.extra}
         merged["id"] = hub_id or new_id("cnd")
         merged.pop("ref", None)

@@ -41,3 +41,11 @@ def test_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_hook_reference_is_up_to_date() -> None:
+    import runpy
+
+    generator = runpy.run_path(str(ROOT / "tools" / "gen_hook_docs.py"), run_name="gen_hook_docs")
+    assert (ROOT / "docs" / "plugin-hooks.md").read_text(encoding="utf-8") == generator["render"](), (
+        "docs/plugin-hooks.md is stale: run .venv/bin/python tools/gen_hook_docs.py")

@@ -69,12 +69,19 @@ def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
     return poll
 
 
+def _known_before(event: Event) -> bool:
+    """A second registration of a person the hub knew (from another tool): no new arrival to announce."""
+    first = event.candidate.registered_at if event.candidate else None
+    return first is not None and first < event.occurred_at
+
+
 def journal_line(event: Event, zone: ZoneInfo) -> str:
     """The French line staff read in the journal (no contact details, only names and local dates)."""
     who = event.candidate.display_name if event.candidate else "?"
     when = event.session.start.astimezone(zone).strftime("%d/%m/%Y %H:%M") if event.session else ""
     texts = {
-        EventKind.CANDIDATE_REGISTERED: f"Inscription de {who}",
+        EventKind.CANDIDATE_REGISTERED: f"Informations complétées pour {who}" if _known_before(event)
+        else f"Inscription de {who}",
         EventKind.SESSION_BOOKED: (f"RDV déplacé pour {who} au {when}" if event.session and event.session.replaces
                                    else f"RDV réservé pour {who} le {when}"),
         EventKind.SESSION_CANCELLED: f"RDV annulé pour {who} (prévu le {when})",
