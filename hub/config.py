@@ -34,7 +34,7 @@ BRANCH_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class DeliverySettings(_Strict):

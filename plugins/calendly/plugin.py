@@ -31,7 +31,7 @@ QUESTION_TARGETS = re.compile(
 class EventTypeMapping(BaseModel):
     """Where bookings of one Calendly event type belong in the branch's programmes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     programme: str = Field(description="programme key of the branch (see [programmes] in the branch file)")
     module: str | None = Field(None, description="module of that programme, if the event type is one module")
@@ -40,7 +40,7 @@ class EventTypeMapping(BaseModel):
 class Settings(BaseModel):
     """The `[calendly]` table of a branch file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     token: SecretStr = Field(description="personal access token (Integrations > API & Webhooks); from the "
                                          "environment: token = { env = \"NAME\" } or HUB_<BRANCH>_CALENDLY_TOKEN")

@@ -21,7 +21,7 @@ from hub.sources import Check, Poller, PollResult
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: str = Field(description="base address of the Carnet service")
     token: SecretStr = Field(description="API token (from the environment: token = { env = \"NAME\" })")

@@ -41,7 +41,7 @@ class _Where(Protocol):
 class GoogleAuthSettings(BaseModel):
     """The authentication part of a Google connector's settings; each Google plugin's model extends it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     auth: AuthMode = Field("oauth", description=(
         "oauth: a staff member's Google account, connected with `hub auth google --branch <branch>`; "

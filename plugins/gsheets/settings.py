@@ -13,7 +13,7 @@ class FormColumns(BaseModel):
     Defaults cover French and English Google Forms; add your form's own question titles here.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     timestamp: list[str] = Field(["Horodateur", "Horodatage", "Timestamp"],
                                  description="when the answer was sent (Google Forms' first column)")
