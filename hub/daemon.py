@@ -32,13 +32,13 @@ class Daemon:
         self.stop()
 
     def run(self, *, once: bool = False) -> None:
+        if threading.current_thread() is threading.main_thread():  # before the lock: once it is held, a
+            signal.signal(signal.SIGTERM, self._on_signal)          # SIGTERM is always a clean stop
+            signal.signal(signal.SIGINT, self._on_signal)
         with DaemonLock(self.hub.config.db_path):
             for name, error in self.hub.registry.errors.items():
                 log.error("plugin not loaded", extra={"plugin": name, "error": error})
             server = self._start_webhooks()
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, self._on_signal)
-                signal.signal(signal.SIGINT, self._on_signal)
             log.info("daemon started", extra={"branches": sorted(self.hub.branches), "once": once})
             try:
                 if once:

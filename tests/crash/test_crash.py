@@ -81,10 +81,14 @@ def test_no_event_lost_and_no_effect_twice_across_ten_sigkills(tmp_path: Path) -
     daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,  # restart, let it finish
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
+    lock = tmp_path / "config" / "var" / "hub.lock"
+    while (not lock.exists() or lock.read_text() != str(daemon.pid)) and daemon.poll() is None:
+        assert time.monotonic() < deadline  # wait until it runs: it holds the lock
+        time.sleep(0.05)
     while effects_done(effects) < expected_effects and time.monotonic() < deadline and daemon.poll() is None:
         time.sleep(0.2)
     daemon.terminate()
-    assert daemon.wait(timeout=30) == 0, daemon.stderr.read()[-2000:] if daemon.stderr else ""
+    assert daemon.wait(timeout=30) == 0, (daemon.returncode, daemon.stderr.read()[-2000:] if daemon.stderr else "")
 
     hub_db = sqlite3.connect(tmp_path / "config" / "var" / "hub.db")
     events = [row[0] for row in hub_db.execute("SELECT id FROM events WHERE source='feed'")]
