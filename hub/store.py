@@ -8,6 +8,7 @@ connection per thread. The only code that writes SQL; everything above it speaks
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -56,7 +57,7 @@ class Store:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(self.path)
         self.migrate()
 
     # --- connections and transactions ----------------------------------------------------------------------
@@ -395,6 +396,14 @@ class Store:
     def kv_delete(self, branch: str, plugin: str, key: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM kv WHERE branch=? AND plugin=? AND key=?", (branch, plugin, key))
+
+
+def _private_file(path: Path) -> None:
+    """The database holds personal data: its folder is 0700 and the file 0600 before SQLite opens it
+    (SQLite creates the -wal and -shm files with the database file's permissions)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 def _entity(table: str) -> str:

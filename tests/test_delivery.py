@@ -155,3 +155,12 @@ def test_a_cancellation_never_overtakes_its_booking(two_branches: Hub, sinks: di
     clock.advance(hours=2)
     two_branches.cycle()
     assert sinks["beta"].kinds()[-2:] == ["session_booked", "session_cancelled"]
+
+
+def test_the_database_and_its_wal_are_private(two_branches: Hub) -> None:
+    import stat
+
+    two_branches.ingest("bordeaux", "alpha", [make_event(EventKind.CANDIDATE_REGISTERED)])
+    db = two_branches.config.db_path
+    for path in (db, db.with_name(db.name + "-wal")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
