@@ -14,6 +14,7 @@ from types import FrameType
 
 from hub.app import Hub
 from hub.lock import DaemonLock
+from hub.serving import ServerThread
 
 log = logging.getLogger("hub.daemon")
 TICK = 1.0
@@ -59,12 +60,11 @@ class Daemon:
                     server.stop()
                 log.info("daemon stopped")
 
-    def _start_webhooks(self):  # type: ignore[no-untyped-def]
+    def _start_webhooks(self) -> ServerThread | None:
         listen = self.hub.config.hub.webhooks.listen
         if not listen:
             return None
-        from hub.serving import ServerThread
-        from hub.webhooks import build_app
+        from hub.webhooks import build_app  # Starlette only when a receiver is configured
         host, _, port = listen.rpartition(":")
         server = ServerThread(build_app(self.hub), host or "127.0.0.1", int(port)).start()
         log.info("webhook receiver listening", extra={"listen": listen})

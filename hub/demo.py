@@ -21,7 +21,7 @@ from hub.daemon import Daemon
 from hub.errors import ConfigError
 from hub.plugins import PluginRegistry
 from hub.sandbox import DemoContext, DemoPerson, DemoPhase, serve
-from hub.serving import ServerThread
+from hub.serving import ServerThread, free_port
 from hub.testing import write_config
 from hub.webhooks import build_app
 
@@ -69,7 +69,7 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
     clock = DemoClock()
     echo(f"Demo: {len(BRANCHES)} branches, fake services: {', '.join(sorted(sandboxes))} (loopback only)")
     with serve(sandboxes) as urls:
-        receiver_port = _free()
+        receiver_port = free_port()
         contexts = {(b, name): DemoContext(branch=b, base_url=urls[name], people=demo_people(b), now=clock,
                                            webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{b}/{name}")
                     for b in BRANCHES for name in sandboxes}
@@ -116,11 +116,6 @@ def _write_secrets(path: Path, secrets: dict[str, str]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("# fake tokens of the demo's sandboxes (never real ones)\n")
         handle.writelines(f"{name}={value}\n" for name, value in sorted(secrets.items()))
-
-
-def _free() -> int:
-    from hub.serving import free_port
-    return free_port()
 
 
 def _time_passes(hub: Hub, clock: DemoClock, delta: timedelta, title: str, echo: Callable[[str], None]) -> None:

@@ -10,7 +10,6 @@ re-delivers under the same idempotency key, which sinks use to make their effect
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from datetime import datetime
 
@@ -41,7 +40,6 @@ class Dispatcher:
         self.branches = branches
         self.settings = settings
         self.clock = clock
-        self.rng = random.Random()
 
     def run_due(self, limit: int | None = None) -> int:
         """Deliver one batch of due deliveries; returns how many were attempted."""

@@ -8,7 +8,6 @@ stores the event, so sinks always see both.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
@@ -215,9 +214,3 @@ class Event(_Frozen):
         )
         return f"{self.kind.value} {self.id} branch={self.branch} source={self.source} {ids}".strip()
 
-
-def parse_when(value: datetime) -> datetime:
-    """Reject naive datetimes early: every time in the hub carries its zone."""
-    if value.tzinfo is None:
-        raise ValueError("a time without a time zone; add one (e.g. +01:00)")
-    return value
