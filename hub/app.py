@@ -1,7 +1,10 @@
 """The hub at run time: configuration + store + each branch's plugins, and one cycle of work.
 
-`Hub.cycle()` is everything the daemon does once (poll due sources, fire the schedule, deliver what is
-due); the daemon only repeats it, and tests and `hub run --once` call it directly.
+Work is cut into lanes, one per (branch, plugin): a lane polls that plugin's sources for that branch and
+delivers that branch's events to that plugin. Lanes share nothing but the store, so the daemon runs each in
+its own worker (hub/lanes.py) and a service that hangs delays only its own lane. `Hub.cycle()` runs every lane
+in turn in the calling thread (tests, the testing kit); the phases are the same: poll, fire the schedule,
+deliver.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from hub.context import HubContext
 from hub.dispatch import Dispatcher
 from hub.errors import PluginAuthFailed, PluginNotReady
 from hub.events import Event
+from hub.incidents import Incidents
 from hub.ingest import Ingestor
 from hub.logs import redact
 from hub.plugins import BranchPlugins, PluginRegistry
@@ -26,6 +30,7 @@ from hub.store import Store
 
 log = logging.getLogger("hub")
 MAX_PAGES_PER_CYCLE = 50
+Lane = tuple[str, str]
 
 
 def utcnow() -> datetime:
@@ -40,6 +45,13 @@ class CycleReport:
     delivered: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def merge(self, other: CycleReport) -> None:
+        self.polled += other.polled
+        self.ingested += other.ingested
+        self.fired += other.fired
+        self.delivered += other.delivered
+        self.errors += other.errors
+
 
 class Hub:
     def __init__(self, config: HubConfig, registry: PluginRegistry, *, clock: Callable[[], datetime] = utcnow,
@@ -53,7 +65,9 @@ class Hub:
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
         self.ingestor = Ingestor(self.store, config.branches, self.sinks)
-        self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock)
+        self.incidents = Incidents(self.store, {b: list(c.alerts)
+                                                for b, c in config.branches.items()}, clock)
+        self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents)
         self._pollers: dict[str, list[tuple[str, Poller]]] | None = None
         self._next_poll: dict[tuple[str, str, str], float] = {}
 
@@ -101,7 +115,7 @@ class Hub:
 
     def poll(self, branch: str, plugin: str, poller: Poller, *, cursor: str | None = None,
              use_stored_cursor: bool = True, on_page: Callable[[int, tuple[int, int] | None], None] | None = None,
-             max_pages: int = MAX_PAGES_PER_CYCLE) -> int:
+             max_pages: int = MAX_PAGES_PER_CYCLE, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Poll one source until it has no more pages (bounded); returns the number of new events."""
         if use_stored_cursor:
             cursor = self.store.cursor(branch, plugin, poller.name)
@@ -112,37 +126,65 @@ class Hub:
             cursor = result.cursor
             if on_page:
                 on_page(len(result.events), result.progress)
-            if not result.more:
+            if not result.more or should_stop():
                 break
         return new
 
-    def poll_due(self, report: CycleReport, *, force: bool = False) -> None:
-        paused = self.store.pauses()
-        mono = time.monotonic()
-        for branch, pollers in self.pollers.items():
-            default = self.config.branches[branch].poll_interval or self.config.hub.poll_interval
-            for plugin, poller in pollers:
-                key = (branch, plugin, poller.name)
-                if (branch, plugin) in paused or (not force and self._next_poll.get(key, 0) > mono):
-                    continue
-                interval = poller.interval or default
-                self._next_poll[key] = mono + interval
-                try:
-                    report.ingested += self.poll(branch, plugin, poller)
-                    report.polled += 1
-                except PluginNotReady as exc:
-                    self._source_failed(report, key, f"not ready: {exc}")
-                    if exc.retry_after:
-                        self._next_poll[key] = mono + max(interval, exc.retry_after)
-                except PluginAuthFailed as exc:
-                    self._source_failed(report, key, f"auth failed: {exc}")
-                    self.store.pause(branch, plugin, redact(f"{exc} -> run: hub auth {plugin} --branch {branch}"),
-                                     self.clock())
-                except Exception as exc:  # one broken source never stops the others
-                    log.exception("source failed", extra={"branch": branch, "plugin": plugin, "source": poller.name})
-                    self._source_failed(report, key, f"{type(exc).__name__}: {exc}")
+    # --- lanes -----------------------------------------------------------------------------------------------
 
-    def _source_failed(self, report: CycleReport, key: tuple[str, str, str], message: str) -> None:
+    def lanes(self) -> list[Lane]:
+        """Every (branch, plugin) pair that may have work: each enabled plugin of each branch."""
+        return [(branch, plugin) for branch, plugins in sorted(self.branches.items()) for plugin in plugins.names]
+
+    def poll_lane(self, lane: Lane, report: CycleReport, *, force: bool = False,
+                  should_stop: Callable[[], bool] = lambda: False,
+                  on_source: Callable[[str | None], None] | None = None) -> None:
+        """Poll the due sources of one (branch, plugin); failures are recorded, never raised."""
+        branch, plugin = lane
+        if self.store.pauses().get(lane) is not None:
+            return
+        default = self.config.branches[branch].poll_interval or self.config.hub.poll_interval
+        for owner, poller in self.pollers.get(branch, []):
+            if owner != plugin or should_stop():
+                continue
+            key = (branch, plugin, poller.name)
+            mono = time.monotonic()
+            if not force and self._next_poll.get(key, 0) > mono:
+                continue
+            interval = poller.interval or default
+            self._next_poll[key] = mono + interval
+            if on_source:
+                on_source(poller.name)
+            try:
+                report.ingested += self.poll(branch, plugin, poller, should_stop=should_stop)
+                report.polled += 1
+            except PluginNotReady as exc:
+                self.source_failed(report, key, f"not ready: {exc}")
+                if exc.retry_after:
+                    self._next_poll[key] = mono + max(interval, exc.retry_after)
+            except PluginAuthFailed as exc:
+                self.source_failed(report, key, f"auth failed: {exc}")
+                self.incidents.plugin_paused(branch, plugin, exc, self.clock())
+                break
+            except Exception as exc:  # one broken source never stops the others
+                log.error("source failed", exc_info=True,
+                          extra={"branch": branch, "plugin": plugin, "source": poller.name})
+                self.source_failed(report, key, f"{type(exc).__name__}: {exc}")
+            finally:
+                if on_source:
+                    on_source(None)
+
+    def deliver_lane(self, lane: Lane, report: CycleReport, *, max_batches: int = 1000,
+                     should_stop: Callable[[], bool] = lambda: False) -> None:
+        branch, plugin = lane
+        report.delivered += self.dispatcher.drain(max_batches, branch=branch, plugin=plugin,
+                                                  should_stop=should_stop, failures=report.errors)
+
+    def poll_due(self, report: CycleReport, *, force: bool = False) -> None:
+        for lane in self.lanes():
+            self.poll_lane(lane, report, force=force)
+
+    def source_failed(self, report: CycleReport, key: tuple[str, str, str], message: str) -> None:
         branch, plugin, name = key
         message = redact(message)
         report.errors.append(f"{branch}/{plugin}/{name}: {message}")
@@ -151,14 +193,23 @@ class Hub:
 
     # --- one cycle -------------------------------------------------------------------------------------------
 
+    def dead_letter_unrouted(self) -> None:
+        count = self.store.dead_letter_unrouted(self.lanes(), self.clock())
+        if count:
+            log.error("deliveries to a plugin no longer enabled marked dead", extra={"count": count,
+                                                                                 "fix": "hub deliveries --failed"})
+
     def fire_schedule(self) -> int:
         return scheduler.fire_due(self.store, self.clock(), self.sinks)
 
     def cycle(self, *, force_poll: bool = False, max_batches: int = 1000) -> CycleReport:
+        """Every lane in turn, in this thread: poll, fire the schedule, deliver."""
         report = CycleReport()
+        self.dead_letter_unrouted()
         self.poll_due(report, force=force_poll)
         report.fired = self.fire_schedule()
-        report.delivered = self.dispatcher.drain(max_batches)
+        for lane in self.lanes():
+            self.deliver_lane(lane, report, max_batches=max_batches)
         return report
 
     def close(self) -> None:

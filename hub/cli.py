@@ -1,8 +1,13 @@
-"""The `hub` command line. Heavy modules are imported inside commands so `hub --help` stays fast."""
+"""The `hub` command line. Heavy modules are imported inside commands so `hub --help` stays fast.
+
+Every command (plugins' too) takes the common options `--config`, `-v`/`-q`, `--log-format` and `--debug`,
+before or after its name. No traceback reaches a user: an operational failure is one sentence and a non-zero
+exit (see `HubGroup.invoke`); `--debug` shows the traceback.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import difflib
 import json
 import os
 import sys
@@ -19,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _registry(ctx: click.Context) -> PluginRegistry:
-    obj = ctx.ensure_object(dict)
+    obj = ctx.find_root().ensure_object(dict)
     if "registry" not in obj:
         from hub.plugins import PluginRegistry
         obj["registry"] = PluginRegistry.discover()
@@ -33,13 +38,17 @@ def open_hub(ctx: click.Context) -> Hub:
     if "hub" not in obj:
         from hub.app import Hub
         from hub.config import load_config
-        from hub.errors import ConfigError
+        from hub.errors import ConfigError, HubError
         try:
             config = load_config(obj.get("config"), _registry(root).settings_models())
         except ConfigError as exc:
             _print_problems(exc.problems)
             ctx.exit(1)
-        obj["hub"] = Hub(config, _registry(root))
+        try:
+            obj["hub"] = Hub(config, _registry(root))
+        except OSError as exc:
+            raise HubError(f"cannot open the database {config.db_path} ({exc.strerror or type(exc).__name__}); "
+                           "check state_dir in hub.toml, then run: hub config check") from None
         root.call_on_close(obj["hub"].close)
     return obj["hub"]  # type: ignore[no-any-return]
 
@@ -51,7 +60,7 @@ def _print_problems(problems: Sequence[Any]) -> None:
 
 
 def _when(value: float | None) -> str:
-    return "" if value is None else datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -66,11 +75,78 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str) if as_json else text)
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def known(value: str | None, choices: Iterable[str], what: str, option: str) -> str | None:
+    """Refuse a value that names nothing known, with a did-you-mean."""
+    choices = sorted(choices)
+    if value is None or value in choices:
+        return value
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise click.BadParameter(f"no {what} {value!r}{hint} (known: {', '.join(choices) or 'none'})",
+                             param_hint=option)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+branch_option = click.option("--branch", metavar="BRANCH", help="Only this branch (its file name, e.g. lyon).")
+plugin_option = click.option("--plugin", metavar="PLUGIN", help="Only this plugin (e.g. calendly, gsheets).")
+
+
+# --- options every command takes -----------------------------------------------------------------------------
+
+def _store(key: str) -> Any:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value not in (None, 0, False, ()):
+            ctx.find_root().ensure_object(dict)[key] = value
+        return value
+    return callback
+
+
+def _count(key: str) -> Any:
+    def callback(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        obj = ctx.find_root().ensure_object(dict)
+        obj[key] = obj.get(key, 0) + (value or 0)
+        return value
+    return callback
+
+
+def _setup_logs(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Runs after the other options of the command: configures logging once per invocation."""
+    from hub.logs import level_from_flags, setup_logging
+    obj = ctx.find_root().ensure_object(dict)
+    base = obj.get("log_level_base", "WARNING")
+    setup_logging(level_from_flags(base, obj.get("verbose", 0), obj.get("quiet", 0)),
+                  fmt=obj.get("log_format", "auto"))
+
+
+def common_options() -> list[click.Parameter]:
+    return [
+        click.Option(["--config", "config"], type=click.Path(path_type=Path), expose_value=False,
+                     callback=_store("config"), metavar="DIR",
+                     help="Config directory (hub.toml and branches/) or hub.toml [env HUB_CONFIG; default ./config]."),
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_count("verbose"),
+                     help="Log more (repeat for debug)."),
+        click.Option(["-q", "--quiet"], count=True, expose_value=False, callback=_count("quiet"),
+                     help="Log less (repeat for errors only)."),
+        click.Option(["--log-format"], type=click.Choice(["auto", "human", "json"]), expose_value=False,
+                     callback=_store("log_format"),
+                     help="Log lines for people or JSON [default: auto: JSON under systemd or when piped]."),
+        click.Option(["--debug"], is_flag=True, expose_value=False, callback=_store("debug"),
+                     help="Show the full traceback of an unexpected error."),
+        click.Option(["--_logs"], hidden=True, expose_value=False, callback=_setup_logs),
+    ]
+
+
+def _add_common(command: click.Command) -> None:
+    names = {p.name for p in command.params}
+    command.params += [p for p in common_options() if p.name not in names]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_common(sub)
 
 
 class HubGroup(click.Group):
-    """Adds plugin commands when a command is looked up or listed, never at import."""
+    """Adds plugin commands when a command is looked up or listed, never at import; gives every command the
+    common options; turns every failure into one sentence."""
 
     _plugins_added = False
 
@@ -78,68 +154,120 @@ class HubGroup(click.Group):
         if not self._plugins_added:
             self._plugins_added = True
             _registry(ctx).add_commands(self)
+            for command in self.commands.values():
+                _add_common(command)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         # plugins may add top-level commands or subcommands of core groups (`hub auth google`)
         self._add_plugins(ctx)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not ctx.resilient_parsing:
+            close = difflib.get_close_matches(cmd_name, self.list_commands(ctx), n=1)
+            if close:
+                ctx.fail(f"no command {cmd_name!r}; did you mean {close[0]!r}? (see: hub --help)")
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugins(ctx)
         return super().list_commands(ctx)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        from hub.errors import HubError, PluginAuthFailed, PluginNotReady
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if ctx.find_root().ensure_object(dict).get("debug"):
+                raise
+            from hub.logs import redact
+            if isinstance(exc, HubError | PluginAuthFailed | PluginNotReady):
+                message = str(exc)
+            elif isinstance(exc, OSError):
+                where = f" {exc.filename}" if exc.filename else ""
+                message = f"cannot use{where}: {exc.strerror or type(exc).__name__}"
+            else:
+                message = (f"unexpected error ({type(exc).__name__}: {exc}); run the same command with --debug "
+                           "to see where, and report it")
+            raise click.ClickException(redact(message)) from None
 
-@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="HUB_CONFIG",
-              help="config directory (with hub.toml and branches/) or hub.toml file [default: ./config]")
+
+EXAMPLES = "\b\nExamples:\n"
+
+
+@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Every command takes --config, -v/-q, --log-format and --debug, and prints help with -h.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="HUB_CONFIG", metavar="DIR",
+              help="Config directory (hub.toml and branches/) or hub.toml [env HUB_CONFIG; default ./config].")
+@click.option("-v", "--verbose", count=True, callback=_count("verbose"), expose_value=False,
+              help="Log more (repeat for debug).")
+@click.option("-q", "--quiet", count=True, callback=_count("quiet"), expose_value=False, help="Log less.")
+@click.option("--log-format", type=click.Choice(["auto", "human", "json"]), callback=_store("log_format"),
+              expose_value=False, help="Log lines for people or JSON [default: auto].")
+@click.option("--debug", is_flag=True, envvar="HUB_DEBUG", callback=_store("debug"), expose_value=False,
+              help="Show the full traceback of an unexpected error.")
 @click.version_option(package_name="cravate-hub")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """cravate-hub: keeps each branch's sheets, mailboxes and calendars in step.
 
     Quick start: `hub demo` shows everything working on built-in fakes; `hub config check` validates your
-    config/; `hub run` starts the daemon.
+    config/; `hub run` starts the daemon; `hub status` says what needs a person.
     """
-    ctx.ensure_object(dict)["config"] = config_path
+    obj = ctx.ensure_object(dict)
+    obj.setdefault("config", config_path)
 
 
-@cli.command()
-@click.option("--once", is_flag=True, help="Do one full cycle (poll, schedule, deliver) and exit.")
+@cli.command(epilog=EXAMPLES + "  hub run\n  hub run --once -v\n  hub --config /etc/cravate-hub run --log-format json")
+@click.option("--once", is_flag=True, help="Do one full cycle (poll, schedule, deliver) and exit; exit 1 if "
+                                           "a source or a delivery failed.")
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
     """Run the daemon: poll sources, deliver events, fire reminders, serve webhooks."""
     from hub.daemon import Daemon
-    from hub.errors import HubError
-    from hub.logs import setup_logging
+    from hub.logs import level_from_flags, setup_logging
     hub = open_hub(ctx)
-    setup_logging(hub.config.hub.log_level)
-    try:
-        Daemon(hub).run(once=once)
-    except HubError as exc:
-        raise click.ClickException(str(exc)) from None
+    obj = ctx.find_root().obj
+    setup_logging(level_from_flags(hub.config.hub.log_level, obj.get("verbose", 0), obj.get("quiet", 0)),
+                  fmt=obj.get("log_format", "auto"))
+    report = Daemon(hub).run(once=once)
+    if once:
+        click.echo(f"cycle: {report.ingested} new events, {report.fired} reminders/follow-ups, "
+                   f"{report.delivered} deliveries attempted, {len(report.errors)} failure(s)")
+        for error in report.errors:
+            click.secho(f"  - {error}", fg="red", err=True)
+        if report.errors:
+            click.echo(f"  -> see: hub status; details: {_hints().failed_deliveries()}", err=True)
+            ctx.exit(1)
 
 
-@cli.command()
+def _hints() -> Any:
+    from hub import hints
+    return hints
+
+
+@cli.command(epilog=EXAMPLES + "  hub demo\n  hub demo --dir /tmp/demo")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
-              help="where to write the demo configuration and state")
+              help="Where to write the demo configuration and state (a new folder, or one a demo made).")
 def demo(directory: Path) -> None:
-    """Play a scripted scenario for two branches against the built-in fakes (no network)."""
+    """Play a scripted week for two branches against the built-in fakes (no network)."""
     from hub.demo import run_demo
     ctx = click.get_current_context()
     sys.exit(run_demo(directory, _registry(ctx), echo=click.echo))
 
 
-@cli.command()
-@click.option("--port", type=int, default=0, help="first port (0: any free ports)")
+@cli.command(epilog=EXAMPLES + "  hub sandbox\n  hub sandbox --port 9000")
+@click.option("--port", type=int, default=0, help="First port to use (0: any free ports).")
 def sandbox(port: int) -> None:
     """Serve every installed plugin's fake service on 127.0.0.1 until Ctrl-C."""
+    import contextlib
     import signal
     import threading
 
     from hub.sandbox import serve
     sandboxes = _registry(click.get_current_context()).sandboxes()
     if not sandboxes:
-        raise click.ClickException("no installed plugin ships a sandbox")
+        raise click.ClickException("no installed plugin ships a sandbox; install the plugins: pip install -e '.[all]'")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with serve(sandboxes) as urls:
@@ -149,49 +277,36 @@ def sandbox(port: int) -> None:
             stop.wait()
 
 
-@cli.command()
+@cli.command(epilog=EXAMPLES + "  hub status\n  hub status --branch lyon\n  hub status --json")
+@branch_option
 @json_option
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Deliveries per branch and plugin, paused plugins, sources, and bad input waiting for a fix."""
+def status(ctx: click.Context, branch: str | None, as_json: bool) -> None:
+    """What needs a person, per branch and plugin: ok, degraded, paused or failing, since when, and the
+    command that fixes it. Exit 1 when something is not ok."""
+    from hub import status as st
     hub = open_hub(ctx)
-    store = hub.store
-    counts, pauses = store.delivery_counts(), store.pauses()
-    rows = []
-    for branch, plugins in sorted(hub.branches.items()):
-        for plugin in plugins.names:
-            c = counts.get((branch, plugin), {})
-            rows.append({"branch": branch, "plugin": plugin, "pending": c.get("pending", 0),
-                         "retrying": c.get("retrying", 0), "dead": c.get("dead", 0), "done": c.get("done", 0),
-                         "paused": pauses.get((branch, plugin))})
-    sources = [{"branch": r["branch"], "plugin": r["plugin"], "source": r["name"], "last_ok": _when(r["last_ok_at"]),
-                "last_error": r["last_error"]} for r in store.list_sources()]
-    problems = [{"branch": r["branch"], "plugin": r["plugin"], "where": r["ref"], "field": r["field"],
-                 "problem": r["message"], "since": _when(r["first_seen"])} for r in store.list_problems()]
-    data = {"deliveries": rows, "sources": sources, "problems": problems,
-            "plugin_errors": _registry(ctx).errors}
-    text = [_table([[r["branch"], r["plugin"], r["pending"], r["retrying"], r["dead"], r["done"],
-                     "PAUSED: " + r["paused"] if r["paused"] else "ok"] for r in rows],
-                   ["branch", "plugin", "pending", "retrying", "dead", "done", "state"])]
-    if sources:
-        text += ["", _table([[s["branch"], s["plugin"], s["source"], s["last_ok"], s["last_error"] or ""]
-                             for s in sources], ["branch", "plugin", "source", "last ok", "last error"])]
-    if problems:
-        text += ["", f"{len(problems)} input problem(s) waiting for a fix:",
-                 _table([[p["branch"], p["plugin"], p["where"], p["field"], p["problem"]] for p in problems],
-                        ["branch", "plugin", "where", "field", "problem"])]
-    _emit(as_json, data, "\n".join(text))
+    known(branch, hub.branches, "branch", "--branch")
+    branches = st.collect(hub, branch)
+    errors = dict(_registry(ctx).errors)
+    data = st.as_json(branches, errors)
+    color = {"ok": "green", "degraded": "yellow", "paused": "red", "failing": "red"}
+    _emit(as_json, data, st.render(branches, errors, style=lambda text, state: click.style(text, fg=color[state])))
 
 
-@cli.command()
-@click.option("--branch")
-@click.option("--kind")
-@click.option("--limit", default=50, show_default=True)
+@cli.command(epilog=EXAMPLES + "  hub events --branch lyon --kind session_booked --limit 10")
+@branch_option
+@click.option("--kind", metavar="KIND", help="Only this kind of event (e.g. session_booked).")
+@click.option("--limit", default=50, show_default=True, help="How many of the latest events.")
 @json_option
 @click.pass_context
 def events(ctx: click.Context, branch: str | None, kind: str | None, limit: int, as_json: bool) -> None:
     """The latest stored events (ids only: no personal data)."""
-    rows = open_hub(ctx).store.list_events(branch=branch, kind=kind, limit=limit)
+    from hub.events import EventKind
+    hub = open_hub(ctx)
+    known(branch, hub.branches, "branch", "--branch")
+    known(kind, [k.value for k in EventKind], "event kind", "--kind")
+    rows = hub.store.list_events(branch=branch, kind=kind, limit=limit)
     data = [{"id": r["id"], "branch": r["branch"], "kind": r["kind"], "source": r["source"],
              "occurred_at": _when(r["occurred_at"]), "candidate": r["candidate_id"], "session": r["session_id"]}
             for r in rows]
@@ -199,18 +314,21 @@ def events(ctx: click.Context, branch: str | None, kind: str | None, limit: int,
                                 ["id", "branch", "kind", "source", "occurred", "candidate", "session"]))
 
 
-@cli.command()
+@cli.command(epilog=EXAMPLES + "  hub deliveries --failed\n  hub deliveries --branch lyon --plugin gsheets --json")
 @click.option("--failed", is_flag=True, help="Only dead and retrying deliveries.")
-@click.option("--branch")
-@click.option("--plugin")
-@click.option("--limit", default=50, show_default=True)
+@branch_option
+@plugin_option
+@click.option("--limit", default=50, show_default=True, help="How many of the latest deliveries.")
 @json_option
 @click.pass_context
 def deliveries(ctx: click.Context, failed: bool, branch: str | None, plugin: str | None, limit: int,
                as_json: bool) -> None:
     """Deliveries of events to plugins, newest first, with their state and last error."""
-    rows = open_hub(ctx).store.list_deliveries(states=("dead", "retrying") if failed else (), branch=branch,
-                                               plugin=plugin, limit=limit)
+    hub = open_hub(ctx)
+    known(branch, hub.branches, "branch", "--branch")
+    known(plugin, _enabled_plugins(hub), "enabled plugin", "--plugin")
+    rows = hub.store.list_deliveries(states=("dead", "retrying") if failed else (), branch=branch,
+                                     plugin=plugin, limit=limit)
     data = [{"id": r["id"], "branch": r["branch"], "plugin": r["plugin"], "kind": r["kind"], "state": r["state"],
              "attempts": r["attempts"], "next_attempt": _when(r["next_attempt_at"]) if r["state"] == "retrying"
              else "", "last_error": r["last_error"], "event": r["event_id"]} for r in rows]
@@ -219,37 +337,57 @@ def deliveries(ctx: click.Context, failed: bool, branch: str | None, plugin: str
                                  "event"]))
 
 
-@cli.command()
-@click.option("--branch")
-@click.option("--plugin")
-@click.option("--id", "ids", multiple=True, type=int, help="a delivery id (repeatable)")
+def _enabled_plugins(hub: Hub) -> set[str]:
+    return {p for plugins in hub.branches.values() for p in plugins.names}
+
+
+@cli.command(epilog=EXAMPLES + "  hub retry\n  hub retry --branch lyon --plugin gsheets\n  hub retry --id 12 --id 13")
+@branch_option
+@plugin_option
+@click.option("--id", "ids", multiple=True, type=int, metavar="ID", help="A delivery id (repeatable).")
+@json_option
 @click.pass_context
-def retry(ctx: click.Context, branch: str | None, plugin: str | None, ids: tuple[int, ...]) -> None:
+def retry(ctx: click.Context, branch: str | None, plugin: str | None, ids: tuple[int, ...], as_json: bool) -> None:
     """Retry dead and waiting deliveries now, and resume paused plugins (after `hub auth`)."""
     hub = open_hub(ctx)
+    known(branch, hub.branches, "branch", "--branch")
+    known(plugin, _enabled_plugins(hub), "enabled plugin", "--plugin")
     resumed = [(b, p) for (b, p) in hub.store.pauses() if (branch in (None, b)) and (plugin in (None, p))]
     for b, p in resumed:
         hub.store.resume(b, p)
     count = hub.store.retry_deliveries(hub.clock(), branch=branch, plugin=plugin, ids=ids)
-    click.echo(f"{count} deliveries will be retried on the next cycle; resumed: "
-               f"{', '.join(f'{b}/{p}' for b, p in resumed) or 'none'}")
+    _emit(as_json, {"retried": count, "resumed": [f"{b}/{p}" for b, p in resumed]},
+          f"{count} deliveries will be retried on the next cycle; resumed: "
+          f"{', '.join(f'{b}/{p}' for b, p in resumed) or 'none'}")
 
 
-@cli.command()
-@click.option("--branch")
-@click.option("--plugin")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), help="re-read from this date")
+@cli.command(epilog=EXAMPLES + "  hub resync --branch lyon --plugin calendly --since 2026-03-01\n"
+                               "  hub resync --branch lyon --force")
+@branch_option
+@plugin_option
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), metavar="DATE",
+              help="Re-read from this date (YYYY-MM-DD, UTC); default: from the beginning.")
 @click.option("--force", is_flag=True, help="Also deliver again what was already delivered.")
+@json_option
 @click.pass_context
-def resync(ctx: click.Context, branch: str | None, plugin: str | None, since: datetime | None, force: bool) -> None:
-    """Re-read sources (all, or one branch/plugin) from a date; already-known events are not repeated."""
+def resync(ctx: click.Context, branch: str | None, plugin: str | None, since: datetime | None, force: bool,
+           as_json: bool) -> None:
+    """Re-read sources (all, or one branch/plugin) from a date; already-known events are not repeated.
+    A source that fails is reported and the others go on; exit 1 if any failed."""
     from hub.resync import resync as do_resync
     hub = open_hub(ctx)
-    result = do_resync(hub, branch=branch, plugin=plugin, since=since, force=force, echo=click.echo)
-    click.echo(f"resync: {result.new} new events, {result.redelivered} deliveries queued again")
+    known(branch, hub.branches, "branch", "--branch")
+    known(plugin, _enabled_plugins(hub), "enabled plugin", "--plugin")
+    echo = (lambda _text: None) if as_json else click.echo
+    result = do_resync(hub, branch=branch, plugin=plugin, since=since, force=force, echo=echo,
+                       progress=not as_json)
+    _emit(as_json, {"new": result.new, "redelivered": result.redelivered, "failures": result.failures},
+          f"resync: {result.new} new events, {result.redelivered} deliveries queued again"
+          + (f", {len(result.failures)} source(s) failed" if result.failures else ""))
+    ctx.exit(1 if result.failures else 0)
 
 
-@cli.command()
+@cli.command(epilog=EXAMPLES + "  hub plugins\n  hub plugins --json")
 @json_option
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
@@ -269,7 +407,8 @@ def config_group() -> None:
     """Check the configuration."""
 
 
-@config_group.command("check")
+@config_group.command("check", epilog=EXAMPLES + "  hub config check\n  hub --config /etc/cravate-hub config check"
+                                                 " --json")
 @json_option
 @click.pass_context
 def config_check(ctx: click.Context, as_json: bool) -> None:
@@ -278,36 +417,49 @@ def config_check(ctx: click.Context, as_json: bool) -> None:
     root = ctx.find_root().obj
     registry = _registry(ctx)
     config = load_config(root.get("config"), registry.settings_models(), strict=False)
-    problems = list(config.problems)
+    problems = [p for p in config.problems if getattr(p, "level", "error") == "error"]
+    notes = [p for p in config.problems if getattr(p, "level", "error") != "error"]
     if as_json:
-        click.echo(json.dumps({"ok": not problems, "problems": [p.as_dict() for p in problems],
+        click.echo(json.dumps({"ok": not problems, "problems": [p.as_dict() for p in config.problems],
                                "branches": sorted(config.branches)}, indent=2, ensure_ascii=False))
-    elif problems:
-        _print_problems(problems)
     else:
-        click.secho(f"configuration OK: {len(config.branches)} branch(es): {', '.join(sorted(config.branches))}",
-                    fg="green")
+        for note in notes:
+            click.echo(f"note: {note.render()}", err=True)
+        if problems:
+            _print_problems(problems)
+        else:
+            click.secho(f"configuration OK: {len(config.branches)} branch(es): "
+                        f"{', '.join(sorted(config.branches))}", fg="green")
     ctx.exit(1 if problems else 0)
 
 
-@cli.command()
-@click.option("--branch")
+@cli.command(epilog=EXAMPLES + "  hub doctor\n  hub doctor --branch lyon --json")
+@branch_option
+@json_option
 @click.pass_context
-def doctor(ctx: click.Context, branch: str | None) -> None:
-    """Run every plugin's health checks (credentials, access, webhooks)."""
+def doctor(ctx: click.Context, branch: str | None, as_json: bool) -> None:
+    """Run every plugin's health checks (credentials, access, webhooks); exit 1 if one fails.
+    A check that gets no answer within the deadline is a failure; the others go on."""
+    from hub.lanes import call_with_deadline
     hub = open_hub(ctx)
-    failures = 0
+    known(branch, hub.branches, "branch", "--branch")
+    deadline = float(hub.config.hub.deadline)
+    results = []
     for branch_id, plugins_ in sorted(hub.branches.items()):
         if branch and branch != branch_id:
             continue
         for plugin, check in plugins_.checks():
-            try:
-                message = check.run()
-                click.echo(f"ok    {branch_id}/{plugin} {check.name}: {message}")
-            except Exception as exc:
-                failures += 1
-                click.secho(f"FAIL  {branch_id}/{plugin} {check.name}: {exc}", fg="red")
-    ctx.exit(1 if failures else 0)
+            ok, message = call_with_deadline(check.run, deadline)
+            results.append({"branch": branch_id, "plugin": plugin, "check": check.name, "ok": ok,
+                            "message": message})
+            if not as_json:
+                line = f"{'ok  ' if ok else 'FAIL'}  {branch_id}/{plugin} {check.name}: {message}"
+                click.secho(line, fg=None if ok else "red")
+    if as_json:
+        _emit(True, results, "")
+    elif not results:
+        click.echo("no plugin of " + (f"branch {branch}" if branch else "any branch") + " has a health check")
+    ctx.exit(0 if all(r["ok"] for r in results) else 1)
 
 
 @cli.group("auth")

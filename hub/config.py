@@ -60,6 +60,8 @@ class HubSettings(BaseSettings):
     timezone: str = Field("Europe/Paris", description="default time zone of the branches")
     poll_interval: Seconds = Field(300, description="default seconds between two polls of a source")
     log_level: str = "INFO"
+    deadline: Seconds = Field(120, description="seconds a source poll, a delivery or a check may wait for a "
+                                               "service before the hub reports it and goes on without it")
     delivery: DeliverySettings = DeliverySettings()
     webhooks: WebhookSettings = WebhookSettings()
 
@@ -148,6 +150,9 @@ class BranchConfig(_Strict):
     )
     outcomes: dict[str, OutcomeLabel] = Field(default_factory=lambda: dict(DEFAULT_OUTCOME_LABELS))
     poll_interval: Seconds | None = None
+    alerts: list[str] = Field(default_factory=list, description=(
+        "where to alert staff when a plugin is paused or a delivery dies (at most once a day per problem): "
+        "webhook URLs (chat tools) now; e-mail addresses once a mail channel plugin is installed"))
     settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     @field_validator("timezone")

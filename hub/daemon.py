@@ -1,29 +1,39 @@
-"""`hub run`: repeat the hub's cycle until SIGTERM/SIGINT, serving webhooks alongside when configured.
+"""`hub run`: lanes (branch, plugin) polled and delivered by their own workers, the schedule fired, webhooks
+served, until SIGTERM/SIGINT.
 
-The loop wakes at least once a second, so a stop request is honoured within about a second plus the
-delivery in progress; nothing needs cleaning up after a hard kill (every step is a committed transaction).
+The main thread only fires the schedule, hands each idle lane its next step and watches deadlines; network
+calls happen in the lane workers (hub/lanes.py), so a service that never answers delays only its own lane.
+A stop request is honoured between steps: the main thread gives lanes `STOP_GRACE` seconds to finish the
+step in progress, then leaves; nothing needs cleaning up (every step is a committed transaction).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
-from hub.app import Hub
+from hub.app import CycleReport, Hub, Lane
+from hub.errors import HubError
+from hub.lanes import Lanes, Step
 from hub.lock import DaemonLock
 from hub.serving import ServerThread
 
 log = logging.getLogger("hub.daemon")
 TICK = 1.0
+STOP_GRACE = 4.0
+DEFAULT_DEADLINE = 120.0
 
 
 class Daemon:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, *, deadline: float | None = None) -> None:
         self.hub = hub
         self.stop_event = threading.Event()
+        self.deadline = float(deadline or hub.config.hub.deadline or DEFAULT_DEADLINE)
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -32,33 +42,79 @@ class Daemon:
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
         self.stop()
 
-    def run(self, *, once: bool = False) -> None:
+    def run(self, *, once: bool = False) -> CycleReport:
+        """Run until stopped (or one full cycle with `once`); returns what the last cycle did."""
         if threading.current_thread() is threading.main_thread():  # before the lock: once it is held, a
             signal.signal(signal.SIGTERM, self._on_signal)          # SIGTERM is always a clean stop
             signal.signal(signal.SIGINT, self._on_signal)
         with DaemonLock(self.hub.config.db_path):
             for name, error in self.hub.registry.errors.items():
-                log.error("plugin not loaded", extra={"plugin": name, "error": error})
+                log.error("plugin not loaded", extra={"plugin": name, "error": error, "fix": "hub plugins"})
+            self.hub.dead_letter_unrouted()
+            _ = self.hub.pollers  # plugins register their sources once, before workers start
             server = self._start_webhooks()
-            log.info("daemon started", extra={"branches": sorted(self.hub.branches), "once": once})
+            lanes = Lanes(self.hub, self.stop_event, self.deadline)
+            log.info("daemon started", extra={"branches": sorted(self.hub.branches), "once": once,
+                                              "lanes": len(lanes.workers)})
             try:
-                if once:
-                    report = self.hub.cycle(force_poll=True)
-                    log.info("cycle done", extra=vars(report))
-                    return
-                tick = min([TICK] + [p.interval for ps in self.hub.pollers.values() for _, p in ps if p.interval])
-                while not self.stop_event.is_set():
-                    started = time.monotonic()
-                    report = self.hub.cycle(max_batches=20)
-                    if report.ingested or report.delivered or report.fired:
-                        log.info("cycle", extra={k: v for k, v in vars(report).items() if v})
-                    if report.delivered >= 20 * self.hub.config.hub.delivery.batch_size:
-                        continue  # more is due: go on without sleeping
-                    self.stop_event.wait(max(0.0, tick - (time.monotonic() - started)))
+                return self._once(lanes) if once else self._loop(lanes)
             finally:
+                if server is not None:
+                    server.server.should_exit = True  # stops accepting while the lanes finish
+                blocked = lanes.stop(STOP_GRACE)
+                if blocked:
+                    log.warning("stopped without waiting for services that do not answer",
+                                extra={"lanes": [f"{b}/{p}" for b, p in blocked]})
                 if server is not None:
                     server.stop()
                 log.info("daemon stopped")
+
+    def _poll_step(self, lanes: Lanes, *, force: bool) -> Step:
+        def step(lane: Lane, report: CycleReport, should_stop: Callable[[], bool]) -> None:
+            worker = lanes.workers[lane]
+
+            def on_source(name: str | None) -> None:
+                worker.activity = name or ""
+            self.hub.poll_lane(lane, report, force=force, should_stop=should_stop, on_source=on_source)
+        return step
+
+    def _deliver_step(self, max_batches: int) -> Step:
+        def step(lane: Lane, report: CycleReport, should_stop: Callable[[], bool]) -> None:
+            self.hub.deliver_lane(lane, report, max_batches=max_batches, should_stop=should_stop)
+        return step
+
+    def _both_step(self, lanes: Lanes) -> Step:
+        poll, deliver = self._poll_step(lanes, force=False), self._deliver_step(20)
+
+        def step(lane: Lane, report: CycleReport, should_stop: Callable[[], bool]) -> None:
+            poll(lane, report, should_stop)
+            deliver(lane, report, should_stop)
+        return step
+
+    def _once(self, lanes: Lanes) -> CycleReport:
+        """Poll every lane, fire the schedule, deliver every lane: each phase waits for slow lanes no longer
+        than the deadline."""
+        report = lanes.run_step(self._poll_step(lanes, force=True))
+        report.fired = self.hub.fire_schedule()
+        report.merge(lanes.run_step(self._deliver_step(1000)))
+        log.log(logging.ERROR if report.errors else logging.INFO, "cycle done",
+                extra={k: v for k, v in vars(report).items() if v})
+        return report
+
+    def _loop(self, lanes: Lanes) -> CycleReport:
+        step = self._both_step(lanes)
+        tick = min([TICK] + [p.interval for ps in self.hub.pollers.values() for _, p in ps if p.interval])
+        report = CycleReport()
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                report.fired = self.hub.fire_schedule()
+            except Exception:  # the store busy for too long: try again next tick
+                log.error("schedule not fired", exc_info=True)
+            lanes.submit_idle(step)
+            lanes.watch()
+            self.stop_event.wait(max(0.05, tick - (time.monotonic() - started)))
+        return report
 
     def _start_webhooks(self) -> ServerThread | None:
         listen = self.hub.config.hub.webhooks.listen
@@ -66,6 +122,27 @@ class Daemon:
             return None
         from hub.webhooks import build_app  # Starlette only when a receiver is configured
         host, _, port = listen.rpartition(":")
-        server = ServerThread(build_app(self.hub), host or "127.0.0.1", int(port)).start()
+        host = host.strip("[]") or "127.0.0.1"
+        _check_port_free(host, int(port), listen)
+        server = ServerThread(build_app(self.hub), host, int(port))
+        try:
+            server.start()
+        except RuntimeError as exc:
+            raise HubError(f"the webhook receiver could not listen on {listen} ({exc}); change webhooks.listen "
+                           "in hub.toml, then run: hub config check") from None
         log.info("webhook receiver listening", extra={"listen": listen})
         return server
+
+
+def _check_port_free(host: str, port: int, listen: str) -> None:
+    """Say plainly that the port is taken (uvicorn would only log and exit its thread)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            why = "the port is already in use (another hub, or another program)" if exc.errno == 98 else (
+                exc.strerror or type(exc).__name__)
+            raise HubError(f"the webhook receiver cannot listen on {listen}: {why}; stop that program or change "
+                           "webhooks.listen in hub.toml, then run: hub config check") from None

@@ -5,6 +5,11 @@ plugin reports, dead after `give_up_after`; PluginAuthFailed -> pause that plugi
 deliveries wait) until `hub auth`/`hub retry` resumes it; DeliveryRejected -> dead now; anything else ->
 retry up to `max_attempts`, then dead. Outcomes of a batch are committed together: a crash in between
 re-delivers under the same idempotency key, which sinks use to make their effects happen once.
+
+A batch can be limited to one branch and plugin (the daemon runs one worker per pair, so a service that
+hangs delays only its own deliveries) and stops early when `should_stop()` turns true; what was already
+done in the batch is committed. Dead letters and pauses go through `Incidents`: logged at error with the
+command that fixes them, and alerted.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from tenacity import RetryCallState, wait_exponential_jitter
 from hub.config import DeliverySettings
 from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
 from hub.events import Event
+from hub.incidents import Incidents
 from hub.logs import redact
 from hub.plugins import BranchPlugins
 from hub.store import DEAD, DONE, RETRYING, DeliveryRow, Store, ts
@@ -35,39 +41,47 @@ def backoff(attempt: int, initial: float, maximum: float) -> float:
 
 class Dispatcher:
     def __init__(self, store: Store, branches: dict[str, BranchPlugins], settings: DeliverySettings,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], incidents: Incidents) -> None:
         self.store = store
         self.branches = branches
         self.settings = settings
         self.clock = clock
+        self.incidents = incidents
 
-    def run_due(self, limit: int | None = None) -> int:
-        """Deliver one batch of due deliveries; returns how many were attempted."""
+    def run_due(self, limit: int | None = None, *, branch: str | None = None, plugin: str | None = None,
+                should_stop: Callable[[], bool] = lambda: False, failures: list[str] | None = None) -> int:
+        """Deliver one batch of due deliveries (of one branch and plugin when given); returns how many were
+        attempted. A short description of each failed attempt is appended to `failures`."""
         now = self.clock()
-        rows = self.store.due_deliveries(now, limit or self.settings.batch_size)
+        rows = self.store.due_deliveries(now, limit or self.settings.batch_size, branch=branch, plugin=plugin)
         results: list[Result] = []
         paused: set[tuple[str, str]] = set()
         blocked: set[tuple[str, str, str]] = set()  # (branch, plugin, candidate) whose earlier delivery failed
         for row in rows:
+            if should_stop():
+                break
             order_key = (row.branch, row.plugin, row.candidate_id or f"#{row.id}")
             if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
             result = self._deliver(row, now, paused)
             if result[1] != DONE:
                 blocked.add(order_key)
+                if failures is not None:
+                    failures.append(f"{row.branch}/{row.plugin}: delivery {row.id} {result[1]}: {result[4]}")
             results.append(result)
         if results:
             with self.store.transaction():
                 self.store.finish_deliveries(results, self.clock())
         return len(results)
 
-    def drain(self, max_batches: int = 1000) -> int:
+    def drain(self, max_batches: int = 1000, *, branch: str | None = None, plugin: str | None = None,
+              should_stop: Callable[[], bool] = lambda: False, failures: list[str] | None = None) -> int:
         """Deliver until nothing is due (bounded, so a plugin failing fast cannot spin forever)."""
         total = 0
         for _ in range(max_batches):
-            done = self.run_due()
+            done = self.run_due(branch=branch, plugin=plugin, should_stop=should_stop, failures=failures)
             total += done
-            if not done:
+            if not done or should_stop():
                 break
         return total
 
@@ -82,28 +96,28 @@ class Dispatcher:
         try:
             plugins.deliver(row.plugin, row.kind, plugins.context(row.plugin).for_delivery(row.key), event)
         except PluginNotReady as exc:
-            log.info("delivery postponed: service not ready", extra={"branch": row.branch, "plugin": row.plugin,
-                                                                       "event": event.id, "attempt": attempts})
-            return self._later(row, attempts, now, f"not ready: {exc}", exc.retry_after, give_up=True)
+            result = self._later(row, attempts, now, f"not ready: {exc}", exc.retry_after, give_up=True)
         except PluginAuthFailed as exc:
             paused.add((row.branch, row.plugin))
-            reason = redact(f"{exc} -> run: hub auth {row.plugin} --branch {row.branch}")
-            self.store.pause(row.branch, row.plugin, reason, now)
-            log.error("plugin paused: authentication failed",
-                      extra={"branch": row.branch, "plugin": row.plugin, "event": event.id})
-            return (row.id, RETRYING, row.attempts, ts(now), f"auth failed: {redact(str(exc))}",
-                    row.first_failed_at or ts(now))
+            reason = self.incidents.plugin_paused(row.branch, row.plugin, exc, now)
+            return (row.id, RETRYING, row.attempts, ts(now), f"auth failed: {reason}", row.first_failed_at or ts(now))
         except DeliveryRejected as exc:
-            log.error("delivery rejected", extra={"branch": row.branch, "plugin": row.plugin, "event": event.id})
-            return (row.id, DEAD, attempts, None, f"rejected: {redact(str(exc))}", row.first_failed_at or ts(now))
+            result = (row.id, DEAD, attempts, None, f"rejected: {redact(str(exc))}", row.first_failed_at or ts(now))
         except Exception as exc:
-            log.warning("delivery failed", extra={"branch": row.branch, "plugin": row.plugin, "event": event.id,
-                                                  "error": type(exc).__name__})
+            error = redact(f"{type(exc).__name__}: {exc}")
             if attempts >= self.settings.max_attempts:
-                return (row.id, DEAD, attempts, None, redact(f"{type(exc).__name__}: {exc}"),
-                        row.first_failed_at or ts(now))
-            return self._later(row, attempts, now, f"{type(exc).__name__}: {exc}", None, give_up=False)
-        return (row.id, DONE, attempts, None, None, None)
+                result = (row.id, DEAD, attempts, None, error, row.first_failed_at or ts(now))
+            else:
+                result = self._later(row, attempts, now, error, None, give_up=False)
+        else:
+            return (row.id, DONE, attempts, None, None, None)
+        if result[1] == DEAD:
+            self.incidents.delivery_dead(row.branch, row.plugin, event.id, result[4] or "")
+        else:
+            log.info("delivery postponed", extra={"branch": row.branch, "plugin": row.plugin, "event": event.id,
+                                                  "attempt": attempts, "error": result[4],
+                                                  "next_try_in_s": round((result[3] or ts(now)) - ts(now))})
+        return result
 
     def _later(self, row: DeliveryRow, attempts: int, now: datetime, error: str, retry_after: float | None,
                *, give_up: bool) -> Result:

@@ -24,7 +24,15 @@ class PluginNotReady(Exception):
 
 
 class PluginAuthFailed(Exception):
-    """Credentials were refused or revoked: pause this plugin for this branch until `hub auth` is re-run."""
+    """Credentials were refused or revoked: pause this plugin for this branch until `hub auth` is re-run.
+
+    `fix` is the command that gives new credentials, when the plugin has one (e.g. "hub auth google --branch
+    lyon"); staff are then told to run it and `hub retry`. Without it they are sent to `hub doctor`.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 class DeliveryRejected(Exception):
@@ -40,19 +48,38 @@ class ConfigError(HubError):
 
 
 class ConfigProblem:
-    """One configuration problem, located precisely enough for a volunteer to fix it."""
+    """One configuration problem, located precisely enough for a volunteer to fix it.
 
-    __slots__ = ("file", "fix", "key", "message")
+    `file` and `key` say where (key with list indexes: `schedule.reminders[1]`), `line` the line of that key in
+    the file when it could be found, `env` the environment variable the faulty value came from (then it is the
+    one to fix, not the file). `level` is "error" (the check fails) or "note" (shown, not failing: e.g. a value
+    the hub corrected itself).
+    """
 
-    def __init__(self, file: str, key: str, message: str, fix: str = "") -> None:
+    __slots__ = ("env", "file", "fix", "key", "level", "line", "message")
+
+    def __init__(self, file: str, key: str, message: str, fix: str = "", *, line: int | None = None,
+                 level: str = "error", env: str = "") -> None:
         self.file, self.key, self.message, self.fix = file, key, message, fix
+        self.line, self.level, self.env = line, level, env
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "error"
 
     def render(self) -> str:
-        where = f"{self.file}: {self.key}" if self.key else self.file
+        place = f"{self.file}:{self.line}" if self.file and self.line else self.file
+        where = ": ".join(p for p in (place, self.key) if p)
+        if self.env:
+            where = f"environment variable {self.env}" + (f" ({where})" if where else "")
         return f"{where}: {self.message}" + (f" -> {self.fix}" if self.fix else "")
 
-    def as_dict(self) -> dict[str, str]:
-        return {"file": self.file, "key": self.key, "message": self.message, "fix": self.fix}
+    def as_dict(self) -> dict[str, str | int | None]:
+        return {"file": self.file, "key": self.key, "line": self.line, "env": self.env, "level": self.level,
+                "message": self.message, "fix": self.fix}
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({self.render()!r})"
 
 
 class AlreadyRunning(HubError):

@@ -77,4 +77,12 @@ CREATE TABLE kv (
     PRIMARY KEY (branch, plugin, key)
 )
 """,
+    """
+ALTER TABLE pauses ADD COLUMN fix TEXT;
+ALTER TABLE sources ADD COLUMN failing_since REAL;
+CREATE TABLE alerts (
+    branch TEXT NOT NULL, key TEXT NOT NULL, sent_at REAL NOT NULL,
+    PRIMARY KEY (branch, key)
+)
+""",
 ]

@@ -92,6 +92,17 @@ class Store:
             raise
         conn.execute("COMMIT")
 
+    def release_thread(self) -> None:
+        """Close the calling thread's connection (a worker thread that ends must not leave it open)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        conn.close()
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
@@ -152,7 +163,8 @@ class Store:
              ts(now), ts(now)))
         return cur.rowcount > 0
 
-    def due_deliveries(self, now: datetime, limit: int) -> list[DeliveryRow]:
+    def due_deliveries(self, now: datetime, limit: int, *, branch: str | None = None,
+                       plugin: str | None = None) -> list[DeliveryRow]:
         """Open deliveries whose time has come, oldest first, skipping paused plugins.
 
         A candidate's deliveries to one plugin keep event order (a cancellation never overtakes its booking):
@@ -169,7 +181,9 @@ class Store:
                                  WHERE o.branch=d.branch AND o.plugin=d.plugin AND o.candidate_id=d.candidate_id
                                    AND o.state='retrying' AND o.next_attempt_at > :now
                                    AND o.event_seq < d.event_seq)
-               ORDER BY d.event_seq LIMIT :limit""", {"now": ts(now), "limit": limit}).fetchall()
+                 AND (:branch IS NULL OR d.branch = :branch) AND (:plugin IS NULL OR d.plugin = :plugin)
+               ORDER BY d.event_seq LIMIT :limit""",
+            {"now": ts(now), "limit": limit, "branch": branch, "plugin": plugin}).fetchall()
         return [DeliveryRow(**dict(r)) for r in rows]
 
     def finish_deliveries(self, results: Sequence[tuple[int, str, int, float | None, str | None, float | None]],
@@ -197,10 +211,37 @@ class Store:
         with self.transaction() as conn:
             return conn.execute(sql, args).rowcount
 
+    def dead_letter_unrouted(self, lanes: Sequence[tuple[str, str]], now: datetime) -> int:
+        """Open deliveries to a plugin no longer enabled in their branch can never run: mark them dead."""
+        pairs = {(r["branch"], r["plugin"]) for r in self.conn.execute(
+            "SELECT DISTINCT branch, plugin FROM deliveries WHERE state IN ('pending','retrying')")}
+        count = 0
+        with self.transaction() as conn:
+            for branch, plugin in sorted(pairs - set(lanes)):
+                count += conn.execute(
+                    "UPDATE deliveries SET state='dead', last_error=?, updated_at=? WHERE branch=? AND plugin=?"
+                    " AND state IN ('pending','retrying')",
+                    (f"plugin {plugin!r} is not enabled in branch {branch!r}: enable it, then run "
+                     f"hub retry --branch {branch} --plugin {plugin}", ts(now), branch, plugin)).rowcount
+        return count
+
     def redeliver(self, event_seq: int, plugin: str, now: datetime) -> None:
         """resync --force: deliver again an event already delivered (a new attempt under the same key)."""
         self.conn.execute("UPDATE deliveries SET state='pending', attempts=0, next_attempt_at=?, updated_at=?"
                           " WHERE event_seq=? AND plugin=?", (ts(now), ts(now), event_seq, plugin))
+
+    def open_delivery_health(self, branch: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+        """Per (branch, plugin) and state among pending/retrying/dead: how many, and since when the oldest
+        problem (first failure of a retrying one, last update of a dead one). Reads only open and dead rows."""
+        sql = ("SELECT branch, plugin, state, COUNT(*) n, MIN(first_failed_at) first_failed, MIN(updated_at) oldest,"
+               " MIN(next_attempt_at) next_at FROM deliveries WHERE state IN ('pending','retrying','dead')"
+               + (" AND branch=?" if branch else "") + " GROUP BY branch, plugin, state")
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in self.conn.execute(sql, (branch,) if branch else ()):
+            out.setdefault((row["branch"], row["plugin"]), {})[row["state"]] = {
+                "count": row["n"], "since": row["first_failed"] if row["state"] == RETRYING else row["oldest"],
+                "next_at": row["next_at"]}
+        return out
 
     def delivery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
         out: dict[tuple[str, str], dict[str, int]] = {}
@@ -250,18 +291,20 @@ class Store:
         self.conn.execute(
             "INSERT INTO sources(branch, plugin, name, cursor, last_ok_at, last_error, updated_at)"
             " VALUES (?,?,?,?,?,NULL,?) ON CONFLICT(branch, plugin, name) DO UPDATE SET cursor=excluded.cursor,"
-            " last_ok_at=excluded.last_ok_at, last_error=NULL, updated_at=excluded.updated_at",
+            " last_ok_at=excluded.last_ok_at, last_error=NULL, failing_since=NULL, updated_at=excluded.updated_at",
             (branch, plugin, source, cursor, ts(now), ts(now)))
 
     def source_failed(self, branch: str, plugin: str, source: str, error: str, now: datetime) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO sources(branch, plugin, name, last_error, updated_at) VALUES (?,?,?,?,?)"
+                "INSERT INTO sources(branch, plugin, name, last_error, failing_since, updated_at) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(branch, plugin, name) DO UPDATE SET last_error=excluded.last_error,"
-                " updated_at=excluded.updated_at", (branch, plugin, source, error, ts(now)))
+                " failing_since=COALESCE(sources.failing_since, excluded.failing_since),"
+                " updated_at=excluded.updated_at", (branch, plugin, source, error, ts(now), ts(now)))
 
-    def list_sources(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM sources ORDER BY branch, plugin, name").fetchall()
+    def list_sources(self, branch: str | None = None) -> list[sqlite3.Row]:
+        sql = "SELECT * FROM sources" + (" WHERE branch=?" if branch else "") + " ORDER BY branch, plugin, name"
+        return self.conn.execute(sql, (branch,) if branch else ()).fetchall()
 
     # --- identity ------------------------------------------------------------------------------------------
 
@@ -350,11 +393,14 @@ class Store:
 
     # --- plugin pauses (auth failed) -----------------------------------------------------------------------
 
-    def pause(self, branch: str, plugin: str, reason: str, now: datetime) -> None:
+    def pause(self, branch: str, plugin: str, reason: str, now: datetime, fix: str | None = None) -> bool:
+        """Pause a plugin for a branch; True when it was not paused before (a new problem)."""
         with self.transaction() as conn:
-            conn.execute("INSERT INTO pauses(branch, plugin, reason, since) VALUES (?,?,?,?)"
-                         " ON CONFLICT(branch, plugin) DO UPDATE SET reason=excluded.reason",
-                         (branch, plugin, reason, ts(now)))
+            new = conn.execute("SELECT 1 FROM pauses WHERE branch=? AND plugin=?", (branch, plugin)).fetchone() is None
+            conn.execute("INSERT INTO pauses(branch, plugin, reason, since, fix) VALUES (?,?,?,?,?)"
+                         " ON CONFLICT(branch, plugin) DO UPDATE SET reason=excluded.reason, fix=excluded.fix",
+                         (branch, plugin, reason, ts(now), fix))
+        return new
 
     def resume(self, branch: str, plugin: str) -> bool:
         with self.transaction() as conn:
@@ -362,6 +408,23 @@ class Store:
 
     def pauses(self) -> dict[tuple[str, str], str]:
         return {(r["branch"], r["plugin"]): r["reason"] for r in self.conn.execute("SELECT * FROM pauses")}
+
+    def pause_details(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """reason, since (timestamp) and fix (a command, or None) of every pause."""
+        return {(r["branch"], r["plugin"]): {"reason": r["reason"], "since": r["since"], "fix": r["fix"]}
+                for r in self.conn.execute("SELECT * FROM pauses")}
+
+    # --- alerts sent to staff (at most one per problem per period) -----------------------------------------
+
+    def claim_alert(self, branch: str, key: str, now: datetime, period: float) -> bool:
+        """True (and remembered) when no alert for this problem was sent in the last `period` seconds."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT sent_at FROM alerts WHERE branch=? AND key=?", (branch, key)).fetchone()
+            if row is not None and ts(now) - row["sent_at"] < period:
+                return False
+            conn.execute("INSERT INTO alerts(branch, key, sent_at) VALUES (?,?,?) ON CONFLICT(branch, key)"
+                         " DO UPDATE SET sent_at=excluded.sent_at", (branch, key, ts(now)))
+        return True
 
     # --- problems in the input (bad rows, payloads) ---------------------------------------------------------
 

@@ -8,7 +8,6 @@ events. `ConnectorConformance` is the test class every connector runs (see docs/
 from __future__ import annotations
 
 import importlib.metadata
-import tomllib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from hub.app import Hub
 from hub.config import load_config
+from hub.config_files import to_toml, write_config  # noqa: F401 (re-exported for connector authors)
 from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, new_id
 from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
@@ -124,41 +124,6 @@ class RecordingSink:
 
 
 # --- building a hub in a temporary directory ----------------------------------------------------------------
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + " }"
-    raise TypeError(type(value))
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """Enough TOML writing for config files (top-level keys, then one table per dict)."""
-    lines = [f'"{k}" = {_toml_value(v)}' for k, v in data.items() if not isinstance(v, dict)]
-    for key, table in data.items():
-        if isinstance(table, dict):
-            lines.append(f'\n["{key}"]')
-            lines += [f'"{k}" = {_toml_value(v)}' for k, v in table.items()]
-    text = "\n".join(lines) + "\n"
-    tomllib.loads(text)
-    return text
-
-
-def write_config(root: Path, branches: dict[str, dict[str, Any]], hub: dict[str, Any] | None = None) -> Path:
-    (root / "branches").mkdir(parents=True, exist_ok=True)
-    (root / "hub.toml").write_text(to_toml({"state_dir": str(root / "var"), **(hub or {})}), encoding="utf-8")
-    for branch, data in branches.items():
-        (root / "branches" / f"{branch}.toml").write_text(to_toml({"name": branch.title(), **data}),
-                                                          encoding="utf-8")
-    return root
-
 
 def build_hub(root: Path, registry: PluginRegistry, branches: dict[str, dict[str, Any]], *,
               hub: dict[str, Any] | None = None, clock: Callable[[], datetime] | None = None,

@@ -68,8 +68,11 @@ def test_listings_in_json(feed_hub: tuple[Hub, Feed]) -> None:
     feed.fail["candidate_registered"] = RuntimeError("boom for p0@example.org")
     hub.cycle(force_poll=True)
     status = _invoke(hub, "status", "--json")
-    assert status["deliveries"] == [{"branch": "b", "plugin": "feed", "pending": 0, "retrying": 3, "dead": 0,
-                                     "done": 0, "paused": None}]
+    [branch] = status["branches"]
+    [plugin] = branch["plugins"]
+    assert (branch["branch"], plugin["plugin"], plugin["state"]) == ("b", "feed", "degraded")
+    assert (plugin["pending"], plugin["retrying"], plugin["dead"]) == (0, 3, 0)
+    assert plugin["fix"] == "hub deliveries --failed --branch b --plugin feed" and status["ok"] is False
     events = _invoke(hub, "events", "--json")
     assert [e["kind"] for e in events] == ["candidate_registered"] * 3
     assert "example.org" not in json.dumps(events)
@@ -83,4 +86,4 @@ def test_status_lists_input_problems(feed_hub: tuple[Hub, Feed], tmp_path: Path)
     hub.context("b", "feed").report_problem("Réponses au formulaire 1!ligne 12", "E-mail",
                                             "ni e-mail ni téléphone : complétez la ligne")
     output = _invoke(hub, "status")
-    assert "1 input problem(s)" in output and "ligne 12" in output
+    assert "1 row(s) or answer(s) for staff to fix" in output and "ligne 12" in output

@@ -110,7 +110,9 @@ def test_auth_failure_pauses_only_that_plugin_in_that_branch(make_hub, register_
     hub.ingest("bordeaux", "alpha", [make_event(EventKind.CANDIDATE_REGISTERED) for _ in range(3)])
     hub.cycle()
     assert ("bordeaux", "beta") in hub.store.pauses()
-    assert "hub auth beta --branch bordeaux" in hub.store.pauses()[("bordeaux", "beta")]
+    pause = hub.store.pause_details()[("bordeaux", "beta")]
+    assert pause["reason"] == "token revoked"  # no guessed `hub auth beta`: that command does not exist
+    assert pause["fix"] == "hub doctor --branch bordeaux, then hub retry --branch bordeaux --plugin beta"
     assert len(beta.calls) == 1  # the two others wait, not hammering a revoked token
     assert states(hub, "bordeaux", "alpha") == {"done": 3}
     # the same plugin in another branch keeps working

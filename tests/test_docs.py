@@ -49,3 +49,37 @@ def test_the_hook_reference_is_up_to_date() -> None:
     generator = runpy.run_path(str(ROOT / "tools" / "gen_hook_docs.py"), run_name="gen_hook_docs")
     assert (ROOT / "docs" / "plugin-hooks.md").read_text(encoding="utf-8") == generator["render"](), (
         "docs/plugin-hooks.md is stale: run .venv/bin/python tools/gen_hook_docs.py")
+
+
+def test_the_cli_reference_is_up_to_date() -> None:
+    import runpy
+
+    generator = runpy.run_path(str(ROOT / "tools" / "gen_cli_reference.py"), run_name="gen_cli_reference")
+    assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == generator["render"](), (
+        "docs/cli.md is stale: run .venv/bin/python tools/gen_cli_reference.py")
+
+
+def test_every_option_has_help_and_every_command_an_example() -> None:
+    import click
+
+    from hub.cli import cli
+    from hub.plugins import PluginRegistry
+
+    root = click.Context(cli, info_name="hub", obj={"registry": PluginRegistry.discover()})
+    missing, no_example = [], []
+
+    def walk(group: click.Group, ctx: click.Context) -> None:
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None
+            sub = click.Context(command, info_name=name, parent=ctx)
+            if isinstance(command, click.Group):
+                walk(command, sub)
+                continue
+            missing.extend(f"{sub.command_path} {p.name}" for p in command.params
+                           if isinstance(p, click.Option) and not p.hidden and not p.help)
+            if "hub " not in (command.epilog or ""):
+                no_example.append(sub.command_path)
+    walk(cli, root)
+    assert not missing, f"options without help: {missing}"
+    assert not no_example, f"commands without an example in their help: {no_example}"

@@ -25,7 +25,8 @@ def calendly() -> None:
     """Calendly : abonnement aux webhooks, liens de réservation à usage unique."""
 
 
-@calendly.command()
+@calendly.command(epilog="\b\nExamples:\n  hub calendly subscribe --branch lyon\n"
+                          "  hub calendly subscribe --branch lyon --url https://hub.example.org/webhooks/lyon/calendly")
 @click.option("--branch", required=True, help="identifiant de l'antenne (nom du fichier branches/<id>.toml)")
 @click.option("--url", help="adresse HTTPS publique du récepteur (défaut : <public_url>/webhooks/<antenne>/calendly)")
 @click.pass_context
@@ -51,7 +52,7 @@ def subscribe(ctx: click.Context, branch: str, url: str | None) -> None:
     click.echo(result.message)
 
 
-@calendly.command()
+@calendly.command(epilog="\b\nExamples:\n  hub calendly link --branch lyon --candidate cnd_0123456789ab")
 @click.option("--branch", required=True, help="identifiant de l'antenne")
 @click.option("--candidate", "candidate_id", required=True, help="identifiant du candidat dans le hub (cnd_...)")
 @click.option("--event-type", help="URI du type d'événement (défaut : link_event_type)")

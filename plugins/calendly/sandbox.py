@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from starlette.applications import Starlette
@@ -609,11 +610,12 @@ class CalendlySandbox(Sandbox):
         actions = [DemoAction(DemoPhase.BOOK, f"Calendly : {p.first_name} réserve un atelier", book(i))
                    for i, p in enumerate(people)]
         if len(people) >= 3:
-            actions += [DemoAction(DemoPhase.CHANGE, f"Calendly : {people[1].first_name} annule", cancel),
+            actions += [DemoAction(DemoPhase.CHANGE, f"Calendly : {people[1].first_name} annule (entretien d'embauche)",
+                                   cancel),
                         DemoAction(DemoPhase.CHANGE, f"Calendly : {people[2].first_name} déplace son rendez-vous",
                                    reschedule)]
         if people:
-            actions.append(DemoAction(DemoPhase.ATTEND, f"Calendly : {people[0].first_name} marqué absent",
+            actions.append(DemoAction(DemoPhase.ATTEND, f"Calendly : absence notée pour {people[0].first_name}",
                                       no_show))
         return actions
 
@@ -622,17 +624,22 @@ class CalendlySandbox(Sandbox):
             account = self.accounts.get(branch)
             if account is None:
                 return f"Calendly ({branch}) : aucun compte"
-            rows = [("début (UTC)", "type", "RDV", "invité", "statut", "absent", "reprogrammé")]
+            zone = ZoneInfo(account.user.get("timezone") or "UTC")
+            rows = [(f"début ({zone.key})", "type", "RDV", "invité", "statut", "absent", "reprogrammé")]
             for event in sorted(account.events.values(), key=lambda e: e["start_time"]):
+                start = _parse(event["start_time"]).astimezone(zone).strftime("%d/%m/%Y %H:%M")
                 for inv in account.invitees[event["uri"].rsplit("/", 1)[-1]]:
                     moved = "→ nouveau" if inv["new_invitee"] else ("← ancien" if inv["old_invitee"] else "")
-                    rows.append((event["start_time"][:16].replace("T", " "), event["name"], event["status"],
-                                 inv["name"], inv["status"], "oui" if inv["no_show"] else "", moved))
-            subs = ", ".join(f"{s['state']}" for s in account.subscriptions.values()) or "aucun"
+                    rows.append((start, event["name"], _STATUS.get(event["status"], event["status"]), inv["name"],
+                                 _STATUS.get(inv["status"], inv["status"]), "oui" if inv["no_show"] else "", moved))
+            subs = ", ".join(_STATUS.get(s["state"], s["state"]) for s in account.subscriptions.values()) or "aucun"
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
         lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "-+-".join("-" * w for w in widths))
         return f"Calendly ({branch}) — webhooks : {subs}\n" + "\n".join(lines)
+
+
+_STATUS = {"active": "actif", "canceled": "annulé", "disabled": "désactivé"}
 
 
 def _not_found() -> tuple[int, dict[str, Any]]:

@@ -79,7 +79,7 @@ class CarnetSandbox(Sandbox):
     def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
         token = f"{DEMO_TOKEN}-{demo.branch}"
         person = demo.people[-1]
-        return [DemoAction(DemoPhase.REGISTER, f"{person.first_name} s'inscrit sur Carnet",
+        return [DemoAction(DemoPhase.REGISTER, f"Carnet : {person.first_name} s'inscrit",
                            lambda: self.add_signup(token, first_name=person.first_name, last_name=person.last_name,
                                                    email=person.email, phone=person.phone))]
 

@@ -72,7 +72,7 @@ class GoogleAuthSettings(BaseModel):
 def auth_failed(branch: str, why: str) -> PluginAuthFailed:
     """The one message staff see when Google refuses: what happened and what to run."""
     return PluginAuthFailed(f"Google a refusé l'accès ({why}). Reconnectez le compte : "
-                            f"hub auth google --branch {branch}")
+                            f"hub auth google --branch {branch}", fix=f"hub auth google --branch {branch}")
 
 
 def token_path(where: _Where) -> Path:

@@ -28,7 +28,8 @@ def _read_line() -> str:
     return line
 
 
-@click.command("google")
+@click.command("google", epilog="\b\nExamples:\n  hub auth google --branch lyon\n"
+                                         "  hub auth google --branch lyon --client-file client_secret.json --port 8765")
 @click.option("--branch", required=True, help="The branch whose Google account to connect.")
 @click.option("--port", default=8765, show_default=True, help="Loopback port Google redirects the browser to.")
 @click.option("--client-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),

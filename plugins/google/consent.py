@@ -50,7 +50,8 @@ def _loopback(port: int, state: str, answers: queue.Queue[tuple[str, str]]) -> H
             try:
                 code = parse_answer(self.path, state)
                 answers.put(("code", code))
-                body, status = "Autorisation reçue : vous pouvez fermer cet onglet.", 200
+                # the code still has to be exchanged: the terminal says whether that worked
+                body, status = "Code reçu : revenez au terminal, qui confirme la connexion du compte.", 200
             except ConsentError as exc:
                 answers.put(("error", str(exc)))
                 body, status = str(exc), 400
@@ -115,5 +116,10 @@ def run_consent(client_config: dict[str, Any], scopes: list[str], *, port: int, 
     echo(f"Ensuite : soit la page s'affiche seule (redirection vers 127.0.0.1:{port}), soit collez ici "
          "l'adresse complète de la page d'erreur où le navigateur arrive, puis Entrée.")
     code = wait_for_code(port, state, read_line, timeout, echo)
-    flow.fetch_token(code=code)
+    try:
+        flow.fetch_token(code=code)
+    except Exception as exc:  # oauthlib's OAuth2Error, a network error, a malformed answer: one sentence
+        why = getattr(exc, "error", None) or type(exc).__name__
+        raise ConsentError(f"Google n'a pas accepté le code ({why}) : le code a peut-être expiré ou servi "
+                           "deux fois ; relancez la commande et collez la nouvelle adresse") from None
     return flow.credentials  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ def gsheets_group() -> None:
     """Google Sheets connector: the tracking sheet."""
 
 
-@gsheets_group.command("rebuild")
+@gsheets_group.command("rebuild", epilog="\b\nExamples:\n  hub gsheets rebuild --branch lyon")
 @click.option("--branch", required=True, help="The branch whose tracking sheet to rebuild.")
 @click.pass_context
 def rebuild(ctx: click.Context, branch: str) -> None:

@@ -480,7 +480,7 @@ class SheetsSandbox(Sandbox):
                 self.append_row(sid, FORM_SHEET_FR, [to_serial(demo.now() + timedelta(seconds=i), zone), person.email,
                                                      person.first_name, person.last_name, person.phone,
                                                      person.referrer, ""])
-            actions.append(DemoAction(DemoPhase.REGISTER, f"{person.first_name} remplit le formulaire d'inscription",
+            actions.append(DemoAction(DemoPhase.REGISTER, f"Formulaire Google : {person.first_name} s'inscrit",
                                       register))
         # people[0] is marked absent in Calendly, [1] cancels, [2] moves her session: staff record the rest
         staff = [("Présence", "Présent", DemoPhase.ATTEND, 2), ("Résultat", "CDI", DemoPhase.OUTCOME, 2),
@@ -491,7 +491,7 @@ class SheetsSandbox(Sandbox):
                 row = self.find_row(sid, "Suivi", "E-mail", person.email) if "Suivi" in self._titles(sid) else None
                 if row is not None:
                     self.set_cell(sid, "Suivi", row, column, label)
-            actions.append(DemoAction(phase, f"l'équipe note « {label} » pour {person.first_name} (tableau de suivi)",
+            actions.append(DemoAction(phase, f"Tableau de suivi : l'équipe note « {label} » pour {person.first_name}",
                                       type_label))
         return actions
 
@@ -505,13 +505,18 @@ class SheetsSandbox(Sandbox):
             return "(pas encore de tableau de suivi)"
         rows = self.values(sid, "Suivi")
         header = rows[0] if rows else []
-        shown = [i for i, h in enumerate(header) if h and not str(h).startswith("ID hub")]
+        shown = [i for i, h in enumerate(header) if h in _DESCRIBED] or [
+            i for i, h in enumerate(header) if h and not str(h).startswith("ID hub")]
         table = [[_shown(row[i] if i < len(row) else None, header[i]) for i in shown] for row in rows]
         widths = [max(len(r[k]) for r in table) for k in range(len(shown))]
         lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table]
         if len(lines) > 1:
             lines.insert(1, "-+-".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+# the columns describe() shows: what staff look at, without contact details (and narrow enough for a terminal)
+_DESCRIBED = ("Prénom", "Nom", "Prochain RDV", "Programme/module", "Présence", "Résultat")
 
 
 def _rows(value_range: dict[str, Any]) -> list[list[Any]]:

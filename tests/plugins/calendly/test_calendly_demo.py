@@ -40,5 +40,5 @@ def test_demo_story_reaches_the_hub(make_hub: Callable[..., Hub], register_plugi
     for _, p in hub.pollers["lyon"]:
         assert hub.poll("lyon", "calendly", p) == 0
     text = sandbox.describe("lyon")
-    assert "Atelier Coup de Pouce" in text and "canceled" in text and "→ nouveau" in text and "oui" in text
+    assert "Atelier Coup de Pouce" in text and "annulé" in text and "→ nouveau" in text and "oui" in text
     assert sandbox.describe("nowhere").endswith("aucun compte")

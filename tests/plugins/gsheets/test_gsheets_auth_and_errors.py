@@ -143,7 +143,7 @@ def test_consent_by_loopback_redirect() -> None:
     timer.start()
     assert hub_google.consent.wait_for_code(18766, "abc", None, timeout=10) == "4/loop"
     timer.join()
-    assert "fermer cet onglet" in answers[0]
+    assert "revenez au terminal" in answers[0]  # not "done": the code is still to be exchanged
 
 
 def test_parse_answer_refuses_other_requests_and_refusals() -> None:
@@ -195,3 +195,12 @@ def test_hub_auth_google_command_saves_token_and_resumes(make_gsheets_hub: Calla
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert asked["scopes"] == ["https://www.googleapis.com/auth/spreadsheets"]
     assert core.store.pauses() == {}
+
+
+def test_a_refused_code_exchange_is_one_sentence(monkeypatch: pytest.MonkeyPatch, sandbox_url: str) -> None:
+    """The browser was told to come back to the terminal; the terminal says the exchange failed and what to do."""
+    monkeypatch.setattr(hub_google.consent, "wait_for_code", lambda *a, **k: "4/expired-code")
+    with pytest.raises(ConsentError, match="n'a pas accepté le code") as caught:
+        hub_google.consent.run_consent(client_config(sandbox_url), ["https://www.googleapis.com/auth/spreadsheets"],
+                                       port=18767, echo=lambda _: None, read_line=None)
+    assert "relancez la commande" in str(caught.value)

@@ -1,0 +1,160 @@
+"""`hub status`: one state per branch and plugin, the age of what is wrong, and the command that fixes it.
+
+States, worst first: paused (credentials refused: nothing moves until someone re-connects), failing (dead
+deliveries: something will never arrive unless someone acts), degraded (retrying deliveries or a source
+failing: the hub is trying again by itself), ok. Times are the branch's local time, its zone named.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub import hints
+from hub.app import Hub
+
+WIDTH = 100
+STATES = ("paused", "failing", "degraded", "ok")
+
+
+@dataclass
+class PluginStatus:
+    plugin: str
+    state: str
+    pending: int = 0
+    retrying: int = 0
+    dead: int = 0
+    problem_since: str = ""
+    wrong: str = ""
+    fix: str = ""
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class BranchStatus:
+    branch: str
+    zone: str
+    plugins: list[PluginStatus]
+    problems: list[dict[str, str]]
+
+
+def local(value: float | None, zone: ZoneInfo) -> str:
+    return "" if value is None else datetime.fromtimestamp(value, UTC).astimezone(zone).strftime("%d/%m %H:%M")
+
+
+def age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
+    store = hub.store
+    now = hub.clock().timestamp()
+    health, pauses = store.open_delivery_health(branch), store.pause_details()
+    sources: dict[tuple[str, str], list[Any]] = {}
+    for row in store.list_sources(branch):
+        sources.setdefault((row["branch"], row["plugin"]), []).append(row)
+    out = []
+    for branch_id in sorted(hub.branches):
+        if branch not in (None, branch_id):
+            continue
+        zone = hub.config.zone(branch_id)
+        plugins = []
+        for plugin in hub.branches[branch_id].names:
+            lane = (branch_id, plugin)
+            counts = health.get(lane, {})
+            n = {s: counts.get(s, {}).get("count", 0) for s in ("pending", "retrying", "dead")}
+            status = PluginStatus(plugin, "ok", **n)
+            failing_sources = [r for r in sources.get(lane, []) if r["last_error"]]
+            status.sources = [{"source": r["name"], "last_ok": local(r["last_ok_at"], zone),
+                               "error": r["last_error"] or "",
+                               "failing_since": local(r["failing_since"], zone)} for r in sources.get(lane, [])]
+            pause = pauses.get(lane)
+            if pause is not None:
+                status.state, since = "paused", pause["since"]
+                status.wrong = pause["reason"]
+                status.fix = pause["fix"] or hints.after_auth_failure(branch_id, plugin, None)
+            elif n["dead"]:
+                status.state, since = "failing", counts["dead"]["since"]
+                status.wrong = f"{n['dead']} dead deliveries"
+                status.fix = hints.after_dead_letters(branch_id, plugin)
+            elif n["retrying"] or failing_sources:
+                status.state = "degraded"
+                parts, since = [], now
+                if n["retrying"]:
+                    since = min(since, counts["retrying"]["since"] or now)
+                    parts.append(f"{n['retrying']} deliveries retrying")
+                for row in failing_sources:
+                    since = min(since, row["failing_since"] or row["updated_at"])
+                    parts.append(f"source {row['name']}: {row['last_error']}")
+                status.wrong = "; ".join(parts)
+                status.fix = hints.failed_deliveries(branch_id, plugin) if n["retrying"] else \
+                    hints.after_source_failure(branch_id)
+            else:
+                since = None
+            if since is not None:
+                status.problem_since = f"{local(since, zone)} ({age(now - since)} ago)"
+            plugins.append(status)
+        problems = [{"plugin": r["plugin"], "where": r["ref"], "field": r["field"], "problem": r["message"],
+                     "since": local(r["first_seen"], zone)} for r in store.list_problems(branch_id)]
+        out.append(BranchStatus(branch_id, str(zone), plugins, problems))
+    return out
+
+
+def as_json(branches: list[BranchStatus], plugin_errors: dict[str, str]) -> dict[str, Any]:
+    return {"branches": [asdict(b) for b in branches], "plugin_errors": plugin_errors,
+            "ok": all(p.state == "ok" for b in branches for p in b.plugins) and not plugin_errors}
+
+
+def render(branches: list[BranchStatus], plugin_errors: dict[str, str], *, style: Any = None) -> str:
+    """Text for a terminal 100 columns wide; `style(text, state)` may colour a state word."""
+    paint = style or (lambda text, _state: text)
+    lines: list[str] = []
+    for name, error in sorted(plugin_errors.items()):
+        lines += _wrap(f"plugin {name} could not be loaded: {error}", "", "  ")
+        lines.append(f"  -> {hints.plugins()}")
+    for branch in branches:
+        worst = min((p.state for p in branch.plugins), key=STATES.index, default="ok")
+        lines.append(f"{branch.branch}: {paint(worst, worst)}   (times in {branch.zone})")
+        for p in branch.plugins:
+            counts = f"{p.pending} waiting, {p.retrying} retrying, {p.dead} dead"
+            head = f"  {p.plugin:<12} {paint(f'{p.state:<8}', p.state)} {counts}"
+            lines.append(head + (f", since {p.problem_since}" if p.problem_since else ""))
+            if p.wrong:
+                lines += _wrap(p.wrong, "      ", "      ")
+            if p.fix:
+                lines += _fix_lines(p.fix)
+        if branch.problems:
+            lines.append(f"  {len(branch.problems)} row(s) or answer(s) for staff to fix:")
+            for problem in branch.problems:
+                lines += _wrap(f"{problem['where']} ({problem['field']}): {problem['problem']}", "    - ", "      ")
+        lines.append("")
+    if not branches:
+        lines.append("no branch matches")
+    return "\n".join(lines).rstrip()
+
+
+def _fix_lines(fix: str) -> list[str]:
+    """The fix on its own lines, cut only between steps so that each command stays whole for copy-paste."""
+    first, *rest = fix.split(", then ")
+    lines = [f"      -> {first}"]
+    for step in rest:
+        if len(lines[-1]) + len(step) + 7 <= WIDTH:
+            lines[-1] += f", then {step}"
+        else:
+            lines[-1] += ","
+            lines.append(f"         then {step}")
+    return lines
+
+
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False) or [first]
