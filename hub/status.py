@@ -28,6 +28,7 @@ class PluginStatus:
     retrying: int = 0
     dead: int = 0
     problem_since: str = ""
+    last_read: str = ""
     wrong: str = ""
     fix: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +79,8 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
             status.sources = [{"source": r["name"], "last_ok": local(r["last_ok_at"], zone),
                                "error": r["last_error"] or "",
                                "failing_since": local(r["failing_since"], zone)} for r in sources.get(lane, [])]
+            reads = [r["last_ok_at"] for r in sources.get(lane, []) if r["last_ok_at"]]
+            status.last_read = local(max(reads), zone) if reads else ""
             pause = pauses.get(lane)
             if pause is not None:
                 status.state, since = "paused", pause["since"]
@@ -128,7 +131,11 @@ def render(branches: list[BranchStatus], plugin_errors: dict[str, str], *, style
         for p in branch.plugins:
             counts = f"{p.pending} waiting, {p.retrying} retrying, {p.dead} dead"
             head = f"  {p.plugin:<12} {paint(f'{p.state:<8}', p.state)} {counts}"
-            lines.append(head + (f", since {p.problem_since}" if p.problem_since else ""))
+            if p.problem_since:
+                head += f", since {p.problem_since}"
+            elif p.last_read:
+                head += f"; read {p.last_read}"
+            lines.append(head)
             if p.wrong:
                 lines += _wrap(p.wrong, "      ", "      ")
             if p.fix:
