@@ -393,9 +393,10 @@ def resync(ctx: click.Context, branch: str | None, plugin: str | None, since: da
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins, their hooks, and those that failed to load."""
     registry = _registry(ctx)
-    data = {"plugins": [{"name": n, "version": registry.versions.get(n, ""), "hooks": registry.hooks_of(n)}
-                        for n in sorted(registry.plugins)], "errors": registry.errors}
-    text = _table([[p["name"], p["version"], ", ".join(p["hooks"])] for p in data["plugins"]],
+    rows: list[dict[str, Any]] = [{"name": n, "version": registry.versions.get(n, ""), "hooks": registry.hooks_of(n)}
+                                  for n in sorted(registry.plugins)]
+    data = {"plugins": rows, "errors": registry.errors}
+    text = _table([[p["name"], p["version"], ", ".join(p["hooks"])] for p in rows],
                   ["plugin", "version", "hooks"])
     if registry.errors:
         text += "\n\nfailed to load:\n" + "\n".join(f"  {n}: {e}" for n, e in registry.errors.items())

@@ -75,13 +75,18 @@ def _known_before(event: Event) -> bool:
     return first is not None and first < event.occurred_at
 
 
+def _de(name: str) -> str:
+    """French elision: "d'Aïcha", "de Jérôme"."""
+    return f"d'{name}" if name[:1].casefold() in "aàâäeéèêëiîïoôöuùûüy" else f"de {name}"
+
+
 def journal_line(event: Event, zone: ZoneInfo) -> str:
     """The French line staff read in the journal (no contact details, only names and local dates)."""
     who = event.candidate.display_name if event.candidate else "?"
     when = event.session.start.astimezone(zone).strftime("%d/%m/%Y %H:%M") if event.session else ""
     texts = {
         EventKind.CANDIDATE_REGISTERED: f"Informations complétées pour {who}" if _known_before(event)
-        else f"Inscription de {who}",
+        else f"Inscription {_de(who)}",
         EventKind.SESSION_BOOKED: (f"RDV déplacé pour {who} au {when}" if event.session and event.session.replaces
                                    else f"RDV réservé pour {who} le {when}"),
         EventKind.SESSION_CANCELLED: f"RDV annulé pour {who} (prévu le {when})",

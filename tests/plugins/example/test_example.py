@@ -56,7 +56,7 @@ def test_signups_become_registrations_and_reach_the_journal(carnet_hub: Hub,
         sandbox.add_signup(TOKEN, first_name=f"Élodie{i}", last_name="Núñez", email=f"e{i}@example.org")
     report = carnet_hub.cycle(force_poll=True)
     assert report.ingested == 3 and report.delivered == 3
-    assert [e["text"] for e in sandbox.journal[TOKEN]] == [f"Inscription de Élodie{i} Núñez" for i in range(3)]
+    assert [e["text"] for e in sandbox.journal[TOKEN]] == [f"Inscription d'Élodie{i} Núñez" for i in range(3)]
     requests = sandbox.requests
     carnet_hub.cycle(force_poll=True)
     assert sandbox.requests == requests + 1  # an idle poll is one request
