@@ -59,12 +59,15 @@ class CarnetSandbox(Sandbox):
             if request.method == "GET":
                 return JSONResponse({"items": self.journal.get(token, [])})
             key = request.headers.get("idempotency-key", "")
+            # read the body before taking the lock: awaiting while holding a threading lock would block the
+            # event loop for every other request (two concurrent posts deadlocked the fake)
+            body = await request.json()
             with self.lock:
                 seen = self.keys.setdefault(token, set())
                 if key and key in seen:
                     return JSONResponse({"replayed": True}, status_code=200)
                 seen.add(key)
-                entry = {**(await request.json()), "at": datetime.now(UTC).isoformat()}
+                entry = {**body, "at": datetime.now(UTC).isoformat()}
                 self.journal.setdefault(token, []).append(entry)
             return JSONResponse(entry, status_code=201)
 

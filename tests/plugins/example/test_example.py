@@ -74,3 +74,24 @@ def test_a_revoked_token_pauses_the_plugin_and_loses_nothing(carnet_hub: Hub,
     carnet_hub.store.resume("conformance", "example")
     carnet_hub.cycle()
     assert len(sandbox.journal[TOKEN]) == 2
+
+
+def test_the_fake_serves_a_request_while_another_is_still_sending_its_body() -> None:
+    """The daemon's lanes post concurrently; a fake that holds a lock while awaiting a body froze them all."""
+    import socket
+
+    import httpx
+
+    with serve({"example": CarnetSandbox()}) as urls:
+        host, port = urls["example"].removeprefix("http://").split(":")
+        slow = socket.create_connection((host, int(port)))
+        try:
+            slow.sendall(b"POST /journal HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nIdempotency-Key: k1\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"text\": ")
+            reply = httpx.post(f"{urls['example']}/journal", json={"text": "b"}, timeout=5,
+                               headers={"Authorization": "Bearer t", "Idempotency-Key": "k2"})
+            assert reply.status_code == 201
+            slow.sendall(b"\"a\"}")
+            assert b"201" in slow.recv(200)
+        finally:
+            slow.close()
