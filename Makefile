@@ -1,6 +1,7 @@
 # Two commands for newcomers: `make demo` and `make test`. Both create .venv and install into it.
 PYTHON ?= python3
 VENV ?= .venv
+DEMO_DIR ?= demo-out
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
@@ -15,10 +16,10 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@ $(VENV)/.installed-demo
+	touch $@ $(VENV)/.installed-demo  # [test] includes [all]
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/hub demo --dir demo-out
+	$(BIN)/hub demo --dir $(DEMO_DIR)
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -31,4 +32,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/core_bench.py
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) .venv-demo demo-out demo-out-ci .pytest_cache

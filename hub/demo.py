@@ -308,7 +308,8 @@ def _time_passes(hub: Hub, clock: DemoClock, delta: timedelta, title: str, echo:
         else:
             text = f"Suivi {step} après {meeting} du {when(event.session.start, zone, hour=False)} pour {who}"
         where = written.get(row["id"])
-        echo(f"  [{row['branch'].title()}] {text}" + (f", noté dans {listing(where)}." if where else "."))
+        end = f", noté dans {listing(where)}." if where else ("" if text.endswith(".") else ".")
+        echo(f"  [{row['branch'].title()}] {text}{end}")
 
 
 def _written_to(hub: Hub, event_ids: set[str]) -> dict[str, list[str]]:

@@ -1,0 +1,68 @@
+"""The demo works on a fresh install (no pytest), never deletes a folder it did not make, and tells its story
+in French a coordinator reads."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.demo import MARKER, run_demo
+from hub.plugins import PluginRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_PYTEST = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('pytest', '_pytest'):
+            raise ImportError('pytest is not installed for users')
+sys.meta_path.insert(0, Refuse())
+import hub.cli, hub.daemon, hub.demo, hub.webhooks, hub.status, hub.lanes, hub.resync
+import hub_calendly.plugin, hub_gsheets.plugin, hub_example.plugin
+import hub_calendly.sandbox, hub_gsheets.sandbox, hub_example.sandbox
+"""
+
+
+def test_what_users_run_never_imports_pytest() -> None:
+    result = subprocess.run([sys.executable, "-c", NO_PYTEST], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> str:
+    lines: list[str] = []
+    assert run_demo(tmp_path_factory.mktemp("d") / "demo", PluginRegistry.discover(), echo=lines.append) == 0
+    return "\n".join(lines)
+
+
+def test_the_story_is_in_french_without_internals(story: str) -> None:
+    for internal in ("ses_", "cnd_", "evt_", "session_reminder_due", "followup_due", "deliveries to", "month",
+                     "Traceback", "..", '"level"'):
+        assert internal not in story, internal
+    assert re.search(r"Rappel 48 h avant .* pour \w+ \w\.", story)
+    assert "pas de rappel 48 h (réservé moins de 48 h avant)" in story  # why a reminder was not planned
+    assert re.search(r"(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche) \d+ décembre|janvier", story)
+    assert "hub --config" in story and "status" in story  # how to look around afterwards
+
+
+def test_a_folder_the_demo_did_not_make_is_left_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "hub.toml").write_text("# a real configuration\n")
+    lines: list[str] = []
+    assert run_demo(folder, PluginRegistry.discover(), echo=lines.append) == 1
+    assert (folder / "hub.toml").read_text() == "# a real configuration\n" and len(list(folder.iterdir())) == 1
+    assert "hub demo --dir" in "\n".join(lines)
+
+
+def test_a_previous_demo_folder_is_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / MARKER).write_text("")
+    (folder / "old-file").write_text("x")
+    assert run_demo(folder, PluginRegistry.discover(), echo=lambda _: None) == 0
+    assert not (folder / "old-file").exists() and (folder / MARKER).exists()
