@@ -15,20 +15,45 @@ from __future__ import annotations
 
 import os
 import re
-import stat
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from hub.config_checks import (
+    LOG_LEVELS,
+    add_lines,
+    branch_checks,
+    check_listen,
+    check_log_level,
+    check_public_url,
+    check_zone,
+    cross_check,
+    did_you_mean,
+    state_dir_problem,
+    validation_problems,
+)
+from hub.config_env import (
+    default_secret_env,
+    env_blame,
+    env_source,
+    environment,
+    read_env_file,
+    read_secret_file,
+    read_toml,
+    resolve_secrets,
+    secret_fields,
+)
 from hub.durations import Offset, Seconds, parse_offset
 from hub.errors import ConfigError, ConfigProblem
 from hub.events import ContractType, OutcomeCategory
+
+__all__ = ["LOG_LEVELS", "BranchConfig", "HubConfig", "HubSettings", "config_root", "default_secret_env",
+           "load_config", "read_env_file", "read_secret_file"]
 
 BRANCH_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -50,6 +75,9 @@ class WebhookSettings(_Strict):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     public_url: str | None = Field(None, description="the HTTPS address the outside world reaches it at")
 
+    _listen = field_validator("listen")(check_listen)
+    _public_url = field_validator("public_url")(check_public_url)
+
 
 class HubSettings(BaseSettings):
     """`config/hub.toml`, overridable by HUB_* environment variables (HUB_STATE_DIR, HUB_DELIVERY__MAX_ATTEMPTS)."""
@@ -59,7 +87,7 @@ class HubSettings(BaseSettings):
     state_dir: Path = Field(Path("var"), description="database, token files and logs")
     timezone: str = Field("Europe/Paris", description="default time zone of the branches")
     poll_interval: Seconds = Field(300, description="default seconds between two polls of a source")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (case ignored)")
     deadline: Seconds = Field(120, description="seconds a source poll, a delivery or a check may wait for a "
                                                "service before the hub reports it and goes on without it")
     delivery: DeliverySettings = DeliverySettings()
@@ -72,32 +100,24 @@ class HubSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # the environment wins over the file, which is passed in as init values
-        return env_settings, init_settings
+        return env_source(settings_cls, env_settings), init_settings
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return _check_zone(value)
+    _zone = field_validator("timezone")(check_zone)
+    _level = field_validator("log_level")(check_log_level)
 
 
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use a name such as 'Europe/Paris'") from None
+def _offset_text(value: str) -> str:
+    parse_offset(value)
     return value
 
 
-class ScheduleSettings(_Strict):
-    reminders: list[str] = Field(["48h", "2h"], description="reminders before each session")
-    followups: list[str] = Field(["1 month", "3 months", "6 months"], description="follow-ups after it")
+Duration = Annotated[str, AfterValidator(_offset_text)]
+"""A schedule offset as written ('48h', '3 months'); each item of a list is checked on its own."""
 
-    @field_validator("reminders", "followups")
-    @classmethod
-    def _durations(cls, values: list[str]) -> list[str]:
-        for value in values:
-            parse_offset(value)
-        return values
+
+class ScheduleSettings(_Strict):
+    reminders: list[Duration] = Field(["48h", "2h"], description="reminders before each session")
+    followups: list[Duration] = Field(["1 month", "3 months", "6 months"], description="follow-ups after it")
 
     def reminder_offsets(self) -> list[Offset]:
         return [parse_offset(v) for v in self.reminders]
@@ -158,7 +178,7 @@ class BranchConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return None if value is None else _check_zone(value)
+        return None if value is None else check_zone(value)
 
     def outcome_for(self, label: str) -> OutcomeLabel | None:
         """The meaning of a label, matched without regard to case or surrounding spaces."""
@@ -201,75 +221,109 @@ class HubConfig:
 def config_root(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
     """(directory holding branches/, hub.toml path) from --config, HUB_CONFIG, or ./config."""
     raw = Path(path or os.environ.get("HUB_CONFIG") or "config")
-    if raw.is_dir():
+    if raw.is_dir() or raw.suffix != ".toml":
         return raw, raw / "hub.toml"
     return raw.parent, raw
 
 
 def load_config(path: str | os.PathLike[str] | None, plugin_models: Mapping[str, type[BaseModel] | None],
                 *, environ: Mapping[str, str] | None = None, strict: bool = True) -> HubConfig:
-    """Read and validate everything; raise ConfigError listing every problem (unless strict=False)."""
+    """Read and validate everything; raise ConfigError listing every error (unless strict=False).
+
+    `environ` replaces os.environ (HUB_* overrides and secrets); `secrets.env` beside hub.toml comes under it.
+    `HubConfig.problems` holds errors and notes (level "note": shown by `hub config check`, never failing).
+    """
     root, hub_file = config_root(path)
     problems: list[ConfigProblem] = []
+    if not root.is_dir():
+        what = "not a directory" if root.exists() else "no such directory"
+        problems.append(ConfigProblem(str(root), "", what, f"create it (mkdir -p {root}) or name the right one: "
+                                      "hub --config DIR config check"))
+        config = HubConfig(hub=HubSettings.model_construct(), branches={}, root=root, problems=problems)
+        if strict:
+            raise ConfigError(problems)
+        return config
     env = {**read_env_file(root / "secrets.env", problems), **(os.environ if environ is None else environ)}
-    hub_data = _read_toml(hub_file, problems, required=False)
-    try:
-        hub = HubSettings(**hub_data)
-    except ValidationError as exc:
-        problems += _problems(str(hub_file), "", exc)
-        hub = HubSettings.model_construct()
+    hub, env_for = _load_hub(hub_file, read_toml(hub_file, problems, required=False), env, problems)
     branches: dict[str, BranchConfig] = {}
     branch_dir = root / "branches"
     files = sorted(branch_dir.glob("*.toml")) if branch_dir.is_dir() else []
     if not files:
         problems.append(ConfigProblem(str(branch_dir), "", "no branch file found",
-                                      "create branches/<branch>.toml (see config/branches/example.toml)"))
+                                      "create branches/<branch>.toml (see config/examples/branches/)"))
     for file in files:
         branch = _load_branch(file, plugin_models, env, problems)
         if branch is not None:
             branches[branch.id] = branch
     config = HubConfig(hub=hub, branches=branches, root=root, problems=problems)
-    if problems and strict:
-        raise ConfigError(problems)
+    why = state_dir_problem(config.state_dir)
+    if why:
+        blamed = env_for(("state_dir",))
+        problems.append(ConfigProblem("" if blamed else str(hub_file), "state_dir", why,
+                                      "create it, or set state_dir to a folder the hub's user may write",
+                                      env=blamed))
+    add_lines(problems)
+    if strict and any(p.is_error for p in problems):
+        raise ConfigError([p for p in problems if p.is_error])
     return config
 
 
-def read_env_file(path: Path, problems: list[ConfigProblem]) -> dict[str, str]:
-    """NAME=value lines (comments and blank lines allowed), refused unless the file is private."""
-    if not path.exists():
-        return {}
-    text = read_secret_file(path, problems, str(path), "")
-    values: dict[str, str] = {}
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip():
-            problems.append(ConfigProblem(str(path), f"line {number}", "not a NAME=value line"))
-            continue
-        values[name.strip()] = value.strip().strip('"').strip("'")
-    return values
-
-
-def _read_toml(path: Path, problems: list[ConfigProblem], *, required: bool) -> dict[str, Any]:
-    if not path.exists():
-        if required:
-            problems.append(ConfigProblem(str(path), "", "file not found"))
-        return {}
+def _load_hub(hub_file: Path, data: dict[str, Any], env: Mapping[str, str],
+              problems: list[ConfigProblem]) -> tuple[HubSettings, Callable[[tuple[Any, ...]], str]]:
+    """hub.toml under the HUB_* variables; on errors, the settings without the faulty keys (for the checks
+    that follow), and each error blamed on the variable its value came from, if it did."""
+    env_for = env_blame(HubSettings, env)
+    bad: set[str] = set()
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        problems.append(ConfigProblem(str(path), "", f"not valid TOML ({exc})", "fix the syntax at that line"))
-    except UnicodeDecodeError:
-        problems.append(ConfigProblem(str(path), "", "not UTF-8 text", "save the file as UTF-8"))
-    return {}
+        with environment(env):
+            return HubSettings(**data), env_for
+    except ValidationError as exc:
+        problems += validation_problems(str(hub_file), "", exc, HubSettings, env_for=env_for, env_keeps_file=False)
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    except SettingsError as exc:  # a HUB_<TABLE> variable that is not JSON
+        problems.append(ConfigProblem("", "", f"a HUB_* environment variable cannot be read ({exc})",
+                                      "write it as JSON, or set HUB_<TABLE>__<KEY> variables instead"))
+        env = {}
+    prefixes = tuple(f"HUB_{key.upper()}" for key in bad)
+    kept = {k: v for k, v in env.items() if not any(k.upper() == p or k.upper().startswith(p + "__")
+                                                  for p in prefixes)}
+    try:
+        with environment(kept):
+            return HubSettings(**{k: v for k, v in data.items() if k not in bad}), env_for
+    except (ValidationError, SettingsError):
+        return HubSettings.model_construct(), env_for
+
+
+def _branch_model(file: Path, branch_id: str, data: dict[str, Any],
+                  problems: list[ConfigProblem]) -> tuple[BranchConfig, bool]:
+    """The branch's own keys, validated; on errors, a stand-in without the faulty keys, so that they hide
+    nothing else (the plugin tables and the cross-references are still checked against it)."""
+    try:
+        return BranchConfig(id=branch_id, file=str(file), **data), True
+    except ValidationError as exc:
+        problems += validation_problems(str(file), "", exc, BranchConfig)
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    kept = {"name": branch_id, **{k: v for k, v in data.items() if k not in bad}}
+    try:
+        branch = BranchConfig(id=branch_id, file=str(file), **kept)
+    except ValidationError:
+        branch = BranchConfig(id=branch_id, file=str(file), name=branch_id)
+    raw = data.get("programmes")
+    if "programmes" in bad and isinstance(raw, dict):  # keep the keys plugins refer to
+        branch.programmes = {key: Programme.model_construct(label=key, modules=_strings(value.get("modules")))
+                             for key, value in raw.items() if isinstance(value, dict)}
+    return branch, False
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _load_branch(file: Path, plugin_models: Mapping[str, type[BaseModel] | None], env: Mapping[str, str],
                  problems: list[ConfigProblem]) -> BranchConfig | None:
+    """One branch file: its own keys, its plugins list and each plugin table, each checked independently."""
     before = len(problems)
-    data = _read_toml(file, problems, required=True)
+    data = read_toml(file, problems, required=True)
     if len(problems) > before:
         return None
     branch_id = file.stem
@@ -277,121 +331,72 @@ def _load_branch(file: Path, plugin_models: Mapping[str, type[BaseModel] | None]
         problems.append(ConfigProblem(str(file), "", f"branch id {branch_id!r} is not usable",
                                       "rename the file with lowercase letters, digits, '-' or '_'"))
         return None
-    plugins = data.get("plugins", [])
-    plugin_tables = {k: data.pop(k) for k in list(data) if k in plugin_models or k in (plugins or [])}
-    try:
-        branch = BranchConfig(id=branch_id, file=str(file), **data)
-    except ValidationError as exc:
-        problems += _problems(str(file), "", exc)
-        return None
-    for name in branch.plugins:
+    raw_plugins = data.get("plugins", [])
+    listed = _strings(raw_plugins)
+    tables = {k: data.pop(k) for k in list(data) if k in plugin_models or k in listed}
+    # plugins itself unreadable (e.g. a string): its error is reported; still check the tables given
+    enabled = listed if isinstance(raw_plugins, list) else [*listed, *(t for t in tables if t not in listed)]
+    branch, valid = _branch_model(file, branch_id, data, problems)
+    for index, name in enumerate(listed):
         if name not in plugin_models:
             known = ", ".join(sorted(plugin_models)) or "none installed"
-            problems.append(ConfigProblem(str(file), "plugins", f"unknown plugin {name!r} (installed: {known})",
-                                          "install it (pip install 'cravate-hub[<plugin>]') or fix the name"))
-    for name, table in plugin_tables.items():
-        if name not in branch.plugins:
+            problems.append(ConfigProblem(
+                str(file), f"plugins[{index}]",
+                f"unknown plugin {name!r}{did_you_mean(name, plugin_models)} (installed: {known})",
+                "fix the name, or install the plugin (pip install -e '.[all]'), then run: hub plugins"))
+        elif name in listed[:index]:
+            problems.append(ConfigProblem(str(file), f"plugins[{index}]", f"{name!r} is listed twice",
+                                          "remove the repeated name"))
+    for name in dict.fromkeys([*tables, *enabled]):
+        if name not in enabled:
             problems.append(ConfigProblem(str(file), name, f"a [{name}] table but {name!r} is not in plugins",
                                           f'add "{name}" to plugins or remove the table'))
             continue
+        if name not in plugin_models:
+            continue
+        table = tables.get(name, {})
         if not isinstance(table, dict):
             problems.append(ConfigProblem(str(file), name, "must be a table", f"write [{name}] on its own line"))
             continue
-        model = plugin_models.get(name)
-        validated = _plugin_settings(file, branch_id, name, model, table, env, problems)
+        validated, stand_in = _plugin_settings(file, branch_id, name, plugin_models[name], table, env, problems)
         if validated is not None:
             branch.settings[name] = validated
-    for name in branch.plugins:
-        if name in plugin_models and name not in branch.settings and name not in plugin_tables:
-            validated = _plugin_settings(file, branch_id, name, plugin_models[name], {}, env, problems)
-            if validated is not None:
-                branch.settings[name] = validated
-    return branch
+        if stand_in is not None:
+            problems += cross_check(file, branch, name, stand_in)
+    for key, message, fix in branch_checks(branch):
+        problems.append(ConfigProblem(str(file), key, message, fix))
+    return branch if valid else None
 
 
 def _plugin_settings(file: Path, branch: str, plugin: str, model: type[BaseModel] | None, table: dict[str, Any],
-                     env: Mapping[str, str], problems: list[ConfigProblem]) -> BaseModel | None:
+                     env: Mapping[str, str], problems: list[ConfigProblem]) -> tuple[BaseModel | None, ...]:
+    """(settings, stand-in for the cross-references): a plugin table validated by its model. A secret that
+    cannot be had, or a faulty key, hides none of the other keys nor the cross-references (checked on a
+    stand-in without the faulty keys, secrets replaced by a placeholder, when one validates).
+
+    Validators may leave notes (a value they corrected) for the user: with `info.context["notes"]`, a list,
+    they append (key, message, fix); these are reported at level "note".
+    """
     if model is None:
         if table:
             problems.append(ConfigProblem(str(file), plugin, "this plugin takes no settings", "remove the table"))
-        return None
-    before = len(problems)
-    data = _resolve_secrets(file, branch, plugin, model, dict(table), env, problems)
-    if len(problems) > before:
-        return None
+        return None, None
+    data, failed, from_env = resolve_secrets(file, branch, plugin, model, dict(table), env, problems)
+    notes: list[tuple[str, str, str]] = []
     try:
-        return model.model_validate(data)
+        settings = model.model_validate(data, context={"notes": notes})
+        bad: set[str] = set()
     except ValidationError as exc:
-        problems += _problems(str(file), plugin, exc)
-        return None
-
-
-def _secret_fields(model: type[BaseModel]) -> list[str]:
-    out = []
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        if annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ()):
-            out.append(name)
-    return out
-
-
-def default_secret_env(branch: str, plugin: str, key: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", f"HUB_{branch}_{plugin}_{key}".upper())
-
-
-def _resolve_secrets(file: Path, branch: str, plugin: str, model: type[BaseModel], data: dict[str, Any],
-                     env: Mapping[str, str], problems: list[ConfigProblem]) -> dict[str, Any]:
-    for key in _secret_fields(model):
-        where = f"{plugin}.{key}"
-        value = data.get(key)
-        default_env = default_secret_env(branch, plugin, key)
-        if value is None:
-            if default_env in env:
-                data[key] = env[default_env]
-            continue
-        if isinstance(value, str):
-            problems.append(ConfigProblem(str(file), where, "a secret is written in the file itself",
-                                          f'remove it and write {key} = {{ env = "{default_env}" }}, then set '
-                                          "that variable (config files end up in backups and repositories)"))
-        elif isinstance(value, dict) and set(value) == {"env"}:
-            if value["env"] in env:
-                data[key] = env[value["env"]]
-            else:
-                problems.append(ConfigProblem(str(file), where, f"environment variable {value['env']} is not set",
-                                              "set it in the service's environment (systemd EnvironmentFile)"))
-        elif isinstance(value, dict) and set(value) == {"file"}:
-            secret = read_secret_file(Path(value["file"]), problems, str(file), where)
-            if secret is not None:
-                data[key] = secret
-        else:
-            problems.append(ConfigProblem(str(file), where, "a secret is given in an unknown form",
-                                          'write { env = "NAME" } or { file = "PATH" }'))
-    return data
-
-
-def read_secret_file(path: Path, problems: list[ConfigProblem], file: str, where: str) -> str | None:
-    """A secret file's text, refused unless only its owner can read it (mode 0600 or 0400)."""
+        problems += validation_problems(str(file), plugin, exc, model, skip=failed,
+                                        env_for=lambda loc: from_env.get(str(loc[0]), "") if loc else "")
+        settings, bad = None, {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    for key, message, fix in notes:
+        problems.append(ConfigProblem(str(file), f"{plugin}.{key}", message, fix, level="note"))
+    if settings is not None and not failed:
+        return settings, settings
     try:
-        mode = path.stat().st_mode
-    except OSError:
-        problems.append(ConfigProblem(file, where, f"secret file {path} not found", "create it with mode 0600"))
-        return None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        problems.append(ConfigProblem(file, where, f"secret file {path} is readable by others",
-                                      f"run: chmod 600 {path}"))
-        return None
-    return path.read_text(encoding="utf-8").strip()
-
-
-def _problems(file: str, prefix: str, exc: ValidationError) -> list[ConfigProblem]:
-    """Turn pydantic errors into problems, keeping locations and messages but never the input values."""
-    out = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in error["loc"])
-        key = ".".join(p for p in (prefix, loc) if p)
-        kind = error["type"]
-        fix = {"missing": "add this key", "extra_forbidden": "remove this key or check its spelling"}.get(kind, "")
-        message = "required" if kind == "missing" else "unknown key" if kind == "extra_forbidden" else error["msg"]
-        message = message.removeprefix("Value error, ")
-        out.append(ConfigProblem(file, key, message, fix))
-    return out
+        secrets = set(secret_fields(model)) & (failed | bad)
+        kept = {k: v for k, v in data.items() if k not in bad} | dict.fromkeys(secrets, "placeholder")
+        return None, model.model_validate(kept, context={"notes": []})
+    except ValidationError:
+        return None, None

@@ -75,6 +75,7 @@ def _command(name: str, command: click.Command, parent: click.Context, out: list
 
 def render() -> str:
     registry = PluginRegistry.discover({"HUB_PLUGINS": ",".join(FIRST_PARTY)})
+    registry.add_commands(cli)  # whatever registry the shared click tree saw first (tests use several)
     root = click.Context(cli, info_name="hub", obj={"registry": registry}, terminal_width=100, max_content_width=100)
     common = _options(common_options(), root, {"_logs"})
     out = [HEADER.format(common=common)]

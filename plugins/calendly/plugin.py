@@ -19,6 +19,7 @@ from hub_calendly.client import DEFAULT_API_URL
 if TYPE_CHECKING:
     import click
 
+    from hub.config import BranchConfig
     from hub.context import HubContext
     from hub.sandbox import Sandbox
     from hub.sources import Check, Poller, WebhookRoute
@@ -89,6 +90,18 @@ class Settings(BaseModel):
         if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise ValueError("use an https:// address (http only for a local sandbox)")
         return value.rstrip("/")
+
+    def check_branch(self, branch: BranchConfig) -> list[tuple[str, str, str]]:
+        """Programmes and modules named here must be the branch's (called by load_config, see hub.config)."""
+        from hub.config_checks import location, programme_checks
+
+        if not self.event_types:  # default_programme is only used when event_types is empty
+            return programme_checks(branch, "default_programme", self.default_programme)
+        out: list[tuple[str, str, str]] = []
+        for event_type, mapping in self.event_types.items():
+            key = f"event_types.{location([event_type])}"
+            out += programme_checks(branch, f"{key}.programme", mapping.programme, mapping.module, f"{key}.module")
+        return out
 
 
 def settings_of(hub: HubContext) -> Settings:

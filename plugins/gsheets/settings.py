@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hub_google import GoogleAuthSettings
+
+SHEET_URL = re.compile(r"^\s*(?:https?://)?docs\.google\.com/spreadsheets/(?:u/\d+/)?d/([^/?#\s]+)")
 
 
 class FormColumns(BaseModel):
@@ -54,3 +59,22 @@ class Settings(GoogleAuthSettings):
         "seconds between two full reads of the form tab, which catch rows staff corrected, re-sorted or deleted"))
     read_chunk: int = Field(5000, ge=10, le=50_000, description="form rows read per request")
     flush_max: int = Field(1000, ge=1, le=10_000, description="tracking rows written per sync at most")
+
+    @field_validator("spreadsheet_id", "form_spreadsheet_id", mode="before")
+    @classmethod
+    def _sheet_id(cls, value: Any, info: ValidationInfo) -> Any:
+        """A whole address pasted from the browser becomes its id (with a note for the user); the rest must
+        look like an id."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        match = SHEET_URL.match(text)
+        if match:
+            text = match.group(1)
+            notes = info.context.get("notes") if isinstance(info.context, dict) else None
+            if isinstance(notes, list):
+                notes.append((info.field_name, "a whole sheet address was given; only its id is used",
+                              "keep only the id, the part between /d/ and /edit"))
+        if not text or "/" in text or any(c.isspace() for c in text):
+            raise ValueError("not a spreadsheet id; copy the part of the sheet's address between /d/ and /edit")
+        return text

@@ -176,8 +176,10 @@ def test_unmapped_event_types_are_skipped(make_hub: Callable[..., Hub], register
                                           sandbox: CalendlySandbox, sandbox_url: str, clock: FakeClock) -> None:
     import hub_calendly.plugin as plugin
     register_plugin("calendly", plugin)
-    hub = make_hub({BRANCH: {"plugins": ["calendly"], "calendly": {
-        "api_url": sandbox_url, "event_types": {"Coaching à distance": {"programme": "atelier", "module": "visio"}}}}},
+    hub = make_hub({BRANCH: {"plugins": ["calendly"], "programmes": {"atelier": {"label": "Atelier",
+                                                                                 "modules": ["visio"]}},
+                             "calendly": {"api_url": sandbox_url, "event_types": {
+                                 "Coaching à distance": {"programme": "atelier", "module": "visio"}}}}},
         environ={"HUB_ANTENNE_CALENDLY_TOKEN": sandbox.token_for(BRANCH)})
     book(sandbox, clock, 0, event_type="atelier")
     book(sandbox, clock, 1, event_type="coaching")
