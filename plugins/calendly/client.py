@@ -16,6 +16,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tenacity.wait import WaitBaseT
 
+from hub.api import retry_after
 from hub.errors import PluginAuthFailed, PluginNotReady
 
 DEFAULT_API_URL = "https://api.calendly.com"
@@ -140,14 +141,14 @@ class CalendlyClient:
         return body
 
     def _reset_seconds(self, response: httpx.Response) -> float:
-        for header in ("x-ratelimit-reset", "retry-after"):
-            raw = response.headers.get(header)
-            try:
-                if raw is not None:
-                    return max(float(raw), 1.0)
-            except ValueError:
-                continue
-        return DEFAULT_RESET
+        raw = response.headers.get("x-ratelimit-reset")  # seconds until the window resets
+        try:
+            if raw is not None:
+                return max(float(raw), 1.0)
+        except ValueError:
+            pass
+        wait = retry_after(response.headers.get("retry-after"), now=self.clock())
+        return DEFAULT_RESET if wait is None else max(wait, 1.0)
 
     def _note_rate_limit(self, response: httpx.Response) -> None:
         """Stop before Calendly has to say 429: remaining 0 blocks further calls until the announced reset."""

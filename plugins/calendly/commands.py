@@ -7,17 +7,13 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from hub.app import Hub
     from hub.context import HubContext
 
 
-def _context(ctx: click.Context, branch: str) -> tuple[Hub, HubContext]:
-    from hub.cli import open_hub
+def _context(ctx: click.Context, branch: str) -> HubContext:
+    from hub.api import command_context
 
-    hub = open_hub(ctx)  # closed by the CLI when the command ends
-    if branch not in hub.branches or "calendly" not in hub.config.branches[branch].plugins:
-        raise click.UsageError(f"l'antenne {branch!r} n'existe pas ou n'utilise pas calendly")
-    return hub, hub.context(branch, "calendly")
+    return command_context(ctx, branch, "calendly").context
 
 
 @click.group(name="calendly")
@@ -38,7 +34,7 @@ def subscribe(ctx: click.Context, branch: str, url: str | None) -> None:
     from hub_calendly.plugin import settings_of
     from hub_calendly.subscription import subscribe as do_subscribe
 
-    _, context = _context(ctx, branch)
+    context = _context(ctx, branch)
     try:
         settings = settings_of(context)
         url = url or (f"{context.public_url.rstrip('/')}/webhooks/{branch}/calendly" if context.public_url else None)
@@ -65,7 +61,7 @@ def link(ctx: click.Context, branch: str, candidate_id: str, event_type: str | N
     from hub_calendly.links import LinkError, single_use_link
     from hub_calendly.plugin import settings_of
 
-    _, context = _context(ctx, branch)
+    context = _context(ctx, branch)
     try:
         if context.candidate(candidate_id) is None:
             raise click.UsageError(f"candidat {candidate_id} inconnu dans l'antenne {branch}")

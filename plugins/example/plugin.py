@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from hub import PluginAuthFailed, PluginNotReady, hookimpl
+from hub.api import retry_after
 from hub.context import HubContext
 from hub.events import Candidate, Event, EventKind
 from hub.sources import Check, Poller, PollResult
@@ -39,9 +40,8 @@ def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code in (401, 403):
         raise PluginAuthFailed("Carnet refused the token; create a new one and update the environment")
     if response.status_code == 429 or response.status_code >= 500:
-        retry = response.headers.get("Retry-After")
         raise PluginNotReady(f"Carnet answered {response.status_code}",
-                             retry_after=float(retry) if retry and retry.isdigit() else None)
+                             retry_after=retry_after(response.headers.get("Retry-After")))
     response.raise_for_status()
     return response
 

@@ -38,13 +38,11 @@ def _read_line() -> str:
 @click.pass_context
 def google_auth(ctx: click.Context, branch: str, port: int, client_file: Path | None, timeout: int) -> None:
     """Connect a branch's Google account (Sheets, Gmail); works on a server without a browser."""
-    from hub.cli import open_hub
+    from hub.api import command_context
     from hub_google.consent import ConsentError, run_consent
 
-    hub = open_hub(ctx)
-    config = hub.config.branches.get(branch)
-    if config is None:
-        raise click.ClickException(f"unknown branch {branch!r} (known: {', '.join(sorted(hub.config.branches))})")
+    command = command_context(ctx, branch)
+    config = command.branch_config
     plugins = [p for p in config.plugins if p in SCOPES]
     if not plugins:
         raise click.ClickException(f"branch {branch!r} enables no Google connector ({', '.join(SCOPES)})")
@@ -70,8 +68,8 @@ def google_auth(ctx: click.Context, branch: str, port: int, client_file: Path | 
     if not creds.refresh_token:
         raise click.ClickException("Google gave no refresh token: remove the app's access in the account's "
                                    "security settings and run the command again")
-    path = token_path(hub.context(branch, plugins[0]))
+    path = token_path(command.context_of(plugins[0]))
     save_token(path, creds.to_json())
     for plugin in plugins:
-        hub.store.resume(branch, plugin)  # an auth-failed pause ends with a new consent
+        command.resume(plugin)  # an auth-failed pause ends with a new consent
     click.echo(f"Compte Google connecté pour {branch} ({', '.join(plugins)}); jeton enregistré (mode 0600).")

@@ -26,20 +26,17 @@ def rebuild(ctx: click.Context, branch: str) -> None:
 
     Staff columns are not touched and no row is duplicated: rows are found by their hub id.
     """
-    from hub.cli import open_hub
+    from hub.api import command_context
     from hub_gsheets.connector import Connector
     from hub_gsheets.tracking import known_candidates
 
-    hub = open_hub(ctx)
-    if branch not in hub.branches or "gsheets" not in hub.branches[branch].names:
-        raise click.ClickException(f"gsheets is not enabled in branch {branch!r}")
-    connector = Connector(hub.context(branch, "gsheets"))
+    command = command_context(ctx, branch, "gsheets")
+    connector = Connector(command.context)
     poller = next(p for p in connector.pollers() if p.name == "suivi")
     total = len(known_candidates(connector.hub))
     with click.progressbar(length=max(total, 1), label="Tableau de suivi", show_pos=True) as bar:
         def on_page(count: int, progress: tuple[int, int] | None) -> None:
             if progress:
                 bar.update(progress[0] - bar.pos)
-        hub.poll(branch, "gsheets", poller, cursor=poller.resync_cursor(None), use_stored_cursor=False,
-                 on_page=on_page, max_pages=100_000)
+        command.reread(poller, on_page)
     click.echo(f"{total} ligne(s) réécrites dans le tableau de suivi de {branch}.")
