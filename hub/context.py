@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hub.store import Store
 
 Clock = Callable[[], datetime]
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 class HubContext:
@@ -47,6 +48,15 @@ class HubContext:
         return HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
                           state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
                           public_url=self.public_url)
+
+    def settings_as(self, model: type[SettingsT]) -> SettingsT:
+        """This plugin's validated settings, typed as the model it registered (no cast needed):
+        `settings = hub.settings_as(Settings)`. A TypeError when the branch has none or another model."""
+        if not isinstance(self.settings, model):
+            got = "no settings" if self.settings is None else type(self.settings).__name__
+            raise TypeError(f"plugin {self.plugin!r} of branch {self.branch!r} has {got}, not {model.__name__}: "
+                            "does it register this model with register_settings?")
+        return self.settings
 
     def now(self) -> datetime:
         """The hub's clock (tests and the demo move it); always time-zone aware, in UTC."""

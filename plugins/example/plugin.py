@@ -30,7 +30,7 @@ class Settings(BaseModel):
 
 
 def _client(hub: HubContext) -> httpx.Client:
-    settings: Settings = hub.settings  # type: ignore[assignment]
+    settings = hub.settings_as(Settings)
     return httpx.Client(base_url=settings.url, timeout=10,
                         headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"})
 
@@ -117,7 +117,7 @@ def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
 
 @hookimpl
 def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
-    settings: Settings = hub.settings  # type: ignore[assignment]
+    settings = hub.settings_as(Settings)
     register(Poller("signups", _poll_signups(hub), interval=settings.poll_interval))
 
 

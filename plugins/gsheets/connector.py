@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hub.errors import PluginAuthFailed
 from hub.sources import Poller, PollResult
+from hub_gsheets.settings import Settings
 
 if TYPE_CHECKING:
     from hub.context import HubContext
     from hub_gsheets.client import SheetsClient
-    from hub_gsheets.settings import Settings
 
 T = TypeVar("T")
 HTTP_FACTORY: Callable[[], Any] | None = None
@@ -25,7 +25,7 @@ class Connector:
         from hub_gsheets.tracking import TrackingSheet
 
         self.hub = hub
-        self.settings: Settings = hub.settings  # type: ignore[assignment]
+        self.settings = hub.settings_as(Settings)
         self._client: SheetsClient | None = None
         self.form = FormSource(hub, self.client) if self.settings.form_sheet else None
         self.tracking = TrackingSheet(hub, self.client)

@@ -26,11 +26,11 @@ from hub.events import Candidate, Event, EventKind, Referrer
 from hub.sources import PollResult
 from hub_gsheets.a1 import quote_title
 from hub_gsheets.dates import parse_cell_time
+from hub_gsheets.settings import FormColumns, Settings
 
 if TYPE_CHECKING:
     from hub.context import HubContext
     from hub_gsheets.client import SheetsClient
-    from hub_gsheets.settings import FormColumns, Settings
 
 SOURCE = "formulaire"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -127,7 +127,7 @@ class FormSource:
     def __init__(self, hub: HubContext, client: Callable[[], SheetsClient]) -> None:
         self.hub = hub
         self.client = client
-        self.settings: Settings = hub.settings  # type: ignore[assignment]
+        self.settings = hub.settings_as(Settings)
         self.spreadsheet_id = self.settings.form_spreadsheet_id or self.settings.spreadsheet_id
         self.sheet = self.settings.form_sheet or ""
         self.tab = quote_title(self.sheet)

@@ -52,7 +52,7 @@ def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     connector = Connector(hub)
 
     def reachable() -> str:
-        settings: Settings = hub.settings  # type: ignore[assignment]
+        settings = hub.settings_as(Settings)
         book = connector.client().spreadsheet(settings.spreadsheet_id)
         tabs = [s.get("properties", {}).get("title", "") for s in book.get("sheets", [])]
         wanted = [t for t in (settings.form_sheet, settings.tracking_sheet) if t]

@@ -21,11 +21,11 @@ from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome
 from hub_gsheets.a1 import col_letters, quote_title
 from hub_gsheets.dates import to_serial
 from hub_gsheets.form_source import normalize
+from hub_gsheets.settings import Settings
 
 if TYPE_CHECKING:
     from hub.context import HubContext
     from hub_gsheets.client import SheetsClient
-    from hub_gsheets.settings import Settings
 
 HEADERS: dict[str, str] = {
     "registered": "Inscription", "first_name": "Prénom", "last_name": "Nom", "email": "E-mail",
@@ -130,7 +130,7 @@ class TrackingSheet:
     def __init__(self, hub: HubContext, client: Callable[[], SheetsClient]) -> None:
         self.hub = hub
         self.client = client
-        self.settings: Settings = hub.settings  # type: ignore[assignment]
+        self.settings = hub.settings_as(Settings)
         self.sid = self.settings.spreadsheet_id
         self.title = self.settings.tracking_sheet
         self.tab = quote_title(self.title)
