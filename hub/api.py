@@ -1,7 +1,13 @@
-"""What a plugin's own CLI commands may use: the branch's context, resuming a pause, re-reading a source.
+"""The plugin-facing helpers: what a connector may use of the core besides `hub.context`, `hub.events`,
+`hub.sources`, `hub.errors` and `hub.sandbox` (a test keeps first-party plugins to these modules).
 
-Plugin commands used to reach `hub.cli.open_hub` and the store; this is the documented way instead, so the
-core can change behind it (issue 9 goes on to make this module the whole plugin-facing surface).
+- the vendor boundary (hub.vendor): `check_response`, `failure_for`, `failure_from_exception` map a service's
+  answers and network errors onto the failure taxonomy; `retry_after` reads Retry-After in both forms;
+- secret files (hub.secrets): `write_secret` (atomic, 0600) and `read_secret` (refuses a file others can read);
+  a HubContext has the same as `hub.write_secret(name, text)` / `hub.read_secret(name)`;
+- settings value types and `check_branch` helpers: `Seconds`, `BranchConfig`, `programme_checks`, `location`,
+  and `default_secret_env` for sandboxes (imported on first use: `import hub.api` stays cheap);
+- plugin commands: `command_context(ctx, branch, plugin)`, then `.context`, `.resume()`, `.reread(poller)`.
 
     @click.command()
     @click.option("--branch", required=True, help="...")
@@ -13,37 +19,56 @@ core can change behind it (issue 9 goes on to make this module the whole plugin-
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from hub.secrets import read_secret, write_secret
+from hub.vendor import check_response, failure_for, failure_from_exception, retry_after
 
 if TYPE_CHECKING:
     from hub.app import Hub
     from hub.config import BranchConfig
+    from hub.config_checks import location, programme_checks
+    from hub.config_env import default_secret_env
     from hub.context import HubContext
+    from hub.durations import Seconds
     from hub.sources import Poller
 
-__all__ = ["CommandContext", "command_context", "retry_after"]
+__all__ = [
+    "BranchConfig",
+    "CommandContext",
+    "Seconds",
+    "check_response",
+    "command_context",
+    "default_secret_env",
+    "failure_for",
+    "failure_from_exception",
+    "location",
+    "programme_checks",
+    "read_secret",
+    "retry_after",
+    "write_secret",
+]
+
+_LAZY = {  # re-exported on first use: their modules import pydantic-settings, zoneinfo's database...
+    "BranchConfig": "hub.config",  # what a settings model's check_branch(branch) receives
+    "Seconds": "hub.durations",  # settings field type for intervals written 300 or "5m"
+    "default_secret_env": "hub.config_env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
+    "location": "hub.config_checks",  # a key path as config problems print it: event_types."x".programme
+    "programme_checks": "hub.config_checks",  # check_branch helper: a programme (and module) must exist
+}
 
 
-def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header, in either form RFC 9110 §10.2.3 allows: delay-seconds
-    ("120") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT"); None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 class CommandContext:

@@ -121,3 +121,16 @@ class HubContext:
         folder = self.state_dir / "secrets" / self.branch / (namespace or self.plugin)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return folder / name
+
+    def read_secret(self, name: str, namespace: str | None = None, *, fix: str | None = None) -> str | None:
+        """The secret file `name` of `secret_path` (trailing newline dropped), None when there is none yet;
+        PluginAuthFailed, with `fix`, when other accounts may read it (see hub.secrets.read_secret)."""
+        from hub.secrets import read_secret
+
+        return read_secret(self.secret_path(name, namespace), what=f"le fichier secret {name}", fix=fix)
+
+    def write_secret(self, name: str, text: str, namespace: str | None = None) -> None:
+        """Replace the secret file `name` of `secret_path` atomically, mode 0600 (hub.secrets.write_secret)."""
+        from hub.secrets import write_secret
+
+        write_secret(self.secret_path(name, namespace), text)

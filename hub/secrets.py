@@ -1,0 +1,97 @@
+"""Secret files a plugin keeps (OAuth tokens, webhook signing keys): written atomically 0600, read only if private.
+
+`write_secret` never leaves a moment where the secret is readable by others or half written: a new file is
+created 0600 next to the old one, synced, renamed over it and the directory synced, so a crash leaves either
+the old secret or the new one. A file replaced this way is a new inode: a secret that was 0644 ends 0600.
+`read_secret` refuses a file other accounts could read, as `hub config check` does for `{ file = ... }`.
+Paths come from `HubContext.secret_path(name, namespace)`; `hub.read_secret(name)` / `hub.write_secret(...)`
+on the context do both steps.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from hub.errors import PluginAuthFailed
+
+_PRIVATE = stat.S_IRWXG | stat.S_IRWXO
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically and durably, mode 0600; missing parent folders are made 0700."""
+    folder = path.parent
+    _make_private_dirs(folder)
+    fd, tmp = _new_private_file(folder, path.name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+
+
+def read_secret(path: Path, *, what: str, fix: str | None = None) -> str | None:
+    """The secret in `path` without its trailing newline; None when there is no such file.
+
+    `what` names it for staff ("le jeton Google"). PluginAuthFailed (with `fix`, the plugin's command that
+    writes a new one, if any) when group or others may access the file, or when it cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PluginAuthFailed(f"{what} {path} est illisible ({type(exc).__name__})", fix=fix) from None
+    with os.fdopen(fd, encoding="utf-8") as handle:
+        if os.fstat(handle.fileno()).st_mode & _PRIVATE:  # the file opened, not a name swapped meanwhile
+            raise PluginAuthFailed(f"{what} {path} est lisible par d'autres comptes : chmod 600 {path}", fix=fix)
+        try:
+            text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PluginAuthFailed(f"{what} {path} est illisible ({type(exc).__name__})", fix=fix) from None
+    return text.rstrip("\r\n")
+
+
+def _make_private_dirs(folder: Path) -> None:
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)  # exist_ok: made meanwhile by another writer
+
+
+def _new_private_file(folder: Path, name: str) -> tuple[int, Path]:
+    """A new file in `folder` only this account can use (O_EXCL: never an existing file or a symlink)."""
+    for _ in range(10):
+        tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
+        return fd, tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable. Windows has no directory handles; some file systems refuse (EINVAL)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
