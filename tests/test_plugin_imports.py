@@ -1,5 +1,5 @@
 """Plugins import only the core's plugin-facing modules (shared/ARCHITECTURE.md §2), so the core can change
-behind them. The known exceptions are listed: issue 9 moves what they use into the public API."""
+behind them. Known exceptions would be listed in KNOWN_DEBT; issue 9 moved the last ones behind hub.api."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from pathlib import Path
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 PUBLIC = {"hub", "hub.api", "hub.context", "hub.errors", "hub.events", "hub.sources", "hub.sandbox",
           "hub.hookspecs", "hub.testing"}
-KNOWN_DEBT = {  # (file, module) still to move behind the public API
-    ("calendly/plugin.py", "hub.durations"), ("calendly/plugin.py", "hub.config"),
-    ("calendly/sandbox.py", "hub.config"), ("calendly/plugin.py", "hub.config_checks"),
-}
+KNOWN_DEBT: set[tuple[str, str]] = set()  # (file, module) still to move behind the public API
 
 
 def core_imports() -> set[tuple[str, str]]:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from hub import hookimpl
-from hub.durations import Seconds
+from hub.api import Seconds
 from hub_calendly.client import DEFAULT_API_URL
 
 if TYPE_CHECKING:
     import click
 
-    from hub.config import BranchConfig
+    from hub.api import BranchConfig
     from hub.context import HubContext
     from hub.sandbox import Sandbox
     from hub.sources import Check, Poller, WebhookRoute
@@ -93,7 +93,7 @@ class Settings(BaseModel):
 
     def check_branch(self, branch: BranchConfig) -> list[tuple[str, str, str]]:
         """Programmes and modules named here must be the branch's (called by load_config, see hub.config)."""
-        from hub.config_checks import location, programme_checks
+        from hub.api import location, programme_checks
 
         if not self.event_types:  # default_programme is only used when event_types is empty
             return programme_checks(branch, "default_programme", self.default_programme)

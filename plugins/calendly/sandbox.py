@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.config import default_secret_env
+from hub.api import default_secret_env
 from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
 from hub_calendly.webhook import sign
 
