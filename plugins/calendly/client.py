@@ -2,6 +2,10 @@
 
 Every request goes to `api_url`, even when it is given a full resource URI (Calendly identifies resources by
 URIs on api.calendly.com): only the path is kept, so a sandbox or a test server is never bypassed.
+
+Answers are mapped by the core's `hub.api.failure_for` (429/5xx not ready, 401 auth failed, another 4xx
+rejected); what is Calendly's own stays here: 403/404/409 as typed errors the callers catch, and the
+X-RateLimit-Remaining/Reset headers that stop requests before Calendly has to say 429.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tenacity.wait import WaitBaseT
 
-from hub.api import retry_after
-from hub.errors import PluginAuthFailed, PluginNotReady
+from hub.api import failure_for, failure_from_exception, retry_after
+from hub.errors import DeliveryRejected, PluginNotReady
 
 DEFAULT_API_URL = "https://api.calendly.com"
 PAGE_SIZE = 100  # the API's maximum `count`
 DEFAULT_RESET = 60.0
-_RETRYABLE = {500, 502, 503, 504}
+SERVICE = "Calendly"
+TOKEN_HELP = ("créez un nouveau jeton d'accès personnel (Integrations > API & Webhooks) et remplacez l'ancien "
+              "dans l'environnement de l'antenne")
 log = logging.getLogger("hub.plugin.calendly.client")
 
 
-class CalendlyError(Exception):
-    """An answer Calendly gave that the caller may handle (403 plan, 404, 409...). Never carries personal data."""
+class CalendlyError(DeliveryRejected):
+    """An answer Calendly gave that the caller may handle (403 plan, 404, 409, another 4xx). Never carries
+    personal data. A DeliveryRejected: left uncaught in a delivery, retrying the same request cannot help."""
 
     def __init__(self, status: int, title: str, message: str = "") -> None:
         super().__init__(f"Calendly {status} {title}: {message}".strip())
@@ -52,7 +59,11 @@ _BY_STATUS: dict[int, type[CalendlyError]] = {403: CalendlyForbidden, 404: Calen
 
 
 class _Transient(Exception):
-    """A 5xx or a network failure: worth one more try inside the same call."""
+    """A 5xx, a 408 or a network failure: worth one more try inside the same call."""
+
+    def __init__(self, response: httpx.Response | None = None) -> None:
+        super().__init__()
+        self.response = response
 
 
 def uuid_of(uri: str) -> str:
@@ -96,7 +107,7 @@ class CalendlyClient:
         """Send one request (retrying 5xx and network errors briefly) and return its JSON body ({} if none)."""
         now = self.clock()
         if self.blocked_until is not None and self.blocked_until > now:
-            raise PluginNotReady("Calendly rate limit reached; waiting for the reset",
+            raise PluginNotReady("Calendly limite le nombre de requêtes (quota épuisé) : attente de sa remise à zéro",
                                  retry_after=(self.blocked_until - now).total_seconds())
         path = self._path(path_or_uri)
         try:
@@ -105,7 +116,10 @@ class CalendlyClient:
                 with attempt:
                     response = self._send(method, path, params, json)
         except _Transient as exc:
-            raise PluginNotReady(f"Calendly unavailable: {exc}") from None
+            if exc.response is None:  # the network, every time: the cause says which kind, never its text
+                cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+                raise failure_from_exception(cause, service=SERVICE) from None
+            response = exc.response  # still 5xx after the last try: mapped below like any answer
         return self._decode(response)
 
     def _send(self, method: str, path: str, params: dict[str, Any] | None,
@@ -114,30 +128,34 @@ class CalendlyClient:
         try:
             response = self._http.request(method, path, params=params, json=json)
         except httpx.TransportError as exc:
-            raise _Transient(type(exc).__name__) from exc
-        if response.status_code in _RETRYABLE:
-            raise _Transient(f"HTTP {response.status_code}")
+            raise _Transient() from exc
+        if response.status_code >= 500 or response.status_code == 408:
+            raise _Transient(response)
         return response
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
         self._note_rate_limit(response)
         status = response.status_code
-        if status == 429:
+        if status in _BY_STATUS:  # answers the callers handle themselves (plan without webhooks, gone, exists)
+            body = _json_or_empty(response)
+            raise _BY_STATUS[status](status, str(body.get("title", "")), str(body.get("message", "")))
+        if status == 429:  # Calendly announces its window's reset, better than a fixed wait
             wait = self._reset_seconds(response)
             self.blocked_until = self.clock() + timedelta(seconds=wait)
-            raise PluginNotReady("Calendly rate limit (429)", retry_after=wait)
-        if status == 401:
-            raise PluginAuthFailed("Calendly refused the token (401): create a new personal access token "
-                                   "and set it in the branch's environment")
-        if status >= 400:
+            failure = failure_for(status, service=SERVICE, default_wait=wait)
+        else:
+            failure = failure_for(status, service=SERVICE, headers=response.headers, now=self.clock(),
+                                  detail=TOKEN_HELP if status == 401 else "")
+        if isinstance(failure, DeliveryRejected):  # another 4xx: typed, so commands can show it
             body = _json_or_empty(response)
-            cls = _BY_STATUS.get(status, CalendlyError)
-            raise cls(status, str(body.get("title", "")), str(body.get("message", "")))
+            raise CalendlyError(status, str(body.get("title", "")), str(body.get("message", "")))
+        if failure is not None:
+            raise failure
         if status == 204 or not response.content:
             return {}
         body = _json_or_empty(response)
         if not body and response.content:
-            raise PluginNotReady(f"Calendly answered {status} with a body that is not JSON")
+            raise PluginNotReady(f"Calendly a répondu {status} avec un contenu qui n'est pas du JSON")
         return body
 
     def _reset_seconds(self, response: httpx.Response) -> float:

@@ -7,7 +7,6 @@ source, which is fine (https://developer.calendly.com/docs/getting-started/frequ
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -32,21 +31,16 @@ class SubscribeResult:
 
 
 def signing_key(hub: HubContext, settings: Settings) -> str | None:
-    """The configured key, else the one `hub calendly subscribe` stored (0600 file in the state directory)."""
+    """The configured key, else the one `hub calendly subscribe` stored (0600 file in the state directory).
+
+    A stored key other accounts can read is refused (PluginAuthFailed saying `chmod 600 <file>`)."""
     if settings.webhook_signing_key is not None:
         return settings.webhook_signing_key.get_secret_value()
-    try:
-        return hub.secret_path(SIGNING_KEY_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+    return (hub.read_secret(SIGNING_KEY_FILE) or "").strip() or None
 
 
 def _store_key(hub: HubContext, key: str) -> None:
-    path = hub.secret_path(SIGNING_KEY_FILE)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(key + "\n")
-    os.chmod(path, 0o600)  # O_CREAT's mode is ignored when the file already existed
+    hub.write_secret(SIGNING_KEY_FILE, key + "\n")  # atomic and 0600, even over an older file
 
 
 def subscribe(hub: HubContext, settings: Settings, client: CalendlyClient, url: str) -> SubscribeResult:
