@@ -26,7 +26,7 @@ from hub.ingest import Ingestor
 from hub.logs import redact
 from hub.plugins import BranchPlugins, PluginRegistry
 from hub.sources import Poller, WebhookRoute
-from hub.store import Store
+from hub.store import Store, open_store
 
 log = logging.getLogger("hub")
 MAX_PAGES_PER_CYCLE = 50
@@ -59,7 +59,7 @@ class Hub:
         self.config = config
         self.registry = registry
         self.clock = clock
-        self.store = store or Store(config.db_path)
+        self.store = store or open_store(config.db_path)
         self.branches: dict[str, BranchPlugins] = {}
         for branch_id, branch in config.branches.items():
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])

@@ -307,8 +307,8 @@ def events(ctx: click.Context, branch: str | None, kind: str | None, limit: int,
     known(branch, hub.branches, "branch", "--branch")
     known(kind, [k.value for k in EventKind], "event kind", "--kind")
     rows = hub.store.list_events(branch=branch, kind=kind, limit=limit)
-    data = [{"id": r["id"], "branch": r["branch"], "kind": r["kind"], "source": r["source"],
-             "occurred_at": _when(r["occurred_at"]), "candidate": r["candidate_id"], "session": r["session_id"]}
+    data = [{"id": r.id, "branch": r.branch, "kind": r.kind, "source": r.source,
+             "occurred_at": _when(r.occurred_at), "candidate": r.candidate_id, "session": r.session_id}
             for r in rows]
     _emit(as_json, data, _table([list(d.values()) for d in data],
                                 ["id", "branch", "kind", "source", "occurred", "candidate", "session"]))
@@ -329,9 +329,9 @@ def deliveries(ctx: click.Context, failed: bool, branch: str | None, plugin: str
     known(plugin, _enabled_plugins(hub), "enabled plugin", "--plugin")
     rows = hub.store.list_deliveries(states=("dead", "retrying") if failed else (), branch=branch,
                                      plugin=plugin, limit=limit)
-    data = [{"id": r["id"], "branch": r["branch"], "plugin": r["plugin"], "kind": r["kind"], "state": r["state"],
-             "attempts": r["attempts"], "next_attempt": _when(r["next_attempt_at"]) if r["state"] == "retrying"
-             else "", "last_error": r["last_error"], "event": r["event_id"]} for r in rows]
+    data = [{"id": r.id, "branch": r.branch, "plugin": r.plugin, "kind": r.kind, "state": r.state,
+             "attempts": r.attempts, "next_attempt": _when(r.next_attempt_at) if r.state == "retrying"
+             else "", "last_error": r.last_error, "event": r.event_id} for r in rows]
     _emit(as_json, data, _table([list(d.values()) for d in data],
                                 ["id", "branch", "plugin", "kind", "state", "tries", "next try", "last error",
                                  "event"]))

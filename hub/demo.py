@@ -32,7 +32,7 @@ from hub.events import Event, EventKind, OutcomeCategory
 from hub.plugins import PluginRegistry
 from hub.sandbox import DemoContext, DemoPerson, DemoPhase, serve
 from hub.serving import ServerThread, free_port
-from hub.store import from_ts
+from hub.store import EventRow, from_ts
 from hub.webhooks import build_app
 
 MARKER = ".cravate-hub-demo"
@@ -274,11 +274,11 @@ def _cycles(hub: Hub, rounds: int = 3) -> None:
 
 def _last_seq(hub: Hub) -> int:
     newest = hub.store.list_events(limit=1)
-    return int(newest[0]["seq"]) if newest else 0
+    return newest[0].seq if newest else 0
 
 
-def _new_events(hub: Hub, after: int) -> list[Any]:
-    return sorted((r for r in hub.store.list_events(limit=10_000) if r["seq"] > after), key=lambda r: r["seq"])
+def _new_events(hub: Hub, after: int) -> list[EventRow]:
+    return sorted((r for r in hub.store.list_events(limit=10_000) if r.seq > after), key=lambda r: r.seq)
 
 
 def _time_passes(hub: Hub, clock: DemoClock, delta: timedelta, title: str, echo: Callable[[str], None]) -> None:
@@ -287,36 +287,36 @@ def _time_passes(hub: Hub, clock: DemoClock, delta: timedelta, title: str, echo:
     echo(f"\n== {title} ==")
     end, mark = clock() + delta, _last_seq(hub)
     for _ in range(100):  # bounded: an entry the daemon does not fire must not hold the story forever
-        due = [d for r in hub.store.list_schedule(state="waiting") if (d := from_ts(r["due_at"])) and d <= end]
+        due = [d for r in hub.store.list_schedule(state="waiting") if (d := from_ts(r.due_at)) and d <= end]
         if not due:
             break
         clock.move_to(min(due) + timedelta(minutes=1))
         _cycles(hub, rounds=2)
     clock.move_to(end)
     _cycles(hub)
-    fired = [r for r in _new_events(hub, mark) if r["source"] == "hub"]
-    written = _written_to(hub, {r["id"] for r in fired})
+    fired = [r for r in _new_events(hub, mark) if r.source == "hub"]
+    written = _written_to(hub, {r.id for r in fired})
     for row in fired:
-        event = Event.model_validate_json(row["body"])
+        event = Event.model_validate_json(row.body)
         if event.due is None or event.session is None:
             continue
-        zone = hub.config.zone(row["branch"])
-        who = short_name(_person(hub, row["candidate_id"]))
+        zone = hub.config.zone(row.branch)
+        who = short_name(_person(hub, row.candidate_id))
         meeting, step = _meeting(event.session.model_dump()), duration(parse_offset(event.due.offset))
         if event.kind is EventKind.SESSION_REMINDER_DUE:
             text = f"Rappel {step} avant {meeting} du {when(event.session.start, zone)} pour {who}"
         else:
             text = f"Suivi {step} après {meeting} du {when(event.session.start, zone, hour=False)} pour {who}"
-        where = written.get(row["id"])
-        end = f", noté dans {listing(where)}." if where else ("" if text.endswith(".") else ".")
-        echo(f"  [{row['branch'].title()}] {text}{end}")
+        where = written.get(row.id)
+        tail = f", noté dans {listing(where)}." if where else ("" if text.endswith(".") else ".")
+        echo(f"  [{row.branch.title()}] {text}{tail}")
 
 
 def _written_to(hub: Hub, event_ids: set[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for row in hub.store.list_deliveries(states=("done",), limit=100_000):
-        if row["event_id"] in event_ids:
-            out.setdefault(row["event_id"], []).append(TOOLS.get(row["plugin"], row["plugin"]))
+        if row.event_id in event_ids:
+            out.setdefault(row.event_id, []).append(TOOLS.get(row.plugin, row.plugin))
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -329,22 +329,22 @@ def _sessions(hub: Hub, after: int, branch: str | None = None) -> list[tuple[int
     planned, and why not the others (the scheduler only plans a reminder whose time is still to come)."""
     out = []
     for row in _new_events(hub, after):
-        if row["kind"] not in (EventKind.SESSION_BOOKED.value, EventKind.SESSION_CANCELLED.value):
+        if row.kind not in (EventKind.SESSION_BOOKED.value, EventKind.SESSION_CANCELLED.value):
             continue
-        if branch is not None and row["branch"] != branch:
+        if branch is not None and row.branch != branch:
             continue
-        event = Event.model_validate_json(row["body"])
+        event = Event.model_validate_json(row.body)
         if event.session is None:
             continue
-        session, zone = event.session, hub.config.zone(row["branch"])
+        session, zone = event.session, hub.config.zone(row.branch)
         meeting, date = _meeting(session.model_dump()), when(session.start, zone)
-        if row["kind"] == EventKind.SESSION_CANCELLED.value:
-            out.append((row["seq"], row["branch"], f"{meeting} du {date} et ses rappels sont retirés"))
+        if row.kind == EventKind.SESSION_CANCELLED.value:
+            out.append((row.seq, row.branch, f"{meeting} du {date} et ses rappels sont retirés"))
             continue
-        planned = {r["offset_text"] for r in hub.store.list_schedule(session_id=row["session_id"])
-                   if r["kind"] == "reminder"}
-        booked_at = from_ts(row["recorded_at"]) or session.start
-        offsets = hub.config.branches[row["branch"]].schedule.reminder_offsets()
+        planned = {r.offset_text for r in hub.store.list_schedule(session_id=row.session_id)
+                   if r.kind == "reminder"}
+        booked_at = from_ts(row.recorded_at) or session.start
+        offsets = hub.config.branches[row.branch].schedule.reminder_offsets()
         kept = [duration(o) for o in offsets if o.text in planned]
         notes = [("rappel " if len(kept) == 1 else "rappels ") + listing(kept) + (" prévu" if len(kept) == 1
                                                                                   else " prévus")] if kept else []
@@ -353,7 +353,7 @@ def _sessions(hub: Hub, after: int, branch: str | None = None) -> list[tuple[int
             late = offset.before(session.start) <= booked_at
             notes.append(f"pas de rappel {step}" + (f" (réservé moins de {step} avant)" if late else ""))
         moved = f"{meeting} passe au {date}" if session.replaces else f"{meeting} du {date}"
-        out.append((row["seq"], row["branch"], f"{moved} : {', '.join(notes) or 'aucun rappel prévu'}"))
+        out.append((row.seq, row.branch, f"{moved} : {', '.join(notes) or 'aucun rappel prévu'}"))
     return out
 
 
@@ -361,9 +361,9 @@ def _leftover_sessions(hub: Hub, after: int, told: set[int]) -> Iterable[str]:
     """What a phase's daemon cycles stored that no action line told (read by polling rather than a webhook)."""
     for seq, branch, text in _sessions(hub, after):
         if seq not in told:
-            row = next(r for r in hub.store.list_events(branch=branch, limit=10_000) if r["seq"] == seq)
-            who = short_name(_person(hub, row["candidate_id"]))
-            what = "Annulation" if row["kind"] == EventKind.SESSION_CANCELLED.value else "Réservation"
+            row = next(r for r in hub.store.list_events(branch=branch, limit=10_000) if r.seq == seq)
+            who = short_name(_person(hub, row.candidate_id))
+            what = "Annulation" if row.kind == EventKind.SESSION_CANCELLED.value else "Réservation"
             yield f"  [{branch.title()}] {what} {de(who)} : {text}."
 
 
@@ -372,25 +372,25 @@ def _leftover_sessions(hub: Hub, after: int, told: set[int]) -> Iterable[str]:
 def _summary(hub: Hub, sandboxes: dict[str, Any], echo: Callable[[str], None]) -> None:
     echo("\n== Ce que chaque outil contient maintenant ==")
     for index, branch in enumerate(BRANCHES):
-        events = {r["id"]: r for r in hub.store.list_events(branch=branch, limit=100_000)}
+        events = {r.id: r for r in hub.store.list_events(branch=branch, limit=100_000)}
         deliveries = hub.store.list_deliveries(branch=branch, limit=100_000)
-        waiting = Counter(d["state"] for d in deliveries if d["state"] != "done")
+        waiting = Counter(d.state for d in deliveries if d.state != "done")
         people = hub.store.count("candidates", branch)
         state = "tout est à jour" if not waiting else listing(
             [f"{n} mise{'s' if n > 1 else ''} à jour {_STATE_WORDS.get(s, s)}" for s, n in sorted(waiting.items())])
         echo(f"[{branch.title()}] {BRANCHES[branch]} : {people} personnes suivies, {state}.")
         for plugin in sorted(hub.branches[branch].names, key=lambda p: TOOLS.get(p, p)):
             tool = TOOLS.get(plugin, plugin)
-            read = _tally(r for r in events.values() if r["source"] == plugin)
-            wrote = _tally(events[d["event_id"]] for d in deliveries
-                           if d["plugin"] == plugin and d["state"] == "done" and d["event_id"] in events)
+            read = _tally(r for r in events.values() if r.source == plugin)
+            wrote = _tally(events[d.event_id] for d in deliveries
+                           if d.plugin == plugin and d.state == "done" and d.event_id in events)
             parts = [f"a fourni {counted(read)}"] if read else []
             parts.append(f"a reçu {counted(wrote)}" if wrote else "ne reçoit rien : c'est une source")
             echo(f"  {tool} {' ; '.join(parts)}.")
         problems = hub.store.list_problems(branch)
         if problems:
             echo(f"  {len(problems)} ligne(s) à corriger par l'équipe : " +
-                 "; ".join(f"{p['field']} : {p['message']}" for p in problems))
+                 "; ".join(f"{p.field} : {p.message}" for p in problems))
         sheets = sandboxes.get("gsheets")
         if index == 0 and sheets is not None:
             echo("  Le tableau de suivi dans Google Sheets :")
@@ -400,13 +400,13 @@ def _summary(hub: Hub, sandboxes: dict[str, Any], echo: Callable[[str], None]) -
 _STATE_WORDS = {"pending": "en attente", "retrying": "en cours de nouvel essai", "dead": "en échec"}
 
 
-def _tally(rows: Iterable[Any]) -> Counter[str]:
+def _tally(rows: Iterable[EventRow]) -> Counter[str]:
     """Events in a coordinator's words; registrations count people (a second sign-up completes the first)."""
     counts: Counter[str] = Counter()
     people: set[str] = set()
     for row in rows:
-        if row["kind"] == EventKind.CANDIDATE_REGISTERED.value and row["candidate_id"]:
-            people.add(row["candidate_id"])
+        if row.kind == EventKind.CANDIDATE_REGISTERED.value and row.candidate_id:
+            people.add(row.candidate_id)
         else:
             counts[_word(row)] += 1
     if people:
@@ -414,10 +414,10 @@ def _tally(rows: Iterable[Any]) -> Counter[str]:
     return counts
 
 
-def _word(row: Any) -> str:
+def _word(row: EventRow) -> str:
     """The event's key in _WORDS: an outcome that is attendance counts as a presence or an absence."""
-    if row["kind"] == EventKind.OUTCOME_RECORDED.value:
-        outcome = Event.model_validate_json(row["body"]).outcome
+    if row.kind == EventKind.OUTCOME_RECORDED.value:
+        outcome = Event.model_validate_json(row.body).outcome
         if outcome is not None and outcome.category in (OutcomeCategory.PRESENT, OutcomeCategory.ABSENT):
             return outcome.category.value
-    return str(row["kind"])
+    return str(row.kind)

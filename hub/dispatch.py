@@ -26,10 +26,9 @@ from hub.events import Event
 from hub.incidents import Incidents
 from hub.logs import redact
 from hub.plugins import BranchPlugins
-from hub.store import DEAD, DONE, RETRYING, DeliveryRow, Store, ts
+from hub.store import DEAD, DONE, RETRYING, DeliveryOutcome, DeliveryRow, Store, ts
 
 log = logging.getLogger("hub.dispatch")
-Result = tuple[int, str, int, float | None, str | None, float | None]
 
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:
@@ -54,7 +53,7 @@ class Dispatcher:
         attempted. A short description of each failed attempt is appended to `failures`."""
         now = self.clock()
         rows = self.store.due_deliveries(now, limit or self.settings.batch_size, branch=branch, plugin=plugin)
-        results: list[Result] = []
+        results: list[DeliveryOutcome] = []
         paused: set[tuple[str, str]] = set()
         blocked: set[tuple[str, str, str]] = set()  # (branch, plugin, candidate) whose earlier delivery failed
         for row in rows:
@@ -64,10 +63,10 @@ class Dispatcher:
             if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
             result = self._deliver(row, now, paused)
-            if result[1] != DONE:
+            if result.state != DONE:
                 blocked.add(order_key)
                 if failures is not None:
-                    failures.append(f"{row.branch}/{row.plugin}: delivery {row.id} {result[1]}: {result[4]}")
+                    failures.append(f"{row.branch}/{row.plugin}: delivery {row.id} {result.state}: {result.last_error}")
             results.append(result)
         if results:
             with self.store.transaction():
@@ -85,13 +84,12 @@ class Dispatcher:
                 break
         return total
 
-    def _deliver(self, row: DeliveryRow, now: datetime, paused: set[tuple[str, str]]) -> Result:
+    def _deliver(self, row: DeliveryRow, now: datetime, paused: set[tuple[str, str]]) -> DeliveryOutcome:
         attempts = row.attempts + 1
         plugins = self.branches.get(row.branch)
         if plugins is None or row.plugin not in plugins.names:
-            return (row.id, DEAD, attempts, None,
-                    f"plugin {row.plugin!r} is not enabled in branch {row.branch!r}; enable it and run hub retry",
-                    row.first_failed_at)
+            return DeliveryOutcome(row.id, DEAD, attempts, None, f"plugin {row.plugin!r} is not enabled in branch "
+                                   f"{row.branch!r}; enable it and run hub retry", row.first_failed_at)
         event = Event.model_validate_json(row.body)
         try:
             plugins.deliver(row.plugin, row.kind, plugins.context(row.plugin).for_delivery(row.key), event)
@@ -100,31 +98,35 @@ class Dispatcher:
         except PluginAuthFailed as exc:
             paused.add((row.branch, row.plugin))
             reason = self.incidents.plugin_paused(row.branch, row.plugin, exc, now)
-            return (row.id, RETRYING, row.attempts, ts(now), f"auth failed: {reason}", row.first_failed_at or ts(now))
+            return DeliveryOutcome(row.id, RETRYING, row.attempts, ts(now), f"auth failed: {reason}",
+                                   row.first_failed_at or ts(now))
         except DeliveryRejected as exc:
-            result = (row.id, DEAD, attempts, None, f"rejected: {redact(str(exc))}", row.first_failed_at or ts(now))
+            result = DeliveryOutcome(row.id, DEAD, attempts, None, f"rejected: {redact(str(exc))}",
+                                     row.first_failed_at or ts(now))
         except Exception as exc:
             error = redact(f"{type(exc).__name__}: {exc}")
             if attempts >= self.settings.max_attempts:
-                result = (row.id, DEAD, attempts, None, error, row.first_failed_at or ts(now))
+                result = DeliveryOutcome(row.id, DEAD, attempts, None, error, row.first_failed_at or ts(now))
             else:
                 result = self._later(row, attempts, now, error, None, give_up=False)
         else:
-            return (row.id, DONE, attempts, None, None, None)
-        if result[1] == DEAD:
-            self.incidents.delivery_dead(row.branch, row.plugin, event.id, result[4] or "")
+            return DeliveryOutcome(row.id, DONE, attempts)
+        if result.state == DEAD:
+            self.incidents.delivery_dead(row.branch, row.plugin, event.id, result.last_error or "")
         else:
+            wait = (result.next_attempt_at or ts(now)) - ts(now)
             log.info("delivery postponed", extra={"branch": row.branch, "plugin": row.plugin, "event": event.id,
-                                                  "attempt": attempts, "error": result[4],
-                                                  "next_try_in_s": round((result[3] or ts(now)) - ts(now))})
+                                                  "attempt": attempts, "error": result.last_error,
+                                                  "next_try_in_s": round(wait)})
         return result
 
     def _later(self, row: DeliveryRow, attempts: int, now: datetime, error: str, retry_after: float | None,
-               *, give_up: bool) -> Result:
+               *, give_up: bool) -> DeliveryOutcome:
         first = row.first_failed_at or ts(now)
         if give_up and ts(now) - first >= self.settings.give_up_after:
-            return (row.id, DEAD, attempts, None, redact(f"gave up after {attempts} tries: {error}"), first)
+            return DeliveryOutcome(row.id, DEAD, attempts, None, redact(f"gave up after {attempts} tries: {error}"),
+                                   first)
         wait = backoff(attempts, self.settings.retry_initial, self.settings.retry_max)
         if retry_after is not None:
             wait = max(wait, retry_after)
-        return (row.id, RETRYING, attempts, ts(now) + wait, redact(error), first)
+        return DeliveryOutcome(row.id, RETRYING, attempts, ts(now) + wait, redact(error), first)

@@ -104,8 +104,8 @@ def _redeliver(hub: Hub, branch: str, source: str, since: datetime | None) -> in
     now = hub.clock()
     with hub.store.transaction():
         for row in hub.store.events_since(branch, source, since):
-            for sink in hub.sinks(branch, row["kind"]):
-                if not hub.store.add_delivery(row["seq"], sink, now):
-                    hub.store.redeliver(row["seq"], sink, now)
+            for sink in hub.sinks(branch, row.kind):
+                if not hub.store.add_delivery(row.seq, sink, now):
+                    hub.store.redeliver(row.seq, sink, now)
                 count += 1
     return count

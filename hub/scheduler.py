@@ -42,28 +42,28 @@ def fire_due(store: Store, now: datetime, sinks: Callable[[str, str], list[str]]
     fired = 0
     with store.transaction():
         for row in store.due_schedule(now, limit):
-            body = store.get_entity("sessions", row["session_id"])
+            body = store.get_entity("sessions", row.session_id)
             if body is None:
-                store.mark_schedule(row["id"], "dropped")
+                store.mark_schedule(row.id, "dropped")
                 continue
             session = Session.model_validate(body)
-            if row["kind"] == REMINDER and (session.start <= now or session.status is not SessionStatus.BOOKED):
-                store.mark_schedule(row["id"], "expired")
+            if row.kind == REMINDER and (session.start <= now or session.status is not SessionStatus.BOOKED):
+                store.mark_schedule(row.id, "expired")
                 continue
             candidate = None
             if session.candidate_id:
                 cbody = store.get_entity("candidates", session.candidate_id)
                 candidate = cbody
-            kind = KIND_OF[row["kind"]]
+            kind = KIND_OF[row.kind]
             event = Event.model_validate({
-                "kind": kind, "branch": row["branch"], "occurred_at": from_ts(row["due_at"]), "source": "hub",
-                "source_id": f"schedule:{row['id']}", "candidate": candidate, "session": body,
-                "due": {"offset": row["offset_text"], "due_at": from_ts(row["due_at"])},
+                "kind": kind, "branch": row.branch, "occurred_at": from_ts(row.due_at), "source": "hub",
+                "source_id": f"schedule:{row.id}", "candidate": candidate, "session": body,
+                "due": {"offset": row.offset_text, "due_at": from_ts(row.due_at)},
             })
             store.insert_event(event_id=event.id, branch=event.branch, kind=kind.value, source="hub",
                                source_id=event.source_id, occurred_at=event.occurred_at,
                                candidate_id=session.candidate_id, session_id=session.id,
-                               body=event.model_dump_json(), sinks=sinks(row["branch"], kind.value), now=now)
-            store.mark_schedule(row["id"], "fired")
+                               body=event.model_dump_json(), sinks=sinks(row.branch, kind.value), now=now)
+            store.mark_schedule(row.id, "fired")
             fired += 1
     return fired

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from hub import hints
 from hub.app import Hub
+from hub.store import SourceRow
 
 WIDTH = 100
 STATES = ("paused", "failing", "degraded", "ok")
@@ -61,9 +62,9 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
     store = hub.store
     now = hub.clock().timestamp()
     health, pauses = store.open_delivery_health(branch), store.pause_details()
-    sources: dict[tuple[str, str], list[Any]] = {}
+    sources: dict[tuple[str, str], list[SourceRow]] = {}
     for row in store.list_sources(branch):
-        sources.setdefault((row["branch"], row["plugin"]), []).append(row)
+        sources.setdefault((row.branch, row.plugin), []).append(row)
     out = []
     for branch_id in sorted(hub.branches):
         if branch not in (None, branch_id):
@@ -73,33 +74,34 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
         for plugin in hub.branches[branch_id].names:
             lane = (branch_id, plugin)
             counts = health.get(lane, {})
-            n = {s: counts.get(s, {}).get("count", 0) for s in ("pending", "retrying", "dead")}
-            status = PluginStatus(plugin, "ok", **n)
-            failing_sources = [r for r in sources.get(lane, []) if r["last_error"]]
-            status.sources = [{"source": r["name"], "last_ok": local(r["last_ok_at"], zone),
-                               "error": r["last_error"] or "",
-                               "failing_since": local(r["failing_since"], zone)} for r in sources.get(lane, [])]
-            reads = [r["last_ok_at"] for r in sources.get(lane, []) if r["last_ok_at"]]
+            n = {s: counts[s].count if s in counts else 0 for s in ("pending", "retrying", "dead")}
+            status = PluginStatus(plugin, "ok", pending=n["pending"], retrying=n["retrying"], dead=n["dead"])
+            since: float | None
+            failing_sources = [r for r in sources.get(lane, []) if r.last_error]
+            status.sources = [{"source": r.name, "last_ok": local(r.last_ok_at, zone),
+                               "error": r.last_error or "",
+                               "failing_since": local(r.failing_since, zone)} for r in sources.get(lane, [])]
+            reads = [r.last_ok_at for r in sources.get(lane, []) if r.last_ok_at]
             status.last_read = local(max(reads), zone) if reads else ""
             pause = pauses.get(lane)
             if pause is not None:
-                status.state, since = "paused", pause["since"]
-                status.wrong = pause["reason"]
-                status.fix = pause["fix"] or hints.after_auth_failure(branch_id, plugin, None)
+                status.state, since = "paused", pause.since
+                status.wrong = pause.reason
+                status.fix = pause.fix or hints.after_auth_failure(branch_id, plugin, None)
             elif n["dead"]:
-                status.state, since = "failing", counts["dead"]["since"]
+                status.state, since = "failing", counts["dead"].since
                 status.wrong = f"{n['dead']} dead deliveries"
                 status.fix = hints.after_dead_letters(branch_id, plugin)
             elif n["retrying"] or failing_sources:
                 status.state = "degraded"
-                parts, since = [], now
+                parts, first = [], now
                 if n["retrying"]:
-                    since = min(since, counts["retrying"]["since"] or now)
+                    first = min(first, counts["retrying"].since or now)
                     parts.append(f"{n['retrying']} deliveries retrying")
                 for row in failing_sources:
-                    since = min(since, row["failing_since"] or row["updated_at"])
-                    parts.append(f"source {row['name']}: {row['last_error']}")
-                status.wrong = "; ".join(parts)
+                    first = min(first, row.failing_since or row.updated_at)
+                    parts.append(f"source {row.name}: {row.last_error}")
+                status.wrong, since = "; ".join(parts), first
                 status.fix = hints.failed_deliveries(branch_id, plugin) if n["retrying"] else \
                     hints.after_source_failure(branch_id)
             else:
@@ -107,8 +109,8 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
             if since is not None:
                 status.problem_since = f"{local(since, zone)} ({age(now - since)} ago)"
             plugins.append(status)
-        problems = [{"plugin": r["plugin"], "where": r["ref"], "field": r["field"], "problem": r["message"],
-                     "since": local(r["first_seen"], zone)} for r in store.list_problems(branch_id)]
+        problems = [{"plugin": r.plugin, "where": r.ref, "field": r.field, "problem": r.message,
+                     "since": local(r.first_seen, zone)} for r in store.list_problems(branch_id)]
         out.append(BranchStatus(branch_id, str(zone), plugins, problems))
     return out
 

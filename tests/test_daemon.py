@@ -119,5 +119,5 @@ def test_a_full_cycle_logs_no_personal_data(two_branches, sinks, clock) -> None:
     for person in people:
         for value in (person.first_name, person.last_name, person.email, person.phone):
             assert value not in logs
-    stored_errors = " ".join(r["last_error"] or "" for r in two_branches.store.list_deliveries())
+    stored_errors = " ".join(r.last_error or "" for r in two_branches.store.list_deliveries())
     assert "personne0@example.org" not in stored_errors and "<email>" in stored_errors

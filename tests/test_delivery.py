@@ -43,7 +43,7 @@ def test_a_failing_plugin_stops_neither_other_plugins_nor_other_branches(
     assert states(two_branches, "lyon", "alpha") == {"done": 1}
     assert states(two_branches, "bordeaux", "beta") == {"retrying": 1}
     [row] = two_branches.store.list_deliveries(states=("retrying",))
-    assert "RuntimeError: boom" in row["last_error"]
+    assert "RuntimeError: boom" in row.last_error
 
 
 def test_not_ready_retries_after_backoff_then_succeeds(two_branches: Hub, sinks: dict[str, RecordingSink],
@@ -52,8 +52,8 @@ def test_not_ready_retries_after_backoff_then_succeeds(two_branches: Hub, sinks:
     two_branches.ingest("bordeaux", "alpha", [make_event(EventKind.CANDIDATE_REGISTERED)])
     two_branches.cycle()
     [row] = two_branches.store.list_deliveries(plugin="beta")
-    assert row["state"] == "retrying"
-    assert row["next_attempt_at"] >= clock().timestamp() + 600  # Retry-After honoured
+    assert row.state == "retrying"
+    assert row.next_attempt_at >= clock().timestamp() + 600  # Retry-After honoured
     del sinks["beta"].fail["candidate_registered"]
     clock.advance(599)
     two_branches.cycle()
@@ -74,13 +74,13 @@ def test_unexpected_errors_end_in_the_dead_letter_after_the_limit(make_hub, regi
         hub.cycle()
         clock.advance(hours=2)
     [row] = hub.store.list_deliveries()
-    assert (row["state"], row["attempts"]) == ("dead", 3)
+    assert (row.state, row.attempts) == ("dead", 3)
     assert len(sink.calls) == 3
     # an operator fixes the cause and retries: it goes through
     sink.fail.clear()
     assert hub.store.retry_deliveries(clock()) == 1
     hub.cycle()
-    assert hub.store.list_deliveries()[0]["state"] == "done"
+    assert hub.store.list_deliveries()[0].state == "done"
 
 
 def test_not_ready_for_too_long_is_dead_lettered(make_hub, register_plugin, clock: FakeClock) -> None:
@@ -92,7 +92,7 @@ def test_not_ready_for_too_long_is_dead_lettered(make_hub, register_plugin, cloc
         hub.cycle()
         clock.advance(minutes=30)
     [row] = hub.store.list_deliveries()
-    assert row["state"] == "dead" and "gave up" in row["last_error"]
+    assert row.state == "dead" and "gave up" in row.last_error
 
 
 def test_rejected_delivery_is_dead_at_once(two_branches: Hub, sinks: dict[str, RecordingSink]) -> None:
@@ -111,8 +111,8 @@ def test_auth_failure_pauses_only_that_plugin_in_that_branch(make_hub, register_
     hub.cycle()
     assert ("bordeaux", "beta") in hub.store.pauses()
     pause = hub.store.pause_details()[("bordeaux", "beta")]
-    assert pause["reason"] == "token revoked"  # no guessed `hub auth beta`: that command does not exist
-    assert pause["fix"] == "hub doctor --branch bordeaux, then hub retry --branch bordeaux --plugin beta"
+    assert pause.reason == "token revoked"  # no guessed `hub auth beta`: that command does not exist
+    assert pause.fix == "hub doctor --branch bordeaux, then hub retry --branch bordeaux --plugin beta"
     assert len(beta.calls) == 1  # the two others wait, not hammering a revoked token
     assert states(hub, "bordeaux", "alpha") == {"done": 3}
     # the same plugin in another branch keeps working

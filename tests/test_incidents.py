@@ -11,7 +11,7 @@ import pytest
 from hub.app import Hub
 from hub.errors import PluginAuthFailed
 from hub.incidents import Incidents
-from hub.store import Store
+from hub.store import SqliteStore
 from hub.testing import FakeClock, RecordingSink, make_event
 
 
@@ -21,7 +21,7 @@ def sent() -> list[tuple[str, dict[str, str]]]:
 
 
 def _incidents(tmp_path: Any, clock: FakeClock, sent: list[Any], targets: list[str]) -> Incidents:
-    return Incidents(Store(tmp_path / "hub.db"), {"lyon": targets}, clock,
+    return Incidents(SqliteStore(tmp_path / "hub.db"), {"lyon": targets}, clock,
                      send=lambda url, body: sent.append((url, body)))
 
 
@@ -49,7 +49,7 @@ def test_an_alert_that_cannot_be_sent_never_breaks_the_work(tmp_path: Any, clock
                                                              caplog: pytest.LogCaptureFixture) -> None:
     def down(url: str, body: dict[str, str]) -> None:
         raise ConnectionError("refused")
-    incidents = Incidents(Store(tmp_path / "hub.db"), {"lyon": ["https://down.example.org", "staff@example.org"]},
+    incidents = Incidents(SqliteStore(tmp_path / "hub.db"), {"lyon": ["https://down.example.org", "staff@example.org"]},
                           clock, send=down)
     with caplog.at_level(logging.WARNING, logger="hub.incidents"):
         incidents.delivery_dead("lyon", "calendly", "evt_1", "RuntimeError: boom")

@@ -72,7 +72,7 @@ def test_a_hanging_service_delays_neither_another_branch_nor_the_stop(
     wait_until(lambda: plugin.delivered.count("fast") >= 5)
     assert plugin.slow_calls == 1 and "slow" not in plugin.delivered
     # the stuck poll is reported past the deadline, as a failing source the status shows
-    wait_until(lambda: any(r["branch"] == "slow" and "no answer" in (r["last_error"] or "")
+    wait_until(lambda: any(r.branch == "slow" and "no answer" in (r.last_error or "")
                            for r in hub.store.list_sources()))
     daemon.stop()
     thread.join(timeout=15)

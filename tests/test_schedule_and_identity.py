@@ -10,7 +10,7 @@ from hub.testing import FakeClock, RecordingSink, make_candidate, make_event, ma
 
 
 def waiting(hub: Hub, session_id: str) -> list[tuple[str, str]]:
-    return [(r["kind"], r["offset_text"]) for r in hub.store.list_schedule(session_id=session_id, state="waiting")]
+    return [(r.kind, r.offset_text) for r in hub.store.list_schedule(session_id=session_id, state="waiting")]
 
 
 def test_booking_plans_reminders_and_followups(two_branches: Hub, clock: FakeClock) -> None:

@@ -48,7 +48,7 @@ def test_events_are_stored_before_the_answer(client: tuple[TestClient, Hub]) -> 
     http, hub = client
     response = http.post("/webhooks/bordeaux/recv", content=b"delivery-1", headers={"X-Signature": "good"})
     assert response.status_code == 200 and response.text == "ok"
-    assert [r["kind"] for r in hub.store.list_events()] == ["candidate_registered"]
+    assert [r.kind for r in hub.store.list_events()] == ["candidate_registered"]
 
 
 def test_repeated_delivery_is_one_event(client: tuple[TestClient, Hub]) -> None:

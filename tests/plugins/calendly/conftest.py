@@ -77,9 +77,9 @@ def deliver(hub: Hub, body: bytes, headers: dict[str, str], branch: str = BRANCH
 
 
 def kinds(hub: Hub, branch: str = BRANCH) -> list[str]:
-    return [row["kind"] for row in reversed(hub.store.list_events(branch=branch, limit=10_000))]
+    return [row.kind for row in reversed(hub.store.list_events(branch=branch, limit=10_000))]
 
 
 def stored(hub: Hub, kind: str, branch: str = BRANCH) -> list[dict[str, Any]]:
     rows = reversed(hub.store.list_events(branch=branch, kind=kind, limit=10_000))
-    return [json.loads(row["body"]) for row in rows]
+    return [json.loads(row.body) for row in rows]

@@ -33,7 +33,7 @@ def test_demo_story_reaches_the_hub(make_hub: Callable[..., Hub], register_plugi
     for action in sorted(actions, key=lambda a: a.phase):
         action.run()
     assert all(d.status == 200 for d in sandbox.outbox)
-    kinds = sorted(r["kind"] for r in hub.store.list_events(branch="lyon"))
+    kinds = sorted(r.kind for r in hub.store.list_events(branch="lyon"))
     assert kinds.count("session_booked") == 4 and kinds.count("session_cancelled") == 1
     assert kinds.count("outcome_recorded") == 1
     # polling over the same facts adds nothing (same source ids as the webhooks)

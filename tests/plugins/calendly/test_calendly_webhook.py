@@ -81,7 +81,7 @@ def test_malformed_json_is_400_and_a_problem_for_staff(calendly_hub: Hub, clock:
     reply = deliver(calendly_hub, body, signed(body, clock().timestamp()))
     assert reply.status == 400 and reply.events == []
     [problem] = calendly_hub.store.list_problems(BRANCH)
-    assert problem["plugin"] == "calendly" and "JSON" in problem["message"]
+    assert problem.plugin == "calendly" and "JSON" in problem.message
 
 
 def test_unknown_event_kind_is_200_and_ignored(calendly_hub: Hub, clock: FakeClock) -> None:

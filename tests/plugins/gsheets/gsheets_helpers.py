@@ -30,4 +30,4 @@ def sync(hub: Hub, branch: str = BRANCH) -> None:
 
 
 def problems(hub: Hub) -> list[tuple[str, str, str]]:
-    return [(r["ref"], r["field"], r["message"]) for r in hub.store.list_problems(BRANCH)]
+    return [(r.ref, r.field, r.message) for r in hub.store.list_problems(BRANCH)]

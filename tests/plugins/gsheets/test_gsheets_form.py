@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,8 @@ def answer(i: int, first: str = "Aïcha", last: str = "Benali", email: str | Non
 
 
 def registered(hub: Hub) -> list[dict[str, Any]]:
-    return [dict(r) for r in hub.store.list_events(branch=BRANCH, kind="candidate_registered", limit=100_000)]
+    rows = hub.store.list_events(branch=BRANCH, kind="candidate_registered", limit=100_000)
+    return [dataclasses.asdict(r) for r in rows]
 
 
 def candidates(hub: Hub) -> list[Any]:

@@ -14,7 +14,7 @@ from hub_gsheets.sandbox import SheetsSandbox
 
 def outcomes(hub: Hub) -> list[Event]:
     rows = hub.store.list_events(branch=BRANCH, kind="outcome_recorded", limit=1000)
-    return [Event.model_validate_json(r["body"]) for r in reversed(rows)]
+    return [Event.model_validate_json(r.body) for r in reversed(rows)]
 
 
 def test_staff_pick_becomes_exactly_one_event(gsheets_hub: Hub, sandbox: SheetsSandbox) -> None:

@@ -167,5 +167,5 @@ def test_outcome_from_another_tool_is_written_and_not_echoed(gsheets_hub: Hub, s
     sync(gsheets_hub)
     assert table(sandbox)[0]["Présence"] == "Absent"
     assert poll(gsheets_hub, "suivi") == 0
-    assert gsheets_hub.store.list_events(branch=BRANCH, kind="outcome_recorded")[0]["source"] == "calendly"
+    assert gsheets_hub.store.list_events(branch=BRANCH, kind="outcome_recorded")[0].source == "calendly"
     assert len(gsheets_hub.store.list_events(branch=BRANCH, kind="outcome_recorded")) == 1

@@ -2,52 +2,56 @@
 
 Durability choices (see docs/architecture.md): WAL with synchronous=FULL so a commit survives power loss,
 every write transaction opened with BEGIN IMMEDIATE so a competing writer waits instead of failing, one
-connection per thread. The only code that writes SQL; everything above it speaks in rows and models.
+connection per thread. The only code that writes SQL; it answers with the frozen rows of `hub.store.rows`.
+
+Transactions: a method marked "atomic" opens its own transaction, or joins the caller's when one is open;
+a method marked "joins" writes inside the caller's `transaction()` (called outside one, each statement
+commits on its own). Reads never open a transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hub.migrations import MIGRATIONS
+from hub.store.migrations import MIGRATIONS
+from hub.store.rows import (
+    PENDING,
+    RETRYING,
+    DeliveryListing,
+    DeliveryOutcome,
+    DeliveryRow,
+    EventRef,
+    EventRow,
+    LaneHealth,
+    PauseRow,
+    ProblemRow,
+    ScheduleRow,
+    SetupFailureRow,
+    SourceRow,
+    StateHealth,
+    ts,
+)
 
-PENDING, RETRYING, DONE, DEAD = "pending", "retrying", "done", "dead"
-OPEN_STATES = (PENDING, RETRYING)
-
-
-def ts(when: datetime) -> float:
-    return when.timestamp()
-
-
-def from_ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-@dataclass(frozen=True)
-class DeliveryRow:
-    id: int
-    event_seq: int
-    branch: str
-    plugin: str
-    kind: str
-    key: str
-    state: str
-    attempts: int
-    first_failed_at: float | None
-    candidate_id: str | None
-    body: str
+__all__ = ["SqliteStore"]
+RowT = TypeVar("RowT")
 
 
-class Store:
+def _rows(cls: type[RowT], cursor: sqlite3.Cursor) -> list[RowT]:
+    """Each result row as the frozen row type whose fields are the selected columns."""
+    names = [d[0] for d in cursor.description]
+    return [cls(**dict(zip(names, tuple(r), strict=True))) for r in cursor.fetchall()]
+
+
+class SqliteStore:
     """One SQLite database. Safe to share between threads: each thread gets its own connection."""
 
     def __init__(self, path: Path | str, *, durable: bool = True) -> None:
@@ -78,8 +82,13 @@ class Store:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT; nested calls join the outer transaction."""
+        with self._transaction():
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self.conn
         if conn.in_transaction:
             yield conn
@@ -111,7 +120,7 @@ class Store:
         self._local = threading.local()
 
     def migrate(self) -> None:
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise RuntimeError(f"{self.path} was written by a newer cravate-hub (schema {version}); upgrade")
@@ -136,7 +145,7 @@ class Store:
     def insert_event(self, *, event_id: str, branch: str, kind: str, source: str, source_id: str,
                      occurred_at: datetime, candidate_id: str | None, session_id: str | None, body: str,
                      sinks: Sequence[str], now: datetime) -> int | None:
-        """Store an event and one pending delivery per sink; None when it was already stored (dedupe)."""
+        """Joins. Store an event and one pending delivery per sink; None when it was already stored (dedupe)."""
         conn = self.conn
         cur = conn.execute(
             "INSERT OR IGNORE INTO events(id, branch, kind, source, source_id, occurred_at, recorded_at,"
@@ -153,7 +162,7 @@ class Store:
         return seq
 
     def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
-        """Add a delivery for a plugin enabled after the event was stored (resync --force)."""
+        """Joins. Add a delivery for a plugin enabled after the event was stored (resync --force)."""
         row = self.conn.execute("SELECT id, branch, kind, candidate_id FROM events WHERE seq=?",
                                 (event_seq,)).fetchone()
         cur = self.conn.execute(
@@ -186,18 +195,17 @@ class Store:
             {"now": ts(now), "limit": limit, "branch": branch, "plugin": plugin}).fetchall()
         return [DeliveryRow(**dict(r)) for r in rows]
 
-    def finish_deliveries(self, results: Sequence[tuple[int, str, int, float | None, str | None, float | None]],
-                          now: datetime) -> None:
-        """Record outcomes: (delivery id, state, attempts, next_attempt_at, last_error, first_failed_at)."""
+    def finish_deliveries(self, outcomes: Sequence[DeliveryOutcome], now: datetime) -> None:
+        """Joins. Record what the attempts decided."""
         self.conn.executemany(
             "UPDATE deliveries SET state=?, attempts=?, next_attempt_at=COALESCE(?, next_attempt_at),"
             " last_error=?, first_failed_at=?, updated_at=? WHERE id=?",
-            [(state, attempts, next_at, error, first_failed, ts(now), did)
-             for did, state, attempts, next_at, error, first_failed in results])
+            [(o.state, o.attempts, o.next_attempt_at, o.last_error, o.first_failed_at, ts(now), o.id)
+             for o in outcomes])
 
     def retry_deliveries(self, now: datetime, *, branch: str | None = None, plugin: str | None = None,
                          ids: Sequence[int] = (), include_retrying: bool = True) -> int:
-        """Put dead (and retrying) deliveries back to pending, due now."""
+        """Atomic. Put dead (and retrying) deliveries back to pending, due now; how many."""
         states = ["dead", "retrying"] if include_retrying else ["dead"]
         sql = (f"UPDATE deliveries SET state='pending', attempts=0, first_failed_at=NULL, next_attempt_at=?,"
                f" updated_at=? WHERE state IN ({','.join('?' * len(states))})")
@@ -208,15 +216,15 @@ class Store:
             sql, args = sql + " AND plugin=?", [*args, plugin]
         if ids:
             sql, args = sql + f" AND id IN ({','.join('?' * len(ids))})", [*args, *ids]
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             return conn.execute(sql, args).rowcount
 
     def dead_letter_unrouted(self, lanes: Sequence[tuple[str, str]], now: datetime) -> int:
-        """Open deliveries to a plugin no longer enabled in their branch can never run: mark them dead."""
+        """Atomic. Open deliveries to a plugin no longer enabled in their branch can never run: mark them dead."""
         pairs = {(r["branch"], r["plugin"]) for r in self.conn.execute(
             "SELECT DISTINCT branch, plugin FROM deliveries WHERE state IN ('pending','retrying')")}
         count = 0
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             for branch, plugin in sorted(pairs - set(lanes)):
                 count += conn.execute(
                     "UPDATE deliveries SET state='dead', last_error=?, updated_at=? WHERE branch=? AND plugin=?"
@@ -226,24 +234,25 @@ class Store:
         return count
 
     def redeliver(self, event_seq: int, plugin: str, now: datetime) -> None:
-        """resync --force: deliver again an event already delivered (a new attempt under the same key)."""
+        """Joins. resync --force: deliver again an event already delivered (a new attempt under the same key)."""
         self.conn.execute("UPDATE deliveries SET state='pending', attempts=0, next_attempt_at=?, updated_at=?"
                           " WHERE event_seq=? AND plugin=?", (ts(now), ts(now), event_seq, plugin))
 
-    def open_delivery_health(self, branch: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    def open_delivery_health(self, branch: str | None = None) -> dict[tuple[str, str], LaneHealth]:
         """Per (branch, plugin) and state among pending/retrying/dead: how many, and since when the oldest
         problem (first failure of a retrying one, last update of a dead one). Reads only open and dead rows."""
         sql = ("SELECT branch, plugin, state, COUNT(*) n, MIN(first_failed_at) first_failed, MIN(updated_at) oldest,"
                " MIN(next_attempt_at) next_at FROM deliveries WHERE state IN ('pending','retrying','dead')"
                + (" AND branch=?" if branch else "") + " GROUP BY branch, plugin, state")
-        out: dict[tuple[str, str], dict[str, Any]] = {}
+        out: dict[tuple[str, str], LaneHealth] = {}
         for row in self.conn.execute(sql, (branch,) if branch else ()):
-            out.setdefault((row["branch"], row["plugin"]), {})[row["state"]] = {
-                "count": row["n"], "since": row["first_failed"] if row["state"] == RETRYING else row["oldest"],
-                "next_at": row["next_at"]}
+            out.setdefault((row["branch"], row["plugin"]), {})[row["state"]] = StateHealth(
+                count=row["n"], since=row["first_failed"] if row["state"] == RETRYING else row["oldest"],
+                next_at=row["next_at"])
         return out
 
     def delivery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (branch, plugin): how many deliveries in each state, ever."""
         out: dict[tuple[str, str], dict[str, int]] = {}
         for row in self.conn.execute("SELECT branch, plugin, state, COUNT(*) n FROM deliveries"
                                      " GROUP BY branch, plugin, state"):
@@ -251,7 +260,8 @@ class Store:
         return out
 
     def list_deliveries(self, *, states: Sequence[str] = (), branch: str | None = None,
-                        plugin: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
+                        plugin: str | None = None, limit: int = 100) -> list[DeliveryListing]:
+        """Newest first."""
         sql = ("SELECT d.id, d.branch, d.plugin, d.kind, d.state, d.attempts, d.next_attempt_at, d.last_error,"
                " d.updated_at, e.id AS event_id FROM deliveries d JOIN events e ON e.seq=d.event_seq WHERE 1=1")
         args: list[Any] = []
@@ -262,23 +272,25 @@ class Store:
             sql, args = sql + " AND d.branch=?", [*args, branch]
         if plugin:
             sql, args = sql + " AND d.plugin=?", [*args, plugin]
-        return self.conn.execute(sql + " ORDER BY d.id DESC LIMIT ?", [*args, limit]).fetchall()
+        return _rows(DeliveryListing, self.conn.execute(sql + " ORDER BY d.id DESC LIMIT ?", [*args, limit]))
 
     def list_events(self, *, branch: str | None = None, kind: str | None = None,
-                    limit: int = 100) -> list[sqlite3.Row]:
-        sql, args = "SELECT * FROM events WHERE 1=1", []
+                    limit: int = 100) -> list[EventRow]:
+        """Newest first."""
+        sql, args = _EVENT_COLUMNS, list[Any]()
         if branch:
             sql, args = sql + " AND branch=?", [*args, branch]
         if kind:
             sql, args = sql + " AND kind=?", [*args, kind]
-        return self.conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit]).fetchall()
+        return _rows(EventRow, self.conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit]))
 
-    def events_since(self, branch: str, source: str, since: datetime | None) -> list[sqlite3.Row]:
+    def events_since(self, branch: str, source: str, since: datetime | None) -> list[EventRef]:
+        """The events a source gave since a time (all when None), oldest first."""
         sql = "SELECT seq, kind FROM events WHERE branch=? AND source=?"
         args: list[Any] = [branch, source]
         if since is not None:
             sql, args = sql + " AND occurred_at >= ?", [*args, ts(since)]
-        return self.conn.execute(sql, args).fetchall()
+        return _rows(EventRef, self.conn.execute(sql + " ORDER BY seq", args))
 
     # --- cursors and source health -------------------------------------------------------------------------
 
@@ -288,6 +300,7 @@ class Store:
         return None if row is None else row["cursor"]
 
     def save_cursor(self, branch: str, plugin: str, source: str, cursor: str | None, now: datetime) -> None:
+        """Joins (with the events of the same page). A successful read also clears the source's error."""
         self.conn.execute(
             "INSERT INTO sources(branch, plugin, name, cursor, last_ok_at, last_error, updated_at)"
             " VALUES (?,?,?,?,?,NULL,?) ON CONFLICT(branch, plugin, name) DO UPDATE SET cursor=excluded.cursor,"
@@ -295,20 +308,23 @@ class Store:
             (branch, plugin, source, cursor, ts(now), ts(now)))
 
     def source_failed(self, branch: str, plugin: str, source: str, error: str, now: datetime) -> None:
-        with self.transaction() as conn:
+        """Atomic. Remember the error; `failing_since` keeps the first failure of a run of them."""
+        with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO sources(branch, plugin, name, last_error, failing_since, updated_at) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(branch, plugin, name) DO UPDATE SET last_error=excluded.last_error,"
                 " failing_since=COALESCE(sources.failing_since, excluded.failing_since),"
                 " updated_at=excluded.updated_at", (branch, plugin, source, error, ts(now), ts(now)))
 
-    def list_sources(self, branch: str | None = None) -> list[sqlite3.Row]:
-        sql = "SELECT * FROM sources" + (" WHERE branch=?" if branch else "") + " ORDER BY branch, plugin, name"
-        return self.conn.execute(sql, (branch,) if branch else ()).fetchall()
+    def list_sources(self, branch: str | None = None) -> list[SourceRow]:
+        sql = f"SELECT {_fields(SourceRow)} FROM sources" + (" WHERE branch=?" if branch else "") + \
+            " ORDER BY branch, plugin, name"
+        return _rows(SourceRow, self.conn.execute(sql, (branch,) if branch else ()))
 
     # --- identity ------------------------------------------------------------------------------------------
 
     def link(self, branch: str, entity: str, hub_id: str, tool: str, external_id: str) -> None:
+        """Joins."""
         self.conn.execute("INSERT INTO links(branch, entity, hub_id, tool, external_id) VALUES (?,?,?,?,?)"
                           " ON CONFLICT(branch, entity, tool, external_id) DO UPDATE SET hub_id=excluded.hub_id",
                           (branch, entity, hub_id, tool, external_id))
@@ -335,6 +351,7 @@ class Store:
 
     def save_candidate(self, branch: str, hub_id: str, body: dict[str, Any], email_key: str | None,
                        phone_key: str | None, now: datetime) -> None:
+        """Joins. Insert or replace the hub's picture of a person, with its matching keys."""
         self.conn.execute(
             "INSERT INTO candidates(id, branch, email_key, phone_key, body, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET email_key=excluded.email_key,"
@@ -352,6 +369,7 @@ class Store:
 
     def save_session(self, branch: str, hub_id: str, candidate_id: str | None, status: str,
                      body: dict[str, Any], now: datetime) -> None:
+        """Joins. Insert or replace the hub's picture of a session."""
         self.conn.execute(
             "INSERT INTO sessions(id, branch, candidate_id, status, body, updated_at) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT(id) DO UPDATE SET candidate_id=excluded.candidate_id, status=excluded.status,"
@@ -359,6 +377,7 @@ class Store:
             (hub_id, branch, candidate_id, status, json.dumps(body), ts(now)))
 
     def set_session_status(self, hub_id: str, status: str, now: datetime) -> None:
+        """Joins."""
         self.conn.execute("UPDATE sessions SET status=?, body=json_set(body, '$.status', ?), updated_at=?"
                           " WHERE id=?", (status, status, ts(now), hub_id))
 
@@ -369,33 +388,37 @@ class Store:
     # --- schedule ------------------------------------------------------------------------------------------
 
     def schedule(self, branch: str, session_id: str, kind: str, offset: str, due_at: datetime) -> None:
+        """Joins. Plan a reminder or follow-up (once per session, kind and offset)."""
         self.conn.execute("INSERT OR IGNORE INTO schedule(branch, session_id, kind, offset_text, due_at, state)"
                           " VALUES (?,?,?,?,?,'waiting')", (branch, session_id, kind, offset, ts(due_at)))
 
     def unschedule(self, session_id: str) -> int:
+        """Joins. Drop what was planned for a session; how many."""
         return self.conn.execute("UPDATE schedule SET state='dropped' WHERE session_id=? AND state='waiting'",
                                  (session_id,)).rowcount
 
-    def due_schedule(self, now: datetime, limit: int = 500) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM schedule WHERE state='waiting' AND due_at<=? ORDER BY due_at LIMIT ?",
-                                 (ts(now), limit)).fetchall()
+    def due_schedule(self, now: datetime, limit: int = 500) -> list[ScheduleRow]:
+        return _rows(ScheduleRow, self.conn.execute(
+            f"SELECT {_fields(ScheduleRow)} FROM schedule WHERE state='waiting' AND due_at<=? ORDER BY due_at LIMIT ?",
+            (ts(now), limit)))
 
     def mark_schedule(self, row_id: int, state: str) -> None:
+        """Joins."""
         self.conn.execute("UPDATE schedule SET state=? WHERE id=?", (state, row_id))
 
-    def list_schedule(self, *, session_id: str | None = None, state: str | None = None) -> list[sqlite3.Row]:
-        sql, args = "SELECT * FROM schedule WHERE 1=1", []
+    def list_schedule(self, *, session_id: str | None = None, state: str | None = None) -> list[ScheduleRow]:
+        sql, args = f"SELECT {_fields(ScheduleRow)} FROM schedule WHERE 1=1", list[Any]()
         if session_id:
             sql, args = sql + " AND session_id=?", [*args, session_id]
         if state:
             sql, args = sql + " AND state=?", [*args, state]
-        return self.conn.execute(sql + " ORDER BY due_at", args).fetchall()
+        return _rows(ScheduleRow, self.conn.execute(sql + " ORDER BY due_at", args))
 
     # --- plugin pauses (auth failed) -----------------------------------------------------------------------
 
     def pause(self, branch: str, plugin: str, reason: str, now: datetime, fix: str | None = None) -> bool:
-        """Pause a plugin for a branch; True when it was not paused before (a new problem)."""
-        with self.transaction() as conn:
+        """Atomic. Pause a plugin for a branch; True when it was not paused before (a new problem)."""
+        with self._transaction() as conn:
             new = conn.execute("SELECT 1 FROM pauses WHERE branch=? AND plugin=?", (branch, plugin)).fetchone() is None
             conn.execute("INSERT INTO pauses(branch, plugin, reason, since, fix) VALUES (?,?,?,?,?)"
                          " ON CONFLICT(branch, plugin) DO UPDATE SET reason=excluded.reason, fix=excluded.fix",
@@ -403,22 +426,24 @@ class Store:
         return new
 
     def resume(self, branch: str, plugin: str) -> bool:
-        with self.transaction() as conn:
+        """Atomic. End a pause; True when there was one."""
+        with self._transaction() as conn:
             return conn.execute("DELETE FROM pauses WHERE branch=? AND plugin=?", (branch, plugin)).rowcount > 0
 
     def pauses(self) -> dict[tuple[str, str], str]:
-        return {(r["branch"], r["plugin"]): r["reason"] for r in self.conn.execute("SELECT * FROM pauses")}
+        """(branch, plugin) -> reason of every pause."""
+        return {key: row.reason for key, row in self.pause_details().items()}
 
-    def pause_details(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """reason, since (timestamp) and fix (a command, or None) of every pause."""
-        return {(r["branch"], r["plugin"]): {"reason": r["reason"], "since": r["since"], "fix": r["fix"]}
-                for r in self.conn.execute("SELECT * FROM pauses")}
+    def pause_details(self) -> dict[tuple[str, str], PauseRow]:
+        """Every pause: its reason, since when, and the command that fixes it (or None)."""
+        rows = _rows(PauseRow, self.conn.execute(f"SELECT {_fields(PauseRow)} FROM pauses"))
+        return {(r.branch, r.plugin): r for r in rows}
 
     # --- alerts sent to staff (at most one per problem per period) -----------------------------------------
 
     def claim_alert(self, branch: str, key: str, now: datetime, period: float) -> bool:
-        """True (and remembered) when no alert for this problem was sent in the last `period` seconds."""
-        with self.transaction() as conn:
+        """Atomic. True (and remembered) when no alert for this problem was sent in the last `period` seconds."""
+        with self._transaction() as conn:
             row = conn.execute("SELECT sent_at FROM alerts WHERE branch=? AND key=?", (branch, key)).fetchone()
             if row is not None and ts(now) - row["sent_at"] < period:
                 return False
@@ -429,7 +454,8 @@ class Store:
     # --- problems in the input (bad rows, payloads) ---------------------------------------------------------
 
     def report_problem(self, branch: str, plugin: str, ref: str, field: str, message: str, now: datetime) -> None:
-        with self.transaction() as conn:
+        """Atomic."""
+        with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO problems(branch, plugin, ref, field, message, first_seen, last_seen) VALUES"
                 " (?,?,?,?,?,?,?) ON CONFLICT(branch, plugin, ref) DO UPDATE SET field=excluded.field,"
@@ -437,12 +463,14 @@ class Store:
                 (branch, plugin, ref, field, message, ts(now), ts(now)))
 
     def resolve_problem(self, branch: str, plugin: str, ref: str) -> None:
-        with self.transaction() as conn:
+        """Atomic."""
+        with self._transaction() as conn:
             conn.execute("DELETE FROM problems WHERE branch=? AND plugin=? AND ref=?", (branch, plugin, ref))
 
-    def list_problems(self, branch: str | None = None) -> list[sqlite3.Row]:
-        sql = "SELECT * FROM problems" + (" WHERE branch=?" if branch else "") + " ORDER BY branch, plugin, ref"
-        return self.conn.execute(sql, (branch,) if branch else ()).fetchall()
+    def list_problems(self, branch: str | None = None) -> list[ProblemRow]:
+        sql = f"SELECT {_fields(ProblemRow)} FROM problems" + (" WHERE branch=?" if branch else "") + \
+            " ORDER BY branch, plugin, ref"
+        return _rows(ProblemRow, self.conn.execute(sql, (branch,) if branch else ()))
 
     # --- plugins' private state ----------------------------------------------------------------------------
 
@@ -452,13 +480,47 @@ class Store:
         return None if row is None else json.loads(row["value"])
 
     def kv_put(self, branch: str, plugin: str, key: str, value: Any) -> None:
-        with self.transaction() as conn:
+        """Atomic (a delivery's context buffers these and writes them with the delivery's outcome)."""
+        with self._transaction() as conn:
             conn.execute("INSERT INTO kv(branch, plugin, key, value) VALUES (?,?,?,?) ON CONFLICT(branch, plugin, key)"
                          " DO UPDATE SET value=excluded.value", (branch, plugin, key, json.dumps(value)))
 
     def kv_delete(self, branch: str, plugin: str, key: str) -> None:
-        with self.transaction() as conn:
+        """Atomic."""
+        with self._transaction() as conn:
             conn.execute("DELETE FROM kv WHERE branch=? AND plugin=? AND key=?", (branch, plugin, key))
+
+
+    # --- plugins whose setup failed (retried with backoff) --------------------------------------------------
+
+    def setup_failed(self, branch: str, plugin: str, hook: str, error: str, now: datetime,
+                     next_try_at: datetime) -> None:
+        """Atomic. Count one more failed setup attempt of a plugin in a branch."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO setup_failures(branch, plugin, hook, error, since, attempts, next_try_at)"
+                " VALUES (?,?,?,?,?,1,?) ON CONFLICT(branch, plugin) DO UPDATE SET hook=excluded.hook,"
+                " error=excluded.error, attempts=setup_failures.attempts+1, next_try_at=excluded.next_try_at",
+                (branch, plugin, hook, error, ts(now), ts(next_try_at)))
+
+    def setup_succeeded(self, branch: str, plugin: str) -> bool:
+        """Atomic. Forget a plugin's setup failure; True when there was one."""
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM setup_failures WHERE branch=? AND plugin=?",
+                                (branch, plugin)).rowcount > 0
+
+    def setup_failures(self, branch: str | None = None) -> list[SetupFailureRow]:
+        sql = f"SELECT {_fields(SetupFailureRow)} FROM setup_failures" + (" WHERE branch=?" if branch else "")
+        return _rows(SetupFailureRow, self.conn.execute(sql + " ORDER BY branch, plugin", (branch,) if branch else ()))
+
+
+_EVENT_COLUMNS = "SELECT seq, id, branch, kind, source, source_id, occurred_at, recorded_at, candidate_id, " \
+                 "session_id, body FROM events WHERE 1=1"
+
+
+def _fields(cls: type) -> str:
+    """The column list of a row dataclass (its field names are the table's column names)."""
+    return ", ".join(f.name for f in dataclasses.fields(cls))
 
 
 def _private_file(path: Path) -> None:

@@ -85,4 +85,11 @@ CREATE TABLE alerts (
     PRIMARY KEY (branch, key)
 )
 """,
+    """
+CREATE TABLE setup_failures (
+    branch TEXT NOT NULL, plugin TEXT NOT NULL, hook TEXT NOT NULL, error TEXT NOT NULL, since REAL NOT NULL,
+    attempts INTEGER NOT NULL, next_try_at REAL NOT NULL,
+    PRIMARY KEY (branch, plugin)
+)
+""",
 ]

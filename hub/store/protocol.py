@@ -1,0 +1,238 @@
+"""The store as the rest of the core sees it: a protocol, so the SQLite store can be replaced (a single
+writer for the performance work, PostgreSQL later) without touching its callers.
+
+Every method answers with builtin types or the frozen rows of `hub.store.rows`; no caller sees a SQLite type.
+"Atomic" methods open their own transaction (or join the caller's); "joins" methods write inside the caller's
+`transaction()`. Reads never open one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.store.rows import (
+    DeliveryListing,
+    DeliveryOutcome,
+    DeliveryRow,
+    EventRef,
+    EventRow,
+    LaneHealth,
+    PauseRow,
+    ProblemRow,
+    ScheduleRow,
+    SetupFailureRow,
+    SourceRow,
+)
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    """Event log, outbox, cursors, identity links, the current picture of people and sessions, schedule,
+    pauses, alerts, input problems, setup failures and plugins' private state."""
+
+    path: Path
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """BEGIN IMMEDIATE ... COMMIT; nested calls join the outer transaction."""
+        ...
+
+    def release_thread(self) -> None:
+        """Close the calling thread's connection (a worker thread that ends must not leave it open)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+    @property
+    def schema_version(self) -> int:
+        ...
+
+    def event_exists(self, branch: str, source: str, source_id: str, kind: str) -> bool:
+        ...
+
+    def insert_event(self, *, event_id: str, branch: str, kind: str, source: str, source_id: str,
+                     occurred_at: datetime, candidate_id: str | None, session_id: str | None, body: str,
+                     sinks: Sequence[str], now: datetime) -> int | None:
+        """Joins. Store an event and one pending delivery per sink; None when it was already stored (dedupe)."""
+        ...
+
+    def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
+        """Joins. Add a delivery for a plugin enabled after the event was stored (resync --force)."""
+        ...
+
+    def due_deliveries(self, now: datetime, limit: int, *, branch: str | None = None,
+                       plugin: str | None = None) -> list[DeliveryRow]:
+        """Open deliveries whose time has come, oldest first, skipping paused plugins.
+
+        A candidate's deliveries to one plugin keep event order (a cancellation never overtakes its booking):
+        a delivery waits while an earlier one for the same candidate and plugin is waiting for a retry. Due
+        siblings come in order in the same batch; the dispatcher stops at the first that fails.
+        """
+        ...
+
+    def finish_deliveries(self, outcomes: Sequence[DeliveryOutcome], now: datetime) -> None:
+        """Joins. Record what the attempts decided."""
+        ...
+
+    def retry_deliveries(self, now: datetime, *, branch: str | None = None, plugin: str | None = None,
+                         ids: Sequence[int] = (), include_retrying: bool = True) -> int:
+        """Atomic. Put dead (and retrying) deliveries back to pending, due now; how many."""
+        ...
+
+    def dead_letter_unrouted(self, lanes: Sequence[tuple[str, str]], now: datetime) -> int:
+        """Atomic. Open deliveries to a plugin no longer enabled in their branch can never run: mark them dead."""
+        ...
+
+    def redeliver(self, event_seq: int, plugin: str, now: datetime) -> None:
+        """Joins. resync --force: deliver again an event already delivered (a new attempt under the same key)."""
+        ...
+
+    def open_delivery_health(self, branch: str | None = None) -> dict[tuple[str, str], LaneHealth]:
+        """Per (branch, plugin) and state among pending/retrying/dead: how many, and since when the oldest
+        problem (first failure of a retrying one, last update of a dead one). Reads only open and dead rows."""
+        ...
+
+    def delivery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (branch, plugin): how many deliveries in each state, ever."""
+        ...
+
+    def list_deliveries(self, *, states: Sequence[str] = (), branch: str | None = None,
+                        plugin: str | None = None, limit: int = 100) -> list[DeliveryListing]:
+        """Newest first."""
+        ...
+
+    def list_events(self, *, branch: str | None = None, kind: str | None = None,
+                    limit: int = 100) -> list[EventRow]:
+        """Newest first."""
+        ...
+
+    def events_since(self, branch: str, source: str, since: datetime | None) -> list[EventRef]:
+        """The events a source gave since a time (all when None), oldest first."""
+        ...
+
+    def cursor(self, branch: str, plugin: str, source: str) -> str | None:
+        ...
+
+    def save_cursor(self, branch: str, plugin: str, source: str, cursor: str | None, now: datetime) -> None:
+        """Joins (with the events of the same page). A successful read also clears the source's error."""
+        ...
+
+    def source_failed(self, branch: str, plugin: str, source: str, error: str, now: datetime) -> None:
+        """Atomic. Remember the error; `failing_since` keeps the first failure of a run of them."""
+        ...
+
+    def list_sources(self, branch: str | None = None) -> list[SourceRow]:
+        ...
+
+    def link(self, branch: str, entity: str, hub_id: str, tool: str, external_id: str) -> None:
+        """Joins."""
+        ...
+
+    def lookup(self, branch: str, entity: str, tool: str, external_id: str) -> str | None:
+        ...
+
+    def external_ids(self, branch: str, entity: str, hub_id: str, tool: str) -> list[str]:
+        ...
+
+    def get_entity(self, table: str, hub_id: str) -> dict[str, Any] | None:
+        ...
+
+    def entity_branch(self, table: str, hub_id: str) -> str | None:
+        ...
+
+    def save_candidate(self, branch: str, hub_id: str, body: dict[str, Any], email_key: str | None,
+                       phone_key: str | None, now: datetime) -> None:
+        """Joins. Insert or replace the hub's picture of a person, with its matching keys."""
+        ...
+
+    def find_candidate(self, branch: str, *, email_key: str | None, phone_key: str | None) -> str | None:
+        ...
+
+    def save_session(self, branch: str, hub_id: str, candidate_id: str | None, status: str,
+                     body: dict[str, Any], now: datetime) -> None:
+        """Joins. Insert or replace the hub's picture of a session."""
+        ...
+
+    def set_session_status(self, hub_id: str, status: str, now: datetime) -> None:
+        """Joins."""
+        ...
+
+    def count(self, table: str, branch: str | None = None) -> int:
+        ...
+
+    def schedule(self, branch: str, session_id: str, kind: str, offset: str, due_at: datetime) -> None:
+        """Joins. Plan a reminder or follow-up (once per session, kind and offset)."""
+        ...
+
+    def unschedule(self, session_id: str) -> int:
+        """Joins. Drop what was planned for a session; how many."""
+        ...
+
+    def due_schedule(self, now: datetime, limit: int = 500) -> list[ScheduleRow]:
+        ...
+
+    def mark_schedule(self, row_id: int, state: str) -> None:
+        """Joins."""
+        ...
+
+    def list_schedule(self, *, session_id: str | None = None, state: str | None = None) -> list[ScheduleRow]:
+        ...
+
+    def pause(self, branch: str, plugin: str, reason: str, now: datetime, fix: str | None = None) -> bool:
+        """Atomic. Pause a plugin for a branch; True when it was not paused before (a new problem)."""
+        ...
+
+    def resume(self, branch: str, plugin: str) -> bool:
+        """Atomic. End a pause; True when there was one."""
+        ...
+
+    def pauses(self) -> dict[tuple[str, str], str]:
+        """(branch, plugin) -> reason of every pause."""
+        ...
+
+    def pause_details(self) -> dict[tuple[str, str], PauseRow]:
+        """Every pause: its reason, since when, and the command that fixes it (or None)."""
+        ...
+
+    def claim_alert(self, branch: str, key: str, now: datetime, period: float) -> bool:
+        """Atomic. True (and remembered) when no alert for this problem was sent in the last `period` seconds."""
+        ...
+
+    def report_problem(self, branch: str, plugin: str, ref: str, field: str, message: str, now: datetime) -> None:
+        """Atomic."""
+        ...
+
+    def resolve_problem(self, branch: str, plugin: str, ref: str) -> None:
+        """Atomic."""
+        ...
+
+    def list_problems(self, branch: str | None = None) -> list[ProblemRow]:
+        ...
+
+    def kv_get(self, branch: str, plugin: str, key: str) -> Any:
+        ...
+
+    def kv_put(self, branch: str, plugin: str, key: str, value: Any) -> None:
+        """Atomic (a delivery's context buffers these and writes them with the delivery's outcome)."""
+        ...
+
+    def kv_delete(self, branch: str, plugin: str, key: str) -> None:
+        """Atomic."""
+        ...
+
+    def setup_failed(self, branch: str, plugin: str, hook: str, error: str, now: datetime,
+                     next_try_at: datetime) -> None:
+        """Atomic. Count one more failed setup attempt of a plugin in a branch."""
+        ...
+
+    def setup_succeeded(self, branch: str, plugin: str) -> bool:
+        """Atomic. Forget a plugin's setup failure; True when there was one."""
+        ...
+
+    def setup_failures(self, branch: str | None = None) -> list[SetupFailureRow]:
+        ...
