@@ -24,12 +24,25 @@ class _Frozen(BaseModel):
 
 
 class EventKind(StrEnum):
-    CANDIDATE_REGISTERED = "candidate_registered"
-    SESSION_BOOKED = "session_booked"
-    SESSION_CANCELLED = "session_cancelled"
-    OUTCOME_RECORDED = "outcome_recorded"
-    SESSION_REMINDER_DUE = "session_reminder_due"
-    FOLLOWUP_DUE = "followup_due"
+    """The one list of event kinds: each is also the name of its plugin hook (hub.hookspecs), and says which
+    payload parts its events must carry. Adding a kind is one line here plus its documented hookspec; the
+    hook list, the validation and the testing kit's RecordingSink follow (tests/test_event_kinds.py checks).
+    """
+
+    requires: tuple[str, ...]
+
+    def __new__(cls, value: str, requires: tuple[str, ...] = ()) -> EventKind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.requires = requires
+        return member
+
+    CANDIDATE_REGISTERED = "candidate_registered", ("candidate",)
+    SESSION_BOOKED = "session_booked", ("session",)
+    SESSION_CANCELLED = "session_cancelled", ("session",)
+    OUTCOME_RECORDED = "outcome_recorded", ("outcome",)
+    SESSION_REMINDER_DUE = "session_reminder_due", ("session", "due")
+    FOLLOWUP_DUE = "followup_due", ("session", "due")
 
 
 class OutcomeCategory(StrEnum):
@@ -163,16 +176,6 @@ class Due(_Frozen):
     due_at: AwareDatetime
 
 
-_REQUIRED: dict[EventKind, tuple[str, ...]] = {
-    EventKind.CANDIDATE_REGISTERED: ("candidate",),
-    EventKind.SESSION_BOOKED: ("session",),
-    EventKind.SESSION_CANCELLED: ("session",),
-    EventKind.OUTCOME_RECORDED: ("outcome",),
-    EventKind.SESSION_REMINDER_DUE: ("session", "due"),
-    EventKind.FOLLOWUP_DUE: ("session", "due"),
-}
-
-
 class Event(_Frozen):
     """The envelope: what happened, where, according to which tool, and about whom.
 
@@ -192,7 +195,7 @@ class Event(_Frozen):
 
     @model_validator(mode="after")
     def _has_its_payload(self) -> Self:
-        missing = [name for name in _REQUIRED[self.kind] if getattr(self, name) is None]
+        missing = [name for name in self.kind.requires if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind.value} event needs {', '.join(missing)}")
         return self

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from hub.events import EventKind
+
 if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
@@ -152,14 +154,8 @@ def followup_due(hub: HubContext, event: Event) -> None:
     """
 
 
-EVENT_HOOKS: tuple[str, ...] = (
-    "candidate_registered",
-    "session_booked",
-    "session_cancelled",
-    "outcome_recorded",
-    "session_reminder_due",
-    "followup_due",
-)
+EVENT_HOOKS: tuple[str, ...] = tuple(kind.value for kind in EventKind)
+"""One hook per event kind, named after it (the hookspecs above document each; a test checks they match)."""
 CONTRIBUTION_HOOKS: tuple[str, ...] = (
     "register_settings",
     "register_commands",

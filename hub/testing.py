@@ -95,32 +95,19 @@ class RecordingSink:
             raise failure
         self.effects.setdefault(hub.delivery_key, event)
 
-    @hookimpl
-    def candidate_registered(self, hub: Any, event: Event) -> None:
-        self._handle(hub, "candidate_registered", event)
-
-    @hookimpl
-    def session_booked(self, hub: Any, event: Event) -> None:
-        self._handle(hub, "session_booked", event)
-
-    @hookimpl
-    def session_cancelled(self, hub: Any, event: Event) -> None:
-        self._handle(hub, "session_cancelled", event)
-
-    @hookimpl
-    def outcome_recorded(self, hub: Any, event: Event) -> None:
-        self._handle(hub, "outcome_recorded", event)
-
-    @hookimpl
-    def session_reminder_due(self, hub: Any, event: Event) -> None:
-        self._handle(hub, "session_reminder_due", event)
-
-    @hookimpl
-    def followup_due(self, hub: Any, event: Event) -> None:
-        self._handle(hub, "followup_due", event)
-
     def kinds(self) -> list[str]:
         return [kind for kind, _, _ in self.calls]
+
+
+def _recording_hook(kind: str) -> Callable[[RecordingSink, Any, Event], None]:
+    def hook(self: RecordingSink, hub: Any, event: Event) -> None:
+        self._handle(hub, kind, event)
+    hook.__name__ = hook.__qualname__ = kind
+    return hook
+
+
+for _kind in EVENT_HOOKS:  # one method per event kind, so a new kind is recorded without editing this file
+    setattr(RecordingSink, _kind, hookimpl(_recording_hook(_kind)))
 
 
 # --- building a hub in a temporary directory ----------------------------------------------------------------
