@@ -45,7 +45,7 @@ def read_secret(path: Path, *, what: str, fix: str | None = None) -> str | None:
     writes a new one, if any) when group or others may access the file, or when it cannot be read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY)  # a symlink is followed (mounted secrets): its target is checked
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -10,13 +10,12 @@ A refresh refused by Google (`invalid_grant`: revoked, or a 7-day token of an ap
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from hub.api import read_secret, write_secret
 from hub.errors import PluginAuthFailed
 
 if TYPE_CHECKING:
@@ -31,11 +30,18 @@ SCOPES: dict[str, list[str]] = {
 AuthMode = Literal["oauth", "service_account", "static_token"]
 
 
+TOKEN_FILE = "token.json"
+NAMESPACE = "google"
+"""The secrets folder the Google connectors share (`HubContext.secret_path(name, namespace)`): one consent."""
+
+
 class _Where(Protocol):
     """What locating a branch's token needs (a HubContext has it)."""
 
-    state_dir: Path
-    branch: str
+    @property
+    def branch(self) -> str: ...
+
+    def secret_path(self, name: str, namespace: str | None = None) -> Path: ...
 
 
 class GoogleAuthSettings(BaseModel):
@@ -69,47 +75,25 @@ class GoogleAuthSettings(BaseModel):
         return self
 
 
+def auth_command(branch: str) -> str:
+    """The command that gives a branch new Google credentials (PluginAuthFailed's `fix`)."""
+    return f"hub auth google --branch {branch}"
+
+
 def auth_failed(branch: str, why: str) -> PluginAuthFailed:
     """The one message staff see when Google refuses: what happened and what to run."""
-    return PluginAuthFailed(f"Google a refusé l'accès ({why}). Reconnectez le compte : "
-                            f"hub auth google --branch {branch}", fix=f"hub auth google --branch {branch}")
+    return PluginAuthFailed(f"Google a refusé l'accès ({why}). Reconnectez le compte : {auth_command(branch)}",
+                            fix=auth_command(branch))
 
 
 def token_path(where: _Where) -> Path:
-    """The branch's shared Google token file.
-
-    Same layout as `HubContext.secret_path`, but in a 'google' folder instead of the plugin's own, so that
-    the Sheets and Gmail connectors share one consent (see the report: a core `secret_path(namespace=)`
-    would make this unnecessary).
-    """
-    folder = Path(where.state_dir) / "secrets" / where.branch / "google"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder / "token.json"
+    """The branch's Google token file, shared by the Sheets and Gmail connectors (namespace "google")."""
+    return where.secret_path(TOKEN_FILE, namespace=NAMESPACE)
 
 
 def save_token(path: Path, token_json: str) -> None:
-    """Write atomically with mode 0600 from the start (never a moment readable by others)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token_json)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def _private_file(path: Path, branch: str, what: str) -> None:
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        raise auth_failed(branch, f"{what} {path} introuvable") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PluginAuthFailed(f"{what} {path} est lisible par d'autres comptes : chmod 600 {path}")
+    """Write atomically with mode 0600 from the start (never a moment readable by others): hub.api.write_secret."""
+    write_secret(path, token_json)
 
 
 def load_credentials(where: _Where, settings: GoogleAuthSettings, scopes: list[str]) -> Credentials:
@@ -124,20 +108,23 @@ def load_credentials(where: _Where, settings: GoogleAuthSettings, scopes: list[s
         from google.oauth2 import service_account
 
         assert settings.service_account_file is not None
-        _private_file(settings.service_account_file, branch, "la clé du compte de service")
+        key_file = settings.service_account_file
+        text = read_secret(key_file, what="la clé du compte de service")  # a refused mode: chmod, not auth
+        if text is None:
+            raise auth_failed(branch, f"la clé du compte de service {key_file} introuvable")
         try:
-            creds = service_account.Credentials.from_service_account_file(
-                str(settings.service_account_file), scopes=scopes)
+            creds = service_account.Credentials.from_service_account_info(json.loads(text), scopes=scopes)
         except (ValueError, KeyError) as exc:
             raise PluginAuthFailed(f"clé de compte de service illisible ({type(exc).__name__}); "
                                    "téléchargez une nouvelle clé JSON") from None
         return creds.with_subject(settings.impersonate) if settings.impersonate else creds
     path = token_path(where)
-    if not path.exists():
+    # a token others can read is refused; `hub auth google` writes a new one, 0600
+    saved = read_secret(path, what="le jeton Google", fix=auth_command(branch))
+    if saved is None:
         raise auth_failed(branch, "aucune autorisation enregistrée pour cette antenne")
-    _private_file(path, branch, "le jeton Google")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(saved)
         creds = user_credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
     except (ValueError, KeyError) as exc:
         raise auth_failed(branch, f"jeton enregistré illisible: {type(exc).__name__}") from None
@@ -171,5 +158,5 @@ class GoogleAuth:
         creds = self._creds
         if creds is None or self.settings.auth != "oauth" or getattr(creds, "token", None) == self._saved:
             return
-        save_token(token_path(self.where), creds.to_json())
+        write_secret(token_path(self.where), creds.to_json())
         self._saved = creds.token

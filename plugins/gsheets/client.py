@@ -3,26 +3,33 @@
 The discovery document ships inside google-api-python-client (no network call to build the service);
 `api_endpoint` points the same code at the sandbox. Requests are made once (`num_retries=0`): a 429 or 5xx
 becomes PluginNotReady and the hub retries later (a source keeps its cursor, a sink its pending rows), so
-nothing here ever sleeps. A refused token refresh becomes PluginAuthFailed.
+nothing here ever sleeps. A refused token refresh becomes PluginAuthFailed. Statuses are mapped by the core's
+`hub.api.failure_for` (Retry-After in both forms); Google's own reasons and the French 403/404 messages for
+staff stay here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import PluginAuthFailed, PluginNotReady
+from hub.api import failure_for, failure_from_exception
+from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
 
 if TYPE_CHECKING:
     from hub_google import GoogleAuth
 
 log = logging.getLogger("hub.plugin.gsheets")
+SERVICE = "Google Sheets"
 QUOTA_WAIT = 60.0
 """Sheets per-user quotas refill every minute (https://developers.google.com/sheets/api/limits)."""
+RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
+"""Reasons Google gives with a 403 that only mean "too many requests": wait, nothing to re-authorise."""
 
 
-class SheetsError(Exception):
+class SheetsError(DeliveryRejected):
     """A request Google refused for a reason retrying cannot fix (bad range, unknown spreadsheet)."""
 
 
@@ -76,6 +83,7 @@ class SheetsClient:
     def _execute(self, request: Any) -> dict[str, Any]:
         from google.auth.exceptions import RefreshError, TransportError
         from googleapiclient.errors import HttpError
+        from httplib2 import ServerNotFoundError
 
         from hub_google import auth_failed
 
@@ -88,33 +96,37 @@ class SheetsClient:
             raise auth_failed(self.branch, _refresh_reason(exc)) from None
         except HttpError as exc:
             raise self._http_error(exc) from None
-        except (TransportError, OSError, TimeoutError) as exc:
-            raise PluginNotReady(f"Google Sheets injoignable ({type(exc).__name__})") from None
+        except (TransportError, ServerNotFoundError, OSError) as exc:
+            raise failure_from_exception(exc, service=SERVICE, network=(TransportError, ServerNotFoundError)) \
+                from None
         if self.auth is not None:
             self.auth.persist()
-        return reply  # type: ignore[no-any-return]
+        if not isinstance(reply, dict):  # the discovery client decodes JSON: every Sheets answer is an object
+            raise PluginNotReady(f"{SERVICE} a répondu sans objet JSON ({type(reply).__name__})")
+        return reply
 
     def _http_error(self, exc: Any) -> Exception:
-        from hub_google import auth_failed
-
+        """HttpError -> the hub's failure; `exc.resp` is httplib2's answer (a dict of lower-case headers)."""
         status = int(exc.resp.status)
         reason, message = _error_detail(exc.content)
-        if status == 429 or status >= 500 or reason in ("rateLimitExceeded", "userRateLimitExceeded"):
-            retry_after = exc.resp.get("retry-after")
-            wait = float(retry_after) if retry_after and str(retry_after).isdigit() else QUOTA_WAIT
-            log.warning("sheets not ready", extra={"status": status, "branch": self.branch})
-            return PluginNotReady(f"Google Sheets a répondu {status} ({reason or 'indisponible'})", retry_after=wait)
-        if status == 401:
-            if self.auth is not None:
-                self.auth.forget()
-            return auth_failed(self.branch, "jeton refusé (401)")
-        if status == 403:
+        if status == 403 and reason not in RATE_LIMIT_REASONS:
             return PluginAuthFailed("le compte Google n'a pas accès à ce classeur (403) : partagez-le en "
                                     "modification avec le compte connecté, ou relancez hub auth google --branch "
                                     f"{self.branch}")
         if status == 404:
             return SheetsError("classeur introuvable (404) : vérifiez spreadsheet_id dans [gsheets]")
-        return SheetsError(f"Google Sheets a refusé la requête ({status}): {message}")
+        from hub_google.auth import auth_command
+
+        if status == 401 and self.auth is not None:
+            self.auth.forget()  # re-read the token file at the next try (after `hub auth google`)
+        headers = exc.resp if isinstance(exc.resp, Mapping) else None
+        failure = failure_for(status, service=SERVICE, headers=headers, detail=reason, default_wait=QUOTA_WAIT,
+                              auth_fix=auth_command(self.branch), forbidden="not_ready")
+        if isinstance(failure, PluginNotReady):
+            log.warning("sheets not ready", extra={"status": status, "branch": self.branch})
+        elif isinstance(failure, DeliveryRejected):
+            return SheetsError(f"Google Sheets a refusé la requête ({status}): {message}")
+        return failure or SheetsError(f"Google Sheets a répondu {status} sans réponse utilisable")
 
 
 def _error_detail(content: bytes) -> tuple[str, str]:
