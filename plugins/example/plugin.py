@@ -3,6 +3,14 @@
 It shows every part a connector has: a settings model, a poller with a cursor, an idempotent sink using the
 delivery key, the failure taxonomy, a health check and a sandbox. The demo uses it as the branch's journal:
 every event becomes one line a coordinator can read.
+
+The vendor boundary is the core's, not the connector's: `hub.api.check_response` turns Carnet's answers into
+the failure taxonomy (429/5xx not ready with Retry-After, 401/403 auth failed, another 4xx rejected) and
+`hub.api.failure_from_exception` does the same for network errors, naming the service and the error's type
+but never its text. Carnet's token comes from the settings (the environment), so this connector keeps no
+secret file; one that must (an OAuth refresh token, a webhook signing key it generated) uses
+`hub.write_secret(name, text)` (atomic, 0600) and `hub.read_secret(name, fix=...)` (refuses a file others can
+read), as the Calendly and Google connectors do.
 """
 
 from __future__ import annotations
@@ -14,8 +22,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from hub import PluginAuthFailed, PluginNotReady, hookimpl
-from hub.api import retry_after
+from hub import hookimpl
+from hub.api import check_response, failure_from_exception
 from hub.context import HubContext
 from hub.events import Candidate, Event, EventKind
 from hub.sources import Check, Poller, PollResult
@@ -35,24 +43,19 @@ def _client(hub: HubContext) -> httpx.Client:
                         headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"})
 
 
-def _check(response: httpx.Response) -> httpx.Response:
-    """Map the service's answers onto the hub's failure taxonomy."""
-    if response.status_code in (401, 403):
-        raise PluginAuthFailed("Carnet refused the token; create a new one and update the environment")
-    if response.status_code == 429 or response.status_code >= 500:
-        raise PluginNotReady(f"Carnet answered {response.status_code}",
-                             retry_after=retry_after(response.headers.get("Retry-After")))
-    response.raise_for_status()
-    return response
+SERVICE = "Carnet"  # how staff name the service: every failure message starts with it
 
 
 def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
     def poll(cursor: str | None) -> PollResult:
         with _client(hub) as client:
             try:
-                page = _check(client.get("/signups", params={"after": cursor or "0", "limit": 100})).json()
-            except httpx.TransportError as exc:
-                raise PluginNotReady(f"Carnet unreachable: {type(exc).__name__}") from exc
+                reply = client.get("/signups", params={"after": cursor or "0", "limit": 100})
+            except httpx.TransportError as exc:  # `from None`: the error's text may hold the URL
+                raise failure_from_exception(exc, service=SERVICE) from None
+            # Carnet has no login command: a refused token is replaced in the environment, so no auth_fix
+            # (staff are sent to `hub doctor`, then `hub retry`)
+            page = check_response(reply, service=SERVICE).json()
         events = []
         for item in page["items"]:
             try:
@@ -103,11 +106,12 @@ def _write_journal(hub: HubContext, event: Event) -> None:
     with _client(hub) as client:
         try:
             # The delivery key makes a repeated delivery (after a crash) a no-op on Carnet's side.
-            _check(client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
-                               json={"kind": event.kind.value, "candidate": event.candidate_id,
-                                     "text": journal_line(event, hub.zone)}))
+            reply = client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
+                                json={"kind": event.kind.value, "candidate": event.candidate_id,
+                                      "text": journal_line(event, hub.zone)})
         except httpx.TransportError as exc:
-            raise PluginNotReady(f"Carnet unreachable: {type(exc).__name__}") from exc
+            raise failure_from_exception(exc, service=SERVICE) from None
+        check_response(reply, service=SERVICE)  # 5xx: retried later; 400 (bad line): dead letter at once
 
 
 @hookimpl
@@ -125,7 +129,7 @@ def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> Non
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     def reachable() -> str:
         with _client(hub) as client:
-            _check(client.get("/signups", params={"after": "0", "limit": 1}))
+            check_response(client.get("/signups", params={"after": "0", "limit": 1}), service=SERVICE)
         return "Carnet reachable, token accepted"
     register(Check("carnet", reachable))
 
