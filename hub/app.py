@@ -23,6 +23,7 @@ from hub.errors import PluginAuthFailed, PluginNotReady
 from hub.events import Event
 from hub.incidents import Incidents
 from hub.ingest import Ingestor
+from hub.lane_setup import LaneContributions, LaneSetup
 from hub.logs import redact
 from hub.plugins import BranchPlugins, PluginRegistry
 from hub.sources import Poller, WebhookRoute
@@ -68,7 +69,7 @@ class Hub:
         self.incidents = Incidents(self.store, {b: list(c.alerts)
                                                 for b, c in config.branches.items()}, clock)
         self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents)
-        self._pollers: dict[str, list[tuple[str, Poller]]] | None = None
+        self.setup = LaneSetup(self.store, self.branches, clock)
         self._next_poll: dict[tuple[str, str, str], float] = {}
 
     def _context_factory(self, branch_id: str) -> Callable[[str], HubContext]:
@@ -95,16 +96,27 @@ class Hub:
 
     @property
     def pollers(self) -> dict[str, list[tuple[str, Poller]]]:
-        if self._pollers is None:
-            self._pollers = {b: plugins.sources() for b, plugins in self.branches.items()}
-        return self._pollers
+        """Every branch's sources, per plugin, of the lanes set up (a lane whose setup fails is retried when
+        its backoff ends; see hub/lane_setup.py)."""
+        out: dict[str, list[tuple[str, Poller]]] = {b: [] for b in self.branches}
+        for lane in self.lanes():
+            contributions = self.setup.get(lane)
+            if contributions is not None:
+                out[lane[0]] += [(lane[1], poller) for poller in contributions.sources]
+        return out
+
+    def lane_contributions(self, lane: Lane, errors: list[str] | None = None) -> LaneContributions | None:
+        """The lane's sources and webhook routes; None while its setup fails (recorded, retried)."""
+        return self.setup.get(lane, errors=errors)
+
+    def webhook_route(self, branch: str, plugin: str, path: str) -> WebhookRoute | None:
+        contributions = self.setup.get((branch, plugin))
+        routes = contributions.routes if contributions is not None else []
+        return next((route for route in routes if route.path == path), None)
 
     def webhook_routes(self) -> dict[tuple[str, str, str], WebhookRoute]:
-        routes = {}
-        for branch, plugins in self.branches.items():
-            for plugin, route in plugins.webhooks():
-                routes[(branch, plugin, route.path)] = route
-        return routes
+        return {(branch, plugin, route.path): route for branch, plugin in self.lanes()
+                if (done := self.setup.get((branch, plugin))) is not None for route in done.routes}
 
     def ingest(self, branch: str, plugin: str, events: Sequence[Event], *, source: str | None = None,
                cursor: str | None = None) -> list[Event]:
@@ -143,10 +155,13 @@ class Hub:
         branch, plugin = lane
         if self.store.pauses().get(lane) is not None:
             return
+        contributions = self.setup.get(lane, errors=report.errors, force=force)
+        if contributions is None:
+            return
         default = self.config.branches[branch].poll_interval or self.config.hub.poll_interval
-        for owner, poller in self.pollers.get(branch, []):
-            if owner != plugin or should_stop():
-                continue
+        for poller in contributions.sources:
+            if should_stop():
+                break
             key = (branch, plugin, poller.name)
             mono = time.monotonic()
             if not force and self._next_poll.get(key, 0) > mono:

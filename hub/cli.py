@@ -11,7 +11,7 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ import click
 
 if TYPE_CHECKING:
     from hub.app import Hub
-    from hub.plugins import PluginRegistry
+    from hub.plugins import BranchPlugins, PluginRegistry
 
 
 def _registry(ctx: click.Context) -> PluginRegistry:
@@ -449,18 +449,44 @@ def doctor(ctx: click.Context, branch: str | None, as_json: bool) -> None:
     for branch_id, plugins_ in sorted(hub.branches.items()):
         if branch and branch != branch_id:
             continue
-        for plugin, check in plugins_.checks():
-            ok, message = call_with_deadline(check.run, deadline)
-            results.append({"branch": branch_id, "plugin": plugin, "check": check.name, "ok": ok,
-                            "message": message})
+        for plugin, name, run in _doctor_checks(hub, branch_id, plugins_):
+            ok, message = call_with_deadline(run, deadline)
+            results.append({"branch": branch_id, "plugin": plugin, "check": name, "ok": ok, "message": message})
             if not as_json:
-                line = f"{'ok  ' if ok else 'FAIL'}  {branch_id}/{plugin} {check.name}: {message}"
+                line = f"{'ok  ' if ok else 'FAIL'}  {branch_id}/{plugin} {name}: {message}"
                 click.secho(line, fg=None if ok else "red")
     if as_json:
         _emit(True, results, "")
     elif not results:
         click.echo("no plugin of " + (f"branch {branch}" if branch else "any branch") + " has a health check")
     ctx.exit(0 if all(r["ok"] for r in results) else 1)
+
+
+def _doctor_checks(hub: Hub, branch: str, plugins_: BranchPlugins) -> list[tuple[str, str, Callable[[], str]]]:
+    """Each plugin's setup (tried again now), then its own checks; a setup or a check hook that raises
+    becomes a failed check naming the plugin, never a traceback."""
+    from hub import hints
+    from hub.logs import redact
+
+    out: list[tuple[str, str, Callable[[], str]]] = []
+    for plugin in plugins_.names:
+        errors: list[str] = []
+        if hub.setup.get((branch, plugin), errors=errors, force=True) is None:
+            reason = errors[0].split(": ", 1)[-1] if errors else "setup failed"
+            out.append((plugin, "setup", _failing(f"{reason}; check the [{plugin}] table of the branch file with: "
+                                                  f"{hints.config_check()}")))
+        try:
+            out += [(plugin, check.name, check.run) for check in plugins_.checks(plugin)]
+        except Exception as exc:
+            out.append((plugin, "checks", _failing(f"the plugin's health checks could not be set up: "
+                                                   f"{type(exc).__name__}: {redact(str(exc))}")))
+    return out
+
+
+def _failing(message: str) -> Callable[[], str]:
+    def run() -> str:
+        raise RuntimeError(message)
+    return run
 
 
 @cli.group("auth")

@@ -51,7 +51,8 @@ class Daemon:
             for name, error in self.hub.registry.errors.items():
                 log.error("plugin not loaded", extra={"plugin": name, "error": error, "fix": "hub plugins"})
             self.hub.dead_letter_unrouted()
-            _ = self.hub.pollers  # plugins register their sources once, before workers start
+            if not once:
+                _ = self.hub.pollers  # set every lane up before workers start; failures are logged, retried
             server = self._start_webhooks()
             lanes = Lanes(self.hub, self.stop_event, self.deadline)
             log.info("daemon started", extra={"branches": sorted(self.hub.branches), "once": once,

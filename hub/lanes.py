@@ -126,8 +126,9 @@ class Lanes:
                    "go on, and this one gets new work once the service answers or times out")
         log.error("service not answering", extra={"branch": branch, "plugin": plugin, "waited_s": round(waited),
                                                   "fix": f"hub doctor --branch {branch}"})
-        for owner, poller in self.hub.pollers.get(branch, []):
-            if owner == plugin and poller.name == worker.activity:
+        contributions = self.hub.lane_contributions(worker.lane)
+        for poller in contributions.sources if contributions is not None else []:
+            if poller.name == worker.activity:
                 self.hub.store.source_failed(branch, plugin, poller.name,
                                              f"no answer after {waited:.0f} s", self.hub.clock())
         return f"{branch}/{plugin}: {message}"

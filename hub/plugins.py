@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from hub.context import HubContext
     from hub.events import Event
     from hub.sandbox import Sandbox
-    from hub.sources import Check, Poller, WebhookRoute
+    from hub.sources import Check
 
 ENTRY_POINT_GROUP = PROJECT
 log = logging.getLogger("hub.plugins")
@@ -154,7 +154,6 @@ class BranchPlugins:
         self.branch = branch
         self.pm = pm
         self.context = context
-        self.errors: dict[str, str] = {}
         self._impls = {hook: {impl.plugin_name: impl for impl in getattr(pm.hook, hook).get_hookimpls()}
                        for hook in EVENT_HOOKS}
 
@@ -174,17 +173,14 @@ class BranchPlugins:
         args = {"hub": ctx, "event": event}
         impl.function(*[args[a] for a in impl.argnames])
 
-    def _per_plugin(self, hook: str) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
+    def contribution(self, plugin: str, hook: str) -> list[Any]:
+        """What one plugin registers through one per-branch hook (`register_sources`, `register_webhooks`,
+        `register_checks`); its exception propagates, for the caller to record (hub.lane_setup)."""
+        out: list[Any] = []
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            out += _call_each([impl], hook, {"hub": self.context(impl.plugin_name)}, self.errors)
+            if impl.plugin_name == plugin:
+                out += [item for _, item in _call_each([impl], hook, {"hub": self.context(plugin)})]
         return out
 
-    def sources(self) -> list[tuple[str, Poller]]:
-        return self._per_plugin("register_sources")
-
-    def webhooks(self) -> list[tuple[str, WebhookRoute]]:
-        return self._per_plugin("register_webhooks")
-
-    def checks(self) -> list[tuple[str, Check]]:
-        return self._per_plugin("register_checks")
+    def checks(self, plugin: str) -> list[Check]:
+        return self.contribution(plugin, "register_checks")

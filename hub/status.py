@@ -32,6 +32,7 @@ class PluginStatus:
     last_read: str = ""
     wrong: str = ""
     fix: str = ""
+    setup_error: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -62,6 +63,7 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
     store = hub.store
     now = hub.clock().timestamp()
     health, pauses = store.open_delivery_health(branch), store.pause_details()
+    setups = {(r.branch, r.plugin): r for r in store.setup_failures(branch)}
     sources: dict[tuple[str, str], list[SourceRow]] = {}
     for row in store.list_sources(branch):
         sources.setdefault((row.branch, row.plugin), []).append(row)
@@ -83,8 +85,13 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
                                "failing_since": local(r.failing_since, zone)} for r in sources.get(lane, [])]
             reads = [r.last_ok_at for r in sources.get(lane, []) if r.last_ok_at]
             status.last_read = local(max(reads), zone) if reads else ""
-            pause = pauses.get(lane)
-            if pause is not None:
+            pause, setup = pauses.get(lane), setups.get(lane)
+            if setup is not None:
+                status.state, since = "failing", setup.since
+                status.setup_error = status.wrong = f"setup failed ({setup.hook}), {setup.attempts} tries: " \
+                                                    f"{setup.error}"
+                status.fix = hints.doctor(branch_id)
+            elif pause is not None:
                 status.state, since = "paused", pause.since
                 status.wrong = pause.reason
                 status.fix = pause.fix or hints.after_auth_failure(branch_id, plugin, None)

@@ -39,7 +39,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def build_app(hub: Hub) -> Starlette:
-    routes = hub.webhook_routes()
     limit = hub.config.hub.webhooks.max_body_bytes
 
     async def healthz(request: Request) -> Response:
@@ -49,7 +48,13 @@ def build_app(hub: Hub) -> Starlette:
         branch, plugin = request.path_params["branch"], request.path_params["plugin"]
         path = request.path_params.get("rest", "")
         path = "/" + path if path else ""
-        route = routes.get((branch, plugin, path))
+        plugins = hub.branches.get(branch)
+        if plugins is None or plugin not in plugins.names:
+            return PlainTextResponse("no such webhook", status_code=404)
+        contributions = await run_in_threadpool(hub.lane_contributions, (branch, plugin))
+        if contributions is None:  # its setup failed (recorded, retried): the sender retries later
+            return PlainTextResponse("not set up yet, retry later", status_code=503)
+        route = next((r for r in contributions.routes if r.path == path), None)
         if route is None:
             return PlainTextResponse("no such webhook", status_code=404)
         if request.method not in route.methods:

@@ -56,4 +56,5 @@ def test_a_failing_contribution_is_isolated(make_hub, register_plugin) -> None: 
     register_plugin("fine", Fine())
     hub = make_hub({"b": {"plugins": ["broken", "fine"]}})
     assert [(p, poller.name) for p, poller in hub.pollers["b"]] == [("fine", "s")]
-    assert "cannot start" in hub.branches["b"].errors["broken"]
+    [failure] = hub.store.setup_failures("b")
+    assert (failure.plugin, failure.hook) == ("broken", "register_sources") and "cannot start" in failure.error
