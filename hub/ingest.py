@@ -101,40 +101,42 @@ class Ingestor:
 
     def _candidate(self, branch: str, plugin: str, event: Event, session: Session | None,
                    now: datetime) -> tuple[Candidate | None, bool]:
+        """The person the event is about, found or registered and saved with what the event says; True if new."""
         given = event.candidate
-        hub_id = None
-        if given is not None and given.id and self.store.entity_branch("candidates", given.id) == branch:
-            hub_id = given.id
-        if hub_id is None and given is not None and given.ref:
-            hub_id = self.store.lookup(branch, "candidate", plugin, given.ref)
-        if hub_id is None and given is not None:
-            hub_id = self.store.find_candidate(branch, email_key=email_key(given.email),
-                                               phone_key=phone_key(given.phone))
-        for part in (session, event.outcome):
-            cid = getattr(part, "candidate_id", None)
-            if hub_id is None and cid and self.store.entity_branch("candidates", cid) == branch:
-                hub_id = cid
+        hub_id = self._candidate_id(branch, plugin, event, session)
         if given is None and hub_id is None:
             return None, False
         known = self.store.get_entity("candidates", hub_id) if hub_id else None
-        merged: dict[str, Any] = dict(known or {})
-        if given is not None:
-            fresh = given.model_dump(mode="json", exclude_none=True, exclude={"id", "ref", "extra"})
-            first = merged.get("registered_at")
-            merged.update(fresh)
-            if first and fresh.get("registered_at") and first < fresh["registered_at"]:
-                merged["registered_at"] = first  # a person registers once: keep the first date
-            merged["extra"] = {**(known or {}).get("extra", {}), **given.extra}
-        merged["id"] = hub_id or new_id("cnd")
-        merged.pop("ref", None)
-        if "registered_at" not in merged:
-            merged["registered_at"] = event.occurred_at.isoformat()
-        candidate = Candidate.model_validate(merged)
+        candidate = Candidate.model_validate(_merged(known, given, hub_id, event.occurred_at))
         self.store.save_candidate(branch, str(candidate.id), candidate.model_dump(mode="json", exclude_none=True),
                                   email_key(candidate.email), phone_key(candidate.phone), now)
         if given is not None and given.ref:
             self.store.link(branch, "candidate", str(candidate.id), plugin, given.ref)
         return candidate, known is None
+
+    def _candidate_id(self, branch: str, plugin: str, event: Event, session: Session | None) -> str | None:
+        """The hub id of a person of this branch the event is about, in order of trust: what the source says of
+        the person, else the candidate of the (resolved) session or of the outcome; None for someone new."""
+        if event.candidate is not None:
+            hub_id = self._given_candidate_id(branch, plugin, event.candidate)
+            if hub_id is not None:
+                return hub_id
+        for part in (session, event.outcome):
+            cid = getattr(part, "candidate_id", None)
+            if cid and self.store.entity_branch("candidates", cid) == branch:
+                return cid
+        return None
+
+    def _given_candidate_id(self, branch: str, plugin: str, given: Candidate) -> str | None:
+        """The hub id for the source's picture of a person: the hub id it carries (if of this branch), else this
+        tool's link for its `ref`, else the first person of the branch with the same e-mail, else phone."""
+        if given.id and self.store.entity_branch("candidates", given.id) == branch:
+            return given.id
+        if given.ref:
+            hub_id = self.store.lookup(branch, "candidate", plugin, given.ref)
+            if hub_id is not None:
+                return hub_id
+        return self.store.find_candidate(branch, email_key=email_key(given.email), phone_key=phone_key(given.phone))
 
     def _outcome(self, branch: str, plugin: str, event: Event, candidate: Candidate | None,
                  session: Session | None) -> Outcome | None:
@@ -153,3 +155,22 @@ class Ingestor:
             status = SessionStatus.ATTENDED if resolved.category is OutcomeCategory.PRESENT else SessionStatus.NO_SHOW
             self.store.set_session_status(resolved.session_id, status.value, event.occurred_at)
         return resolved
+
+
+def _merged(known: dict[str, Any] | None, given: Candidate | None, hub_id: str | None,
+            occurred_at: datetime) -> dict[str, Any]:
+    """The stored picture of the person (if any) updated with the source's non-empty fields, ready to validate:
+    extras are merged, the first registration date is kept, a new person gets an id and the event's date."""
+    merged: dict[str, Any] = dict(known or {})
+    if given is not None:
+        fresh = given.model_dump(mode="json", exclude_none=True, exclude={"id", "ref", "extra"})
+        first = merged.get("registered_at")
+        merged.update(fresh)
+        if first and fresh.get("registered_at") and first < fresh["registered_at"]:
+            merged["registered_at"] = first  # a person registers once: keep the first date
+        merged["extra"] = {**(known or {}).get("extra", {}), **given.extra}
+    merged["id"] = hub_id or new_id("cnd")
+    merged.pop("ref", None)
+    if "registered_at" not in merged:
+        merged["registered_at"] = occurred_at.isoformat()
+    return merged

@@ -11,6 +11,7 @@ same events with the same `source_id`s for the same facts: the hub's dedupe make
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -70,20 +71,43 @@ def programme_for(settings: Settings, scheduled_event: dict[str, Any]) -> tuple[
 
 def candidate_from(settings: Settings, invitee: dict[str, Any]) -> Candidate:
     """The person, as the booking describes them; `id` is the hub id the booking link carried, if any."""
-    first, last = invitee.get("first_name"), invitee.get("last_name")
-    if not first and not last and invitee.get("name"):
-        first, _, last = str(invitee["name"]).strip().partition(" ")
+    first, last = _names(invitee)
     fields: dict[str, Any] = {"first_name": first or None, "last_name": last or None,
                               "email": invitee.get("email") or None,
                               "phone": invitee.get("text_reminder_number") or None}
-    referrer: dict[str, str] = {}
-    extra: dict[str, str] = {}
+    answered, referrer, extra = _form_fields(settings, invitee)
+    fields.update(answered)
+    hub_id = _hub_id(invitee)
+    return Candidate(id=hub_id, referrer=Referrer(**referrer) if referrer else None, extra=extra, **fields)
+
+
+def _names(invitee: dict[str, Any]) -> tuple[Any, Any]:
+    """(first, last) name; bookings made without separate name fields only have `name`, split at its first space."""
+    first, last = invitee.get("first_name"), invitee.get("last_name")
+    if not first and not last and invitee.get("name"):
+        first, _, last = str(invitee["name"]).strip().partition(" ")
+    return first, last
+
+
+def _answers(settings: Settings, invitee: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(target field, answer) for each non-blank answer to a question the branch maps (`settings.questions`,
+    matched ignoring case and surrounding spaces), in form order."""
     wanted = {q.strip().casefold(): target for q, target in settings.questions.items()}
     for qa in invitee.get("questions_and_answers") or []:
         target = wanted.get(str(qa.get("question", "")).strip().casefold())
         answer = str(qa.get("answer") or "").strip()
-        if not target or not answer:
-            continue
+        if target and answer:
+            yield target, answer
+
+
+def _form_fields(settings: Settings, invitee: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str],
+                                                                       dict[str, str]]:
+    """The booking form's answers sorted into (candidate fields, referrer fields, extras); a later answer to the
+    same field wins. Consent is a yes/no: any of `_YES` is a yes."""
+    fields: dict[str, Any] = {}
+    referrer: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    for target, answer in _answers(settings, invitee):
         if target.startswith("referrer."):
             referrer[target.removeprefix("referrer.")] = answer
         elif target.startswith("extra."):
@@ -92,10 +116,15 @@ def candidate_from(settings: Settings, invitee: dict[str, Any]) -> Candidate:
             fields["consent"] = answer.casefold() in _YES
         else:
             fields[target] = answer
+    return fields, referrer, extra
+
+
+def _hub_id(invitee: dict[str, Any]) -> str | None:
+    """The hub id our registration mail put in the booking link's utm_content; any other utm_content is a
+    campaign's and means nothing here."""
     tracking = invitee.get("tracking") or {}
     utm_content = str(tracking.get("utm_content") or "").strip()
-    hub_id = utm_content if utm_content.startswith(HUB_CANDIDATE_PREFIX) else None
-    return Candidate(id=hub_id, referrer=Referrer(**referrer) if referrer else None, extra=extra, **fields)
+    return utm_content if utm_content.startswith(HUB_CANDIDATE_PREFIX) else None
 
 
 def session_from(settings: Settings, scheduled_event: dict[str, Any], invitee: dict[str, Any],

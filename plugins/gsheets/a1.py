@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 _PART = re.compile(r"^([A-Za-z]*)(\d*)$")
 _PLAIN_TITLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CELL = re.compile(r"^[A-Za-z]{1,3}\d+$")
 
 
 def col_letters(index: int) -> str:
@@ -59,18 +60,18 @@ class A1:
 def split_sheet(text: str) -> tuple[str | None, str]:
     """("Sheet title" or None, cell part) of "'Réponses au formulaire 1'!A2:M"."""
     if text.startswith("'"):
-        i, title = 1, []
+        i, chars = 1, []
         while i < len(text):
             if text[i] == "'":
                 if text[i + 1:i + 2] == "'":
-                    title.append("'")
+                    chars.append("'")
                     i += 2
                     continue
                 break
-            title.append(text[i])
+            chars.append(text[i])
             i += 1
         rest = text[i + 1:]
-        return "".join(title), rest[1:] if rest.startswith("!") else rest
+        return "".join(chars), rest[1:] if rest.startswith("!") else rest
     if "!" in text:
         title, cells = text.split("!", 1)
         return title, cells
@@ -82,24 +83,48 @@ def parse(text: str) -> A1:
     sheet, cells = split_sheet(text)
     if not cells:
         return A1(sheet)
-    if sheet is None and ":" not in cells and not re.match(r"^[A-Za-z]{1,3}\d+$", cells):
+    if sheet is None and ":" not in cells and not _CELL.match(cells):
         return A1(cells)  # a bare sheet title
-    parts = cells.split(":")
-    matches = [_PART.match(p) for p in parts]
-    if len(parts) > 2 or any(m is None for m in matches) or not parts[0]:
+    ends = _ends(cells)
+    if ends is None:
         if sheet is None:
             return A1(text)
         raise ValueError(f"Unable to parse range: {text}")
-    c_a, r_a = matches[0].group(1), matches[0].group(2)  # type: ignore[union-attr]
-    c_b, r_b = (matches[1].group(1), matches[1].group(2)) if len(parts) == 2 else ("", "")  # type: ignore[union-attr]
-    row0 = int(r_a) - 1 if r_a else 0
-    col0 = col_index(c_a) if c_a else 0
-    if len(parts) == 1:
-        return A1(sheet, row0, col0, row0 + 1 if r_a else None, col0 + 1 if c_a else None)
-    row1 = int(r_b) if r_b else None
-    col1 = col_index(c_b) + 1 if c_b else None
-    if not r_a and not r_b:
-        row1 = None
-    if not c_a and not c_b:
-        col1 = None
+    if len(ends) == 1:
+        return _one_end(sheet, *ends[0])
+    return _two_ends(sheet, ends[0], ends[1])
+
+
+def _ends(cells: str) -> list[tuple[str, str]] | None:
+    """(column letters, row digits) of each end of 'B2:M', '2:5' or 'B2', either possibly empty; None when
+    `cells` is no such range. Kept apart so `parse` reads as the decision between title, range and error."""
+    parts = cells.split(":")
+    if len(parts) > 2 or not parts[0]:
+        return None
+    ends: list[tuple[str, str]] = []
+    for part in parts:
+        match = _PART.match(part)
+        if match is None:
+            return None
+        ends.append((match.group(1), match.group(2)))
+    return ends
+
+
+def _start(letters: str, digits: str) -> tuple[int, int]:
+    """0-based (row, column) where a range starting at 'B2', 'B' or '2' starts: an absent part means the first."""
+    return int(digits) - 1 if digits else 0, col_index(letters) if letters else 0
+
+
+def _one_end(sheet: str | None, letters: str, digits: str) -> A1:
+    """'B2' is one cell, 'B' one whole column, '2' one whole row."""
+    row0, col0 = _start(letters, digits)
+    return A1(sheet, row0, col0, row0 + 1 if digits else None, col0 + 1 if letters else None)
+
+
+def _two_ends(sheet: str | None, start: tuple[str, str], end: tuple[str, str]) -> A1:
+    """'A2:M' and the like: the end's absent row (or column) leaves the range open on that side."""
+    row0, col0 = _start(*start)
+    end_letters, end_digits = end
+    row1 = int(end_digits) if end_digits else None
+    col1 = col_index(end_letters) + 1 if end_letters else None
     return A1(sheet, row0, col0, row1, col1)

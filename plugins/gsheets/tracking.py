@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome
+from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome, Session
 from hub_gsheets.a1 import col_letters, quote_title
 from hub_gsheets.dates import to_serial
 from hub_gsheets.form_source import normalize
@@ -76,24 +76,41 @@ def record(hub: HubContext, event: Event) -> None:
         values.update(candidate_values(candidate, hub))
     values["hub_id"] = cid
     at = event.occurred_at.astimezone(UTC).isoformat()
-    session = event.session
-    if event.kind is EventKind.SESSION_BOOKED and session is not None and at >= state.get("session_at", ""):
-        values["next_session"] = to_serial(session.start, hub.zone)
-        programme = hub.branch_config.programmes.get(session.programme or "")
-        label = programme.label if programme else (session.programme or "")
-        values["programme"] = " / ".join(p for p in (label, session.module or "") if p)
-        state["session"], state["session_at"] = session.id, at
-    elif event.kind is EventKind.SESSION_CANCELLED and session is not None and session.id == state.get("session"):
-        values["next_session"] = ""
-    elif event.kind is EventKind.OUTCOME_RECORDED and event.outcome is not None:
-        column = "attendance" if event.outcome.category in ATTENDANCE else "result"
-        values[column] = outcome_label(hub, event.outcome)
+    _apply_event(hub, event, state, at)
     if at >= state.get("updated_at", ""):
         state["updated_at"] = at
         values["updated"] = to_serial(event.occurred_at, hub.zone)
     state["v"] = int(state.get("v", 0)) + 1
     hub.state_put(key, state)
     mark_pending(hub, {cid: state["v"]})
+    _index(hub, cid)
+
+
+def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) -> None:
+    """The cells only some kinds of event change: the next session (a booking newer than the one shown, or the
+    cancellation of the one shown) and Présence/Résultat (an outcome). `at` is the event's UTC ISO time."""
+    values: dict[str, Any] = state["values"]
+    session = event.session
+    if event.kind is EventKind.SESSION_BOOKED and session is not None and at >= state.get("session_at", ""):
+        values["next_session"] = to_serial(session.start, hub.zone)
+        values["programme"] = _programme_text(hub, session)
+        state["session"], state["session_at"] = session.id, at
+    elif event.kind is EventKind.SESSION_CANCELLED and session is not None and session.id == state.get("session"):
+        values["next_session"] = ""
+    elif event.kind is EventKind.OUTCOME_RECORDED and event.outcome is not None:
+        column = "attendance" if event.outcome.category in ATTENDANCE else "result"
+        values[column] = outcome_label(hub, event.outcome)
+
+
+def _programme_text(hub: HubContext, session: Session) -> str:
+    """'Programme/module' as staff read it: the branch's label of the programme (else its key), then the module."""
+    programme = hub.branch_config.programmes.get(session.programme or "")
+    label = programme.label if programme else (session.programme or "")
+    return " / ".join(p for p in (label, session.module or "") if p)
+
+
+def _index(hub: HubContext, cid: str) -> None:
+    """Add the candidate to its shard of the index `known_candidates` reads (by the id's last two characters)."""
     shard = f"index:{cid[-2:]}"
     known = hub.state_get(shard, [])
     if cid not in known:
