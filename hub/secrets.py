@@ -45,18 +45,24 @@ def read_secret(path: Path, *, what: str, fix: str | None = None) -> str | None:
     writes a new one, if any) when group or others may access the file, or when it cannot be read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)  # a symlink is followed (mounted secrets): its target is checked
+        # a symlink is followed (mounted secrets: its target is checked); O_NONBLOCK: a FIFO never hangs us
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise PluginAuthFailed(f"{what} {path} est illisible ({type(exc).__name__})", fix=fix) from None
-    with os.fdopen(fd, encoding="utf-8") as handle:
-        if os.fstat(handle.fileno()).st_mode & _PRIVATE:  # the file opened, not a name swapped meanwhile
+    try:
+        info = os.fstat(fd)  # the file opened, not a name swapped meanwhile
+        if not stat.S_ISREG(info.st_mode):
+            raise PluginAuthFailed(f"{what} {path} est illisible (pas un fichier)", fix=fix)
+        if info.st_mode & _PRIVATE:
             raise PluginAuthFailed(f"{what} {path} est lisible par d'autres comptes : chmod 600 {path}", fix=fix)
-        try:
+        with os.fdopen(os.dup(fd), encoding="utf-8") as handle:
             text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PluginAuthFailed(f"{what} {path} est illisible ({type(exc).__name__})", fix=fix) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PluginAuthFailed(f"{what} {path} est illisible ({type(exc).__name__})", fix=fix) from None
+    finally:
+        os.close(fd)
     return text.rstrip("\r\n")
 
 
