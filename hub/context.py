@@ -43,11 +43,16 @@ class HubContext:
         self.public_url = public_url
         self.log = logging.LoggerAdapter(logging.getLogger(f"hub.plugin.{plugin}"),
                                          {"branch": branch.id, "plugin": plugin})
+        self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
 
     def for_delivery(self, key: str) -> HubContext:
-        return HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
-                          state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
-                          public_url=self.public_url)
+        """The context one delivery's hook receives: its key, and state writes kept until the dispatcher commits
+        them with the delivery's outcome (one fsynced commit, not one per write)."""
+        ctx = HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
+                         state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
+                         public_url=self.public_url)
+        ctx._pending = {}
+        return ctx
 
     def settings_as(self, model: type[SettingsT]) -> SettingsT:
         """This plugin's validated settings, typed as the model it registered (no cast needed):
@@ -92,14 +97,52 @@ class HubContext:
 
     # durable private state (cursors of sub-resources, effect ledgers, snapshots)
     def state_get(self, key: str, default: Any = None) -> Any:
-        value = self._store.kv_get(self.branch, self.plugin, key)
-        return default if value is None else value
+        """A value this plugin stored for this branch (JSON-serialisable), or `default`. During a delivery it
+        sees the delivery's own writes before they are committed."""
+        if self._pending is not None and key in self._pending:
+            kept, value = self._pending[key]
+        else:
+            kept, value = True, self._store.kv_get(self.branch, self.plugin, key)
+        return default if not kept or value is None else value
 
     def state_put(self, key: str, value: Any) -> None:
-        self._store.kv_put(self.branch, self.plugin, key, value)
+        """Store a JSON-serialisable value. Outside a delivery it is committed at once; during a delivery it is
+        committed with the delivery's outcome, after the hook returns or raises (call `checkpoint()` to commit
+        earlier, between two steps of an effect that cannot be repeated)."""
+        if self._pending is not None:
+            self._pending[key] = (True, value)
+        else:
+            self._store.kv_put(self.branch, self.plugin, key, value)
 
     def state_delete(self, key: str) -> None:
-        self._store.kv_delete(self.branch, self.plugin, key)
+        if self._pending is not None:
+            self._pending[key] = (False, None)
+        else:
+            self._store.kv_delete(self.branch, self.plugin, key)
+
+    def checkpoint(self) -> None:
+        """Commit the state written so far in this delivery now (one transaction)."""
+        if self._pending:
+            with self._store.transaction():
+                self.flush_state()
+
+    @property
+    def pending_state(self) -> bool:
+        """True when this delivery wrote state not committed yet."""
+        return bool(self._pending)
+
+    def flush_state(self) -> bool:
+        """Write the delivery's pending state into the caller's transaction (the dispatcher's); True when
+        there was any."""
+        if not self._pending:
+            return False
+        for key, (kept, value) in self._pending.items():
+            if kept:
+                self._store.kv_put(self.branch, self.plugin, key, value)
+            else:
+                self._store.kv_delete(self.branch, self.plugin, key)
+        self._pending.clear()
+        return True
 
     # bad input, shown by `hub status` until fixed
     def report_problem(self, ref: str, field: str, message: str) -> None:

@@ -4,7 +4,9 @@ Taxonomy (STYLE §4): PluginNotReady -> retry with exponential backoff and jitte
 plugin reports, dead after `give_up_after`; PluginAuthFailed -> pause that plugin for that branch (its
 deliveries wait) until `hub auth`/`hub retry` resumes it; DeliveryRejected -> dead now; anything else ->
 retry up to `max_attempts`, then dead. Outcomes of a batch are committed together: a crash in between
-re-delivers under the same idempotency key, which sinks use to make their effects happen once.
+re-delivers under the same idempotency key, which sinks use to make their effects happen once. State a plugin
+writes during a delivery is committed in the same transaction as that delivery's outcome (and the outcomes
+before it), so a delivery costs one commit however many state writes it makes.
 
 A batch can be limited to one branch and plugin (the daemon runs one worker per pair, so a service that
 hangs delays only its own deliveries) and stops early when `should_stop()` turns true; what was already
@@ -21,6 +23,7 @@ from datetime import datetime
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from hub.config import DeliverySettings
+from hub.context import HubContext
 from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
 from hub.events import Event
 from hub.incidents import Incidents
@@ -54,6 +57,7 @@ class Dispatcher:
         now = self.clock()
         rows = self.store.due_deliveries(now, limit or self.settings.batch_size, branch=branch, plugin=plugin)
         results: list[DeliveryOutcome] = []
+        attempted = 0
         paused: set[tuple[str, str]] = set()
         blocked: set[tuple[str, str, str]] = set()  # (branch, plugin, candidate) whose earlier delivery failed
         for row in rows:
@@ -62,16 +66,24 @@ class Dispatcher:
             order_key = (row.branch, row.plugin, row.candidate_id or f"#{row.id}")
             if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
-            result = self._deliver(row, now, paused)
+            plugins = self.branches.get(row.branch)
+            ctx = plugins.context(row.plugin).for_delivery(row.key) if plugins is not None else None
+            result = self._deliver(row, now, paused, ctx)
+            results.append(result)
+            if ctx is not None and ctx.pending_state:  # its state with every outcome so far: one commit
+                with self.store.transaction():
+                    ctx.flush_state()
+                    self.store.finish_deliveries(results, self.clock())
+                results = []
             if result.state != DONE:
                 blocked.add(order_key)
                 if failures is not None:
                     failures.append(f"{row.branch}/{row.plugin}: delivery {row.id} {result.state}: {result.last_error}")
-            results.append(result)
+            attempted += 1
         if results:
             with self.store.transaction():
                 self.store.finish_deliveries(results, self.clock())
-        return len(results)
+        return attempted
 
     def drain(self, max_batches: int = 1000, *, branch: str | None = None, plugin: str | None = None,
               should_stop: Callable[[], bool] = lambda: False, failures: list[str] | None = None) -> int:
@@ -84,15 +96,16 @@ class Dispatcher:
                 break
         return total
 
-    def _deliver(self, row: DeliveryRow, now: datetime, paused: set[tuple[str, str]]) -> DeliveryOutcome:
+    def _deliver(self, row: DeliveryRow, now: datetime, paused: set[tuple[str, str]],
+                 ctx: HubContext | None) -> DeliveryOutcome:
         attempts = row.attempts + 1
         plugins = self.branches.get(row.branch)
-        if plugins is None or row.plugin not in plugins.names:
+        if plugins is None or ctx is None or row.plugin not in plugins.names:
             return DeliveryOutcome(row.id, DEAD, attempts, None, f"plugin {row.plugin!r} is not enabled in branch "
                                    f"{row.branch!r}; enable it and run hub retry", row.first_failed_at)
         event = Event.model_validate_json(row.body)
         try:
-            plugins.deliver(row.plugin, row.kind, plugins.context(row.plugin).for_delivery(row.key), event)
+            plugins.deliver(row.plugin, row.kind, ctx, event)
         except PluginNotReady as exc:
             result = self._later(row, attempts, now, f"not ready: {exc}", exc.retry_after, give_up=True)
         except PluginAuthFailed as exc:
