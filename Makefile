@@ -23,10 +23,12 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/python tools/typecheck.py
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/python tools/typecheck.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/core_bench.py

@@ -28,7 +28,8 @@ def _registry(ctx: click.Context) -> PluginRegistry:
     if "registry" not in obj:
         from hub.plugins import PluginRegistry
         obj["registry"] = PluginRegistry.discover()
-    return obj["registry"]  # type: ignore[no-any-return]
+    registry: PluginRegistry = obj["registry"]
+    return registry
 
 
 def open_hub(ctx: click.Context) -> Hub:
@@ -50,7 +51,8 @@ def open_hub(ctx: click.Context) -> Hub:
             raise HubError(f"cannot open the database {config.db_path} ({exc.strerror or type(exc).__name__}); "
                            "check state_dir in hub.toml, then run: hub config check") from None
         root.call_on_close(obj["hub"].close)
-    return obj["hub"]  # type: ignore[no-any-return]
+    hub: Hub = obj["hub"]
+    return hub
 
 
 def _print_problems(problems: Sequence[Any]) -> None:

@@ -36,7 +36,7 @@ log = logging.getLogger("hub.dispatch")
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:
     """Seconds to wait before try number `attempt + 1`: exponential with jitter (tenacity's policy)."""
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]  # only the wait policy reads it
     state.attempt_number = max(1, attempt)
     return float(wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)(state))
 

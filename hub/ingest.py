@@ -122,7 +122,7 @@ class Ingestor:
             if hub_id is not None:
                 return hub_id
         for part in (session, event.outcome):
-            cid = getattr(part, "candidate_id", None)
+            cid = part.candidate_id if part is not None else None
             if cid and self.store.entity_branch("candidates", cid) == branch:
                 return cid
         return None

@@ -41,7 +41,7 @@ class DemoPerson:
 class DemoAction:
     phase: DemoPhase
     label: str
-    run: Callable[[], None]
+    run: Callable[[], object]  # what it returns is ignored
 
 
 @dataclass

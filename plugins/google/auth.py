@@ -125,7 +125,7 @@ def load_credentials(where: _Where, settings: GoogleAuthSettings, scopes: list[s
         raise auth_failed(branch, "aucune autorisation enregistrée pour cette antenne")
     try:
         info = json.loads(saved)
-        creds = user_credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
+        creds = user_credentials.Credentials.from_authorized_user_info(info)
     except (ValueError, KeyError) as exc:
         raise auth_failed(branch, f"jeton enregistré illisible: {type(exc).__name__}") from None
     # from_authorized_user_info always uses Google's token endpoint, whatever the file says
@@ -147,7 +147,7 @@ class GoogleAuth:
         if self._creds is None:
             self._creds = load_credentials(self.where, self.settings, self.scopes)
             self._saved = getattr(self._creds, "token", None)
-        return self._creds  # type: ignore[no-any-return]
+        return self._creds
 
     def forget(self) -> None:
         """Drop cached credentials so the next use re-reads the token file (after `hub auth google`)."""

@@ -122,4 +122,4 @@ def run_consent(client_config: dict[str, Any], scopes: list[str], *, port: int, 
         why = getattr(exc, "error", None) or type(exc).__name__
         raise ConsentError(f"Google n'a pas accepté le code ({why}) : le code a peut-être expiré ou servi "
                            "deux fois ; relancez la commande et collez la nouvelle adresse") from None
-    return flow.credentials  # type: ignore[no-any-return]
+    return flow.credentials
