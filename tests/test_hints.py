@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
+import re
 import shlex
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +20,8 @@ from hub.cli import cli
 from hub.errors import PluginAuthFailed
 from hub.plugins import PluginRegistry
 from hub.testing import RecordingSink, make_event
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def parses(command: str) -> None:
@@ -88,3 +93,51 @@ def test_every_fix_status_prints_parses(make_hub: Callable[..., Hub], register_p
     for fix in fixes:
         for command in hints.commands_in(fix):
             parses(command)
+
+
+def _literal_texts(path: Path) -> list[str]:
+    """Every string literal of a module, f-strings with each placeholder as a sample branch name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings: never printed
+    docstrings |= {id(part) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for part in n.values}
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in docstrings:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            out.append("".join(v.value if isinstance(v, ast.Constant) else "lyon" for v in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.append(node.value)
+    return out
+
+
+def _quoted_commands() -> set[str]:
+    registry = PluginRegistry.discover()
+    registry.add_commands(cli)
+    names = "|".join(sorted(cli.list_commands(click.Context(cli)), key=len, reverse=True))
+    pattern = re.compile(rf"\bhub (?:{names})\b(?: (?:--?[a-z][\w-]*|[\w./=-]+))*")
+    found = set()
+    for path in [*ROOT.joinpath("hub").rglob("*.py"), *ROOT.joinpath("plugins").rglob("*.py")]:
+        for text in _literal_texts(path):
+            text = re.sub(r"<[^<>]+>", "lyon", text.replace("\n", " "))  # a placeholder: <branch>, <autre dossier>
+            found |= {m.group(0) for m in pattern.finditer(text)}
+    return found
+
+
+QUOTED = sorted(_quoted_commands())
+
+
+def test_commands_are_quoted_in_the_code() -> None:
+    assert len(QUOTED) > 20 and "hub auth google --branch lyon" in QUOTED
+
+
+@pytest.mark.parametrize("command", QUOTED)
+def test_every_command_quoted_in_the_code_parses(command: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages, pause fixes and hints written in plugins and the core name commands that exist (a file a
+    command names is made, empty, so that click's existence check passes)."""
+    monkeypatch.chdir(tmp_path)
+    for arg in shlex.split(command):
+        if arg.endswith((".json", ".toml")):
+            (tmp_path / arg).write_text("{}", encoding="utf-8")
+    parses(command)

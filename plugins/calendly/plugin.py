@@ -63,15 +63,16 @@ class Settings(BaseModel):
                                                 "no-shows marked after the session)")
     no_show_interval: Seconds = Field(3600.0, description="how often past sessions are re-read for no-shows")
     webhook_signing_key: SecretStr | None = Field(
-        None, description="signing key of the webhook subscription; unset = the key `hub calendly subscribe` "
-                          "stored in the state directory")
+        None, description="signing key of the webhook subscription; unset = the key "
+                          "`hub calendly subscribe --branch <branch>` stored in the state directory")
     webhook_events: list[str] = Field(
         ["invitee.created", "invitee.canceled", "invitee_no_show.created"],
         description="webhook events to subscribe to")
     webhook_tolerance: Seconds = Field(180, description="oldest accepted webhook signature timestamp (seconds)")
     subscription_check_interval: Seconds = Field(
         3600.0, description="how often the webhook subscription is checked and re-created if Calendly disabled it")
-    single_use_links: bool = Field(False, description="offer single-use booking links (hub calendly link)")
+    single_use_links: bool = Field(False, description="offer single-use booking links "
+                                   "(hub calendly link --branch <branch> --candidate <id>)")
     link_event_type: str | None = Field(None, description="event type URI used for single-use booking links")
 
     @field_validator("questions")

@@ -125,12 +125,13 @@ def checks_for(hub: HubContext, settings: Settings) -> list[Check]:
     def webhook() -> str:
         known = hub.state_get(SUBSCRIPTION_KEY)
         if not isinstance(known, dict):
-            return "pas d'abonnement webhook (relevé périodique seul) ; voir : hub calendly subscribe"
+            return ("pas d'abonnement webhook (relevé périodique seul) ; voir : "
+                    f"hub calendly subscribe --branch {hub.branch}")
         if known.get("status") == "no_plan":
             return NO_PLAN
         state = client.get(known["uri"]).get("state")
         if state != "active":
-            raise RuntimeError(f"abonnement webhook {state} : relancer hub calendly subscribe")
+            raise RuntimeError(f"abonnement webhook {state} : relancer hub calendly subscribe --branch {hub.branch}")
         return "abonnement webhook actif"
 
     return [Check("calendly-token", token), Check("calendly-webhook", webhook)]

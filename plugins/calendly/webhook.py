@@ -75,7 +75,8 @@ class WebhookHandler:
     def __call__(self, request: WebhookRequest) -> WebhookReply:
         key = signing_key(self.hub, self.settings)
         if key is None:
-            self.hub.log.warning("webhook refused: no signing key; run hub calendly subscribe")
+            self.hub.log.warning("webhook refused: no signing key",
+                                 extra={"fix": f"hub calendly subscribe --branch {self.hub.branch}"})
             return _reply(401, "no signing key configured")
         problem = verify_signature(request.headers.get(SIGNATURE_HEADER), request.body, key,
                                    self.hub.now(), self.settings.webhook_tolerance)

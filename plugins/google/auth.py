@@ -55,7 +55,7 @@ class GoogleAuthSettings(BaseModel):
         "static_token: a fixed access token, for the sandbox and the demo only"))
     oauth_client_file: Path | None = Field(None, description=(
         "client_secret JSON of an OAuth client of type 'Desktop app' (Google Cloud console), "
-        "used by `hub auth google`"))
+        "used by `hub auth google --branch <branch>`"))
     service_account_file: Path | None = Field(None, description="service account key JSON (mode 0600)")
     impersonate: str | None = Field(None, description=(
         "Workspace user the service account acts as (needs domain-wide delegation); unset = itself"))
