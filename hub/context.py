@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from hub.config import BranchConfig
     from hub.store import Store
 
+__all__ = ["Clock", "HubContext", "SettingsT"]
+
 Clock = Callable[[], datetime]
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 

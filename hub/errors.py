@@ -6,6 +6,8 @@ treated as an unexpected error (retried a few times, then dead-lettered). See do
 
 from __future__ import annotations
 
+__all__ = ["AlreadyRunning", "ConfigError", "ConfigProblem", "DeliveryRejected", "HubError", "PluginAuthFailed",
+           "PluginNotReady"]
 
 class HubError(Exception):
     """An error the CLI shows to staff as a plain message (no traceback)."""

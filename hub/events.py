@@ -13,6 +13,22 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+__all__ = [
+    "ATTENDANCE",
+    "DURABLE_MONTHS",
+    "Candidate",
+    "ContractType",
+    "Due",
+    "Event",
+    "EventKind",
+    "Outcome",
+    "OutcomeCategory",
+    "Referrer",
+    "Session",
+    "SessionStatus",
+    "classify_contract",
+    "new_id",
+]
 
 def new_id(prefix: str) -> str:
     """A hub id: short, URL-safe, unguessable, and telling what it names (cnd_, ses_, out_, evt_)."""

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from hub.sandbox import Sandbox
     from hub.sources import Check, Poller, WebhookRoute
 
+__all__ = ["CONTRIBUTION_HOOKS", "EVENT_HOOKS", "PROJECT", "candidate_registered", "followup_due", "hookimpl",
+           "hookspec", "outcome_recorded", "register_checks", "register_commands", "register_sandbox",
+           "register_settings", "register_sources", "register_webhooks", "session_booked", "session_cancelled",
+           "session_reminder_due"]
+
 PROJECT = "cravate_hub"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

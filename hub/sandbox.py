@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.serving import ServerThread
 
+__all__ = ["DemoAction", "DemoContext", "DemoPerson", "DemoPhase", "Sandbox", "serve"]
 
 class DemoPhase(IntEnum):
     """The demo's story, in order; each sandbox adds its actions to the phases it plays in."""

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from hub.errors import PluginAuthFailed
 
+__all__ = ["read_secret", "write_secret"]
+
 _PRIVATE = stat.S_IRWXG | stat.S_IRWXO
 
 

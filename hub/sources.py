@@ -8,6 +8,7 @@ from datetime import datetime
 
 from hub.events import Event
 
+__all__ = ["Check", "PollResult", "Poller", "WebhookReply", "WebhookRequest", "WebhookRoute"]
 
 @dataclass(frozen=True)
 class PollResult:

@@ -23,6 +23,21 @@ from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Se
 from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
 
+__all__ = [
+    "T0",
+    "ConnectorConformance",
+    "FakeClock",
+    "RecordingSink",
+    "build_hub",
+    "clock",
+    "make_candidate",
+    "make_event",
+    "make_hub",
+    "make_session",
+    "plugin_registry",
+    "register_plugin",
+]
+
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

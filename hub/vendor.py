@@ -35,6 +35,8 @@ from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
 if TYPE_CHECKING:
     import httpx
 
+__all__ = ["DEFAULT_WAIT", "Forbidden", "check_response", "failure_for", "failure_from_exception", "retry_after"]
+
 Forbidden = Literal["auth", "rejected", "not_ready"]
 DEFAULT_WAIT = 60.0
 """Seconds to wait after a 429 or 5xx that gave no Retry-After: most quotas refill within a minute."""

@@ -44,3 +44,27 @@ def test_retry_after_in_both_forms() -> None:
     assert retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now=now) == 60.0
     assert retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now=now) == 0.0  # already past: go now
     assert retry_after("soon") is None and retry_after(None) is None and retry_after(" ") is None
+
+
+def test_every_public_module_declares_its_surface() -> None:
+    import importlib
+
+    for name in sorted(PUBLIC):
+        module = importlib.import_module(name)
+        declared = getattr(module, "__all__", None)
+        assert declared, f"{name} has no __all__"
+        missing = [n for n in declared if not hasattr(module, n) and n not in getattr(module, "_LAZY", {})]
+        assert not missing, f"{name}.__all__ names what it does not define: {missing}"
+
+
+def test_plugins_import_only_declared_names() -> None:
+    import importlib
+
+    outside = []
+    for path in PLUGINS.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in PUBLIC:
+                declared = set(importlib.import_module(node.module).__all__)
+                outside += [f"{path.relative_to(PLUGINS)}: {node.module}.{a.name}" for a in node.names
+                            if a.name not in declared]
+    assert not outside, f"not part of the public API (add it to __all__, or do without): {outside}"
