@@ -73,7 +73,11 @@ class WebhookHandler:
         return self._client
 
     def __call__(self, request: WebhookRequest) -> WebhookReply:
-        key = signing_key(self.hub, self.settings)
+        try:
+            key = signing_key(self.hub, self.settings)
+        except PluginAuthFailed as exc:  # the stored key is readable by other accounts: refused until fixed
+            self.hub.log.error("webhook refused: signing key file not private", extra={"problem": str(exc)})
+            return _reply(503, "signing key unusable; retry later")
         if key is None:
             self.hub.log.warning("webhook refused: no signing key",
                                  extra={"fix": f"hub calendly subscribe --branch {self.hub.branch}"})

@@ -59,6 +59,17 @@ def test_subscribe_creates_with_a_private_generated_key_and_signed_deliveries_fl
     assert kinds(keyless_hub) == ["candidate_registered", "session_booked", "session_cancelled"]
 
 
+def test_a_key_file_others_can_read_is_refused_and_the_sender_retries(keyless_hub: Hub, sandbox: CalendlySandbox,
+                                                                      clock: FakeClock) -> None:
+    run_subscribe(keyless_hub)
+    key_file = keyless_hub.context(BRANCH, "calendly").secret_path(SIGNING_KEY_FILE)
+    key_file.chmod(0o644)
+    sandbox.sender = webhook_sender(keyless_hub)
+    sandbox.book(BRANCH, email="a@exemple.invalid", first_name="A", last_name="B", start=clock() + timedelta(days=1))
+    assert [d.status for d in sandbox.outbox] == [503]  # not a traceback, not a 200 that loses the booking
+    assert kinds(keyless_hub) == []
+
+
 def test_subscribing_twice_reuses_the_subscription(keyless_hub: Hub, sandbox: CalendlySandbox) -> None:
     run_subscribe(keyless_hub)
     key_file = keyless_hub.context(BRANCH, "calendly").secret_path(SIGNING_KEY_FILE)
