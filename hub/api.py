@@ -31,8 +31,8 @@ from hub.vendor import check_response, failure_for, failure_from_exception, retr
 if TYPE_CHECKING:
     from hub.app import Hub
     from hub.config import BranchConfig
-    from hub.config_checks import location, programme_checks
-    from hub.config_env import default_secret_env
+    from hub.config.checks import location, programme_checks
+    from hub.config.env import default_secret_env
     from hub.context import HubContext
     from hub.durations import Seconds
     from hub.sources import Poller
@@ -56,9 +56,9 @@ __all__ = [
 _LAZY = {  # re-exported on first use: their modules import pydantic-settings, zoneinfo's database...
     "BranchConfig": "hub.config",  # what a settings model's check_branch(branch) receives
     "Seconds": "hub.durations",  # settings field type for intervals written 300 or "5m"
-    "default_secret_env": "hub.config_env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
-    "location": "hub.config_checks",  # a key path as config problems print it: event_types."x".programme
-    "programme_checks": "hub.config_checks",  # check_branch helper: a programme (and module) must exist
+    "default_secret_env": "hub.config.env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
+    "location": "hub.config.checks",  # a key path as config problems print it: event_types."x".programme
+    "programme_checks": "hub.config.checks",  # check_branch helper: a programme (and module) must exist
 }
 
 

@@ -24,7 +24,7 @@ from babel.dates import format_datetime
 
 from hub.app import Hub
 from hub.config import load_config
-from hub.config_files import write_config
+from hub.config.files import write_config
 from hub.daemon import Daemon
 from hub.durations import Offset, parse_offset
 from hub.errors import ConfigError

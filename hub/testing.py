@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from hub.app import Hub
 from hub.config import load_config
-from hub.config_files import to_toml, write_config  # noqa: F401 (re-exported for connector authors)
+from hub.config.files import to_toml, write_config  # noqa: F401 (re-exported for connector authors)
 from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, new_id
 from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager

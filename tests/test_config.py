@@ -346,7 +346,7 @@ def test_outcome_labels_that_clash_or_say_nothing(tmp_path: Path, registry: Plug
 
 
 def test_key_lines_follow_tables_and_dotted_keys() -> None:
-    from hub.config_lines import key_lines, line_of
+    from hub.config.lines import key_lines, line_of
     lines = key_lines('a = 1\n[t]\nb = """\nc = 2\n"""\nd.e = [\n  1,\n]\nf = 3\n["q r".s]\ng = 4\n')
     assert line_of(lines, "a") == 1 and line_of(lines, "t.b") == 3 and line_of(lines, "t.c") == 2
     assert line_of(lines, "t.d.e[0]") == 6 and line_of(lines, "t.f") == 9 and line_of(lines, '"q r".s.g') == 11

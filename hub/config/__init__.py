@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from hub.config_checks import (
+from hub.config.checks import (
     LOG_LEVELS,
     add_lines,
     branch_checks,
@@ -37,7 +37,7 @@ from hub.config_checks import (
     state_dir_problem,
     validation_problems,
 )
-from hub.config_env import (
+from hub.config.env import (
     default_secret_env,
     env_blame,
     env_source,

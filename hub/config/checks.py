@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ValidationError
 
-from hub.config_lines import key_lines, line_of
+from hub.config.lines import key_lines, line_of
 from hub.errors import ConfigProblem
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ def cross_check(file: Path, branch: BranchConfig, plugin: str, settings: BaseMod
     `settings.check_branch(branch)` with the BranchConfig (its programmes, outcomes, timezone...; a stand-in
     without the faulty keys if the branch's own keys had errors). It returns what the table names that the
     branch lacks, as (key relative to the plugin table, e.g. "event_types.intro.programme"; a one-sentence
-    message; a fix), reported as errors. It must not do I/O; hub.config_checks.programme_checks helps.
+    message; a fix), reported as errors. It must not do I/O; hub.config.checks.programme_checks helps.
     """
     check = getattr(settings, "check_branch", None)
     if not callable(check):
