@@ -48,7 +48,8 @@ def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
 
     Called once per plugin when the configuration is loaded. Call `register(Model)` with a `BaseModel`
     (use `extra="forbid"`, a description per field, `SecretStr` for secrets). A branch's `[<plugin>]` table
-    is validated against it; `hub.settings_as(Model)` is then the validated instance, typed. Without it the table must be empty.
+    is validated against it; `hub.settings_as(Model)` is then the validated instance, typed. Without it the
+    table must be empty.
     """
 
 
