@@ -19,8 +19,8 @@ from hub import scheduler
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.dispatch import Dispatcher
-from hub.errors import PluginAuthFailed, PluginNotReady
 from hub.events import Event
+from hub.failures import FailureKind, classify
 from hub.incidents import Incidents
 from hub.ingest import Ingestor
 from hub.lane_setup import LaneContributions, LaneSetup
@@ -173,18 +173,17 @@ class Hub:
             try:
                 report.ingested += self.poll(branch, plugin, poller, should_stop=should_stop)
                 report.polled += 1
-            except PluginNotReady as exc:
-                self.source_failed(report, key, f"not ready: {exc}")
-                if exc.retry_after:
-                    self._next_poll[key] = mono + max(interval, exc.retry_after)
-            except PluginAuthFailed as exc:
-                self.source_failed(report, key, f"auth failed: {exc}")
-                self.incidents.plugin_paused(branch, plugin, exc, self.clock())
-                break
             except Exception as exc:  # one broken source never stops the others
-                log.error("source failed", exc_info=True,
-                          extra={"branch": branch, "plugin": plugin, "source": poller.name})
-                self.source_failed(report, key, f"{type(exc).__name__}: {exc}")
+                failure = classify(exc)
+                if failure.kind is FailureKind.UNEXPECTED:
+                    log.error("source failed", exc_info=True,
+                              extra={"branch": branch, "plugin": plugin, "source": poller.name})
+                self.source_failed(report, key, failure.message)
+                if failure.retry_after:
+                    self._next_poll[key] = mono + max(interval, failure.retry_after)
+                if failure.kind is FailureKind.AUTH_FAILED:
+                    self.incidents.plugin_paused(branch, plugin, exc, self.clock())
+                    break
             finally:
                 if on_source:
                     on_source(None)

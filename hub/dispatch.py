@@ -24,8 +24,8 @@ from tenacity import RetryCallState, wait_exponential_jitter
 
 from hub.config import DeliverySettings
 from hub.context import HubContext
-from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
 from hub.events import Event
+from hub.failures import Failure, FailureKind, classify
 from hub.incidents import Incidents
 from hub.logs import redact
 from hub.plugins import BranchPlugins
@@ -106,22 +106,14 @@ class Dispatcher:
         event = Event.model_validate_json(row.body)
         try:
             plugins.deliver(row.plugin, row.kind, ctx, event)
-        except PluginNotReady as exc:
-            result = self._later(row, attempts, now, f"not ready: {exc}", exc.retry_after, give_up=True)
-        except PluginAuthFailed as exc:
-            paused.add((row.branch, row.plugin))
-            reason = self.incidents.plugin_paused(row.branch, row.plugin, exc, now)
-            return DeliveryOutcome(row.id, RETRYING, row.attempts, ts(now), f"auth failed: {reason}",
-                                   row.first_failed_at or ts(now))
-        except DeliveryRejected as exc:
-            result = DeliveryOutcome(row.id, DEAD, attempts, None, f"rejected: {redact(str(exc))}",
-                                     row.first_failed_at or ts(now))
         except Exception as exc:
-            error = redact(f"{type(exc).__name__}: {exc}")
-            if attempts >= self.settings.max_attempts:
-                result = DeliveryOutcome(row.id, DEAD, attempts, None, error, row.first_failed_at or ts(now))
-            else:
-                result = self._later(row, attempts, now, error, None, give_up=False)
+            failure = classify(exc)
+            if failure.kind is FailureKind.AUTH_FAILED:
+                paused.add((row.branch, row.plugin))
+                reason = self.incidents.plugin_paused(row.branch, row.plugin, exc, now)
+                return DeliveryOutcome(row.id, RETRYING, row.attempts, ts(now), f"auth failed: {reason}",
+                                       row.first_failed_at or ts(now))
+            result = self._outcome(row, attempts, now, failure)
         else:
             return DeliveryOutcome(row.id, DONE, attempts)
         if result.state == DEAD:
@@ -132,6 +124,15 @@ class Dispatcher:
                                                   "attempt": attempts, "error": result.last_error,
                                                   "next_try_in_s": round(wait)})
         return result
+
+    def _outcome(self, row: DeliveryRow, attempts: int, now: datetime, failure: Failure) -> DeliveryOutcome:
+        """Not ready: later, dead after give_up_after; rejected: dead now; unexpected: later, dead after
+        max_attempts."""
+        if failure.kind is FailureKind.REJECTED or (failure.kind is FailureKind.UNEXPECTED
+                                                   and attempts >= self.settings.max_attempts):
+            return DeliveryOutcome(row.id, DEAD, attempts, None, failure.message, row.first_failed_at or ts(now))
+        return self._later(row, attempts, now, failure.message, failure.retry_after,
+                           give_up=failure.kind is FailureKind.NOT_READY)
 
     def _later(self, row: DeliveryRow, attempts: int, now: datetime, error: str, retry_after: float | None,
                *, give_up: bool) -> DeliveryOutcome:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from hub import hints
-from hub.errors import PluginAuthFailed
 from hub.logs import redact
 from hub.store import Store
 
@@ -30,8 +29,8 @@ class Incidents:
         self.clock = clock
         self._send = send or _post_json
 
-    def plugin_paused(self, branch: str, plugin: str, exc: PluginAuthFailed, now: datetime) -> str:
-        """Pause the plugin for the branch; returns the stored reason."""
+    def plugin_paused(self, branch: str, plugin: str, exc: Exception, now: datetime) -> str:
+        """Pause the plugin for the branch (exc: a PluginAuthFailed, whose `fix` is kept); returns the reason."""
         reason = redact(str(exc))
         fix = hints.after_auth_failure(branch, plugin, getattr(exc, "fix", None))
         new = self.store.pause(branch, plugin, reason, now, fix=fix)

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 import click
 
 from hub.app import CycleReport, Hub
-from hub.errors import PluginAuthFailed, PluginNotReady
-from hub.logs import redact
+from hub.failures import FailureKind, classify
 from hub.sources import Poller
 
 
@@ -75,13 +74,11 @@ def _read_one(hub: Hub, branch: str, plugin: str, poller: Poller, since: datetim
             result.new += hub.poll(branch, plugin, poller, cursor=poller.resync_cursor(since),
                                    use_stored_cursor=False, on_page=on_page, max_pages=max_pages)
             outcome.append(None)
-        except PluginAuthFailed as exc:
-            hub.incidents.plugin_paused(branch, plugin, exc, hub.clock())
-            outcome.append(f"credentials refused: {redact(str(exc))}")
-        except PluginNotReady as exc:
-            outcome.append(f"service not ready: {redact(str(exc))}")
         except Exception as exc:
-            outcome.append(f"{type(exc).__name__}: {redact(str(exc))}")
+            failure = classify(exc)
+            if failure.kind is FailureKind.AUTH_FAILED:
+                hub.incidents.plugin_paused(branch, plugin, exc, hub.clock())
+            outcome.append(failure.message)
         finally:
             hub.store.release_thread()
 

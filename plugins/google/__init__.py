@@ -10,9 +10,7 @@ from hub_google.auth import (
     GoogleAuthSettings,
     auth_failed,
     load_credentials,
-    save_token,
     token_path,
 )
 
-__all__ = ["SCOPES", "GoogleAuth", "GoogleAuthSettings", "auth_failed", "load_credentials", "save_token",
-           "token_path"]
+__all__ = ["SCOPES", "GoogleAuth", "GoogleAuthSettings", "auth_failed", "load_credentials", "token_path"]

@@ -91,11 +91,6 @@ def token_path(where: _Where) -> Path:
     return where.secret_path(TOKEN_FILE, namespace=NAMESPACE)
 
 
-def save_token(path: Path, token_json: str) -> None:
-    """Write atomically with mode 0600 from the start (never a moment readable by others): hub.api.write_secret."""
-    write_secret(path, token_json)
-
-
 def load_credentials(where: _Where, settings: GoogleAuthSettings, scopes: list[str]) -> Credentials:
     """Build credentials from the settings; raise PluginAuthFailed saying what to do when none are usable."""
     from google.oauth2 import credentials as user_credentials

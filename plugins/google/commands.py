@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from hub_google.auth import SCOPES, GoogleAuthSettings, save_token, token_path
+from hub_google.auth import NAMESPACE, SCOPES, TOKEN_FILE, GoogleAuthSettings
 
 
 def add_auth_command(cli: click.Group) -> None:
@@ -68,8 +68,7 @@ def google_auth(ctx: click.Context, branch: str, port: int, client_file: Path | 
     if not creds.refresh_token:
         raise click.ClickException("Google gave no refresh token: remove the app's access in the account's "
                                    "security settings and run the command again")
-    path = token_path(command.context_of(plugins[0]))
-    save_token(path, creds.to_json())
+    command.context_of(plugins[0]).write_secret(TOKEN_FILE, creds.to_json(), namespace=NAMESPACE)
     for plugin in plugins:
         command.resume(plugin)  # an auth-failed pause ends with a new consent
     click.echo(f"Compte Google connecté pour {branch} ({', '.join(plugins)}); jeton enregistré (mode 0600).")
