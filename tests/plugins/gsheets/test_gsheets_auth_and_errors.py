@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import threading
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -134,15 +137,23 @@ def test_consent_by_pasted_address(sandbox: SheetsSandbox, sandbox_url: str,
 
 def test_consent_by_loopback_redirect() -> None:
     answers: list[str] = []
+    with socket.socket() as probe:  # a port free right now (a fixed one may be taken on a CI machine)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
 
-    def browser() -> None:
-        with urllib.request.urlopen("http://127.0.0.1:18766/?state=abc&code=4/loop", timeout=5) as reply:
-            answers.append(reply.read().decode())
+    def browser() -> None:  # the browser follows the redirect once the listener is up
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/?state=abc&code=4/loop", timeout=5) as reply:
+                    answers.append(reply.read().decode())
+                return
+            except urllib.error.URLError:
+                time.sleep(0.05)
 
-    timer = threading.Timer(0.2, browser)
-    timer.start()
-    assert hub_google.consent.wait_for_code(18766, "abc", None, timeout=10) == "4/loop"
-    timer.join()
+    thread = threading.Thread(target=browser)
+    thread.start()
+    assert hub_google.consent.wait_for_code(port, "abc", None, timeout=10) == "4/loop"
+    thread.join()
     assert "revenez au terminal" in answers[0]  # not "done": the code is still to be exchanged
 
 
