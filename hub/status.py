@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from hub import hints
 from hub.app import Hub
-from hub.store import SourceRow
+from hub.store import LaneHealth, PauseRow, SetupFailureRow, SourceRow
 
 WIDTH = 100
 STATES = ("paused", "failing", "degraded", "ok")
@@ -59,67 +59,82 @@ def age(seconds: float) -> str:
     return f"{seconds / 86400:.0f} d"
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What the store says about every lane, read once per `hub status`."""
+
+    health: dict[tuple[str, str], LaneHealth]
+    pauses: dict[tuple[str, str], PauseRow]
+    setups: dict[tuple[str, str], SetupFailureRow]
+    sources: dict[tuple[str, str], list[SourceRow]]
+
+
 def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
     store = hub.store
     now = hub.clock().timestamp()
-    health, pauses = store.open_delivery_health(branch), store.pause_details()
-    setups = {(r.branch, r.plugin): r for r in store.setup_failures(branch)}
     sources: dict[tuple[str, str], list[SourceRow]] = {}
     for row in store.list_sources(branch):
         sources.setdefault((row.branch, row.plugin), []).append(row)
+    facts = _Facts(store.open_delivery_health(branch), store.pause_details(),
+                   {(r.branch, r.plugin): r for r in store.setup_failures(branch)}, sources)
     out = []
     for branch_id in sorted(hub.branches):
         if branch not in (None, branch_id):
             continue
         zone = hub.config.zone(branch_id)
-        plugins = []
-        for plugin in hub.branches[branch_id].names:
-            lane = (branch_id, plugin)
-            counts = health.get(lane, {})
-            n = {s: counts[s].count if s in counts else 0 for s in ("pending", "retrying", "dead")}
-            status = PluginStatus(plugin, "ok", pending=n["pending"], retrying=n["retrying"], dead=n["dead"])
-            since: float | None
-            failing_sources = [r for r in sources.get(lane, []) if r.last_error]
-            status.sources = [{"source": r.name, "last_ok": local(r.last_ok_at, zone),
-                               "error": r.last_error or "",
-                               "failing_since": local(r.failing_since, zone)} for r in sources.get(lane, [])]
-            reads = [r.last_ok_at for r in sources.get(lane, []) if r.last_ok_at]
-            status.last_read = local(max(reads), zone) if reads else ""
-            pause, setup = pauses.get(lane), setups.get(lane)
-            if setup is not None:
-                status.state, since = "failing", setup.since
-                status.setup_error = status.wrong = f"setup failed ({setup.hook}), {setup.attempts} tries: " \
-                                                    f"{setup.error}"
-                status.fix = hints.doctor(branch_id)
-            elif pause is not None:
-                status.state, since = "paused", pause.since
-                status.wrong = pause.reason
-                status.fix = pause.fix or hints.after_auth_failure(branch_id, plugin, None)
-            elif n["dead"]:
-                status.state, since = "failing", counts["dead"].since
-                status.wrong = f"{n['dead']} dead deliveries"
-                status.fix = hints.after_dead_letters(branch_id, plugin)
-            elif n["retrying"] or failing_sources:
-                status.state = "degraded"
-                parts, first = [], now
-                if n["retrying"]:
-                    first = min(first, counts["retrying"].since or now)
-                    parts.append(f"{n['retrying']} deliveries retrying")
-                for row in failing_sources:
-                    first = min(first, row.failing_since or row.updated_at)
-                    parts.append(f"source {row.name}: {row.last_error}")
-                status.wrong, since = "; ".join(parts), first
-                status.fix = hints.failed_deliveries(branch_id, plugin) if n["retrying"] else \
-                    hints.after_source_failure(branch_id)
-            else:
-                since = None
-            if since is not None:
-                status.problem_since = f"{local(since, zone)} ({age(now - since)} ago)"
-            plugins.append(status)
+        plugins = [_plugin_status(facts, (branch_id, plugin), zone, now) for plugin in hub.branches[branch_id].names]
         problems = [{"plugin": r.plugin, "where": r.ref, "field": r.field, "problem": r.message,
                      "since": local(r.first_seen, zone)} for r in store.list_problems(branch_id)]
         out.append(BranchStatus(branch_id, str(zone), plugins, problems))
     return out
+
+
+def _plugin_status(facts: _Facts, lane: tuple[str, str], zone: ZoneInfo, now: float) -> PluginStatus:
+    """One lane's state, worst first: setup failed, paused, dead deliveries, retrying or failing sources."""
+    branch_id, plugin = lane
+    counts = facts.health.get(lane, {})
+    n = {s: counts[s].count if s in counts else 0 for s in ("pending", "retrying", "dead")}
+    status = PluginStatus(plugin, "ok", pending=n["pending"], retrying=n["retrying"], dead=n["dead"])
+    lane_sources = facts.sources.get(lane, [])
+    status.sources = [{"source": r.name, "last_ok": local(r.last_ok_at, zone), "error": r.last_error or "",
+                       "failing_since": local(r.failing_since, zone)} for r in lane_sources]
+    reads = [r.last_ok_at for r in lane_sources if r.last_ok_at]
+    status.last_read = local(max(reads), zone) if reads else ""
+    pause, setup = facts.pauses.get(lane), facts.setups.get(lane)
+    since: float | None = None
+    if setup is not None:
+        status.state, since = "failing", setup.since
+        status.setup_error = status.wrong = f"setup failed ({setup.hook}), {setup.attempts} tries: {setup.error}"
+        status.fix = hints.doctor(branch_id)
+    elif pause is not None:
+        status.state, since = "paused", pause.since
+        status.wrong = pause.reason
+        status.fix = pause.fix or hints.after_auth_failure(branch_id, plugin, None)
+    elif n["dead"]:
+        status.state, since = "failing", counts["dead"].since
+        status.wrong = f"{n['dead']} dead deliveries"
+        status.fix = hints.after_dead_letters(branch_id, plugin)
+    elif n["retrying"] or any(r.last_error for r in lane_sources):
+        since = _degraded(status, counts, lane_sources, now)
+        status.fix = hints.failed_deliveries(branch_id, plugin) if n["retrying"] else \
+            hints.after_source_failure(branch_id)
+    if since is not None:
+        status.problem_since = f"{local(since, zone)} ({age(now - since)} ago)"
+    return status
+
+
+def _degraded(status: PluginStatus, counts: LaneHealth, lane_sources: list[SourceRow], now: float) -> float:
+    """Deliveries retrying or a source failing: what is wrong, the fix, and since when (the oldest)."""
+    status.state = "degraded"
+    parts, first = [], now
+    if status.retrying:
+        first = min(first, counts["retrying"].since or now)
+        parts.append(f"{status.retrying} deliveries retrying")
+    for row in (r for r in lane_sources if r.last_error):
+        first = min(first, row.failing_since or row.updated_at)
+        parts.append(f"source {row.name}: {row.last_error}")
+    status.wrong = "; ".join(parts)
+    return first
 
 
 def as_json(branches: list[BranchStatus], plugin_errors: dict[str, str]) -> dict[str, Any]:
