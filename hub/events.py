@@ -16,11 +16,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 __all__ = [
     "ATTENDANCE",
     "DURABLE_MONTHS",
+    "Bounce",
     "Candidate",
     "ContractType",
     "Due",
     "Event",
     "EventKind",
+    "Message",
     "Outcome",
     "OutcomeCategory",
     "Referrer",
@@ -59,6 +61,8 @@ class EventKind(StrEnum):
     OUTCOME_RECORDED = "outcome_recorded", ("outcome",)
     SESSION_REMINDER_DUE = "session_reminder_due", ("session", "due")
     FOLLOWUP_DUE = "followup_due", ("session", "due")
+    MESSAGE_DUE = "message_due", ("message",)
+    MESSAGE_BOUNCED = "message_bounced", ("bounce",)
 
 
 class OutcomeCategory(StrEnum):
@@ -192,6 +196,36 @@ class Due(_Frozen):
     due_at: AwareDatetime
 
 
+class Message(_Frozen):
+    """One message the branch sends, planned and rendered by the core (hub.messages), delivered by the branch's
+    channel plugin for its medium. `id` is stable: the same planned message always has the same id, and its
+    delivery the same `hub.delivery_key`, so a channel can make the send happen once."""
+
+    id: str
+    purpose: str = Field(description="registration_received, booking_confirmed, reminder... (hub.messages)")
+    medium: str = "email"
+    recipient: str = Field("candidate", description="candidate, referrer or staff")
+    to: str = Field(description="the address (an e-mail address for the email medium)")
+    to_name: str | None = None
+    subject: str
+    text: str
+    html: str | None = None
+    from_name: str | None = None
+    reply_to: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. List-Unsubscribe")
+    candidate_id: str | None = None
+    session_id: str | None = None
+
+
+class Bounce(_Frozen):
+    """A channel learnt that a message did not reach its recipient (a delivery-status notification)."""
+
+    message_id: str = Field(description="the hub's id of the message that bounced (Message.id)")
+    address: str | None = None
+    reason: str = ""
+    permanent: bool = True
+
+
 class Event(_Frozen):
     """The envelope: what happened, where, according to which tool, and about whom.
 
@@ -208,6 +242,8 @@ class Event(_Frozen):
     session: Session | None = None
     outcome: Outcome | None = None
     due: Due | None = None
+    message: Message | None = None
+    bounce: Bounce | None = None
 
     @model_validator(mode="after")
     def _has_its_payload(self) -> Self:
@@ -218,7 +254,7 @@ class Event(_Frozen):
 
     @property
     def candidate_id(self) -> str | None:
-        for part in (self.candidate, self.session, self.outcome):
+        for part in (self.candidate, self.session, self.outcome, self.message):
             if part is not None:
                 cid = part.id if isinstance(part, Candidate) else part.candidate_id
                 if cid:

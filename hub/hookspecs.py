@@ -29,10 +29,27 @@ if TYPE_CHECKING:
     from hub.sandbox import Sandbox
     from hub.sources import Check, Poller, WebhookRoute
 
-__all__ = ["CONTRIBUTION_HOOKS", "EVENT_HOOKS", "PROJECT", "candidate_registered", "followup_due", "hookimpl",
-           "hookspec", "outcome_recorded", "register_checks", "register_commands", "register_sandbox",
-           "register_settings", "register_sources", "register_webhooks", "session_booked", "session_cancelled",
-           "session_reminder_due"]
+__all__ = [
+    "CONTRIBUTION_HOOKS",
+    "EVENT_HOOKS",
+    "PROJECT",
+    "candidate_registered",
+    "followup_due",
+    "hookimpl",
+    "hookspec",
+    "message_bounced",
+    "message_due",
+    "outcome_recorded",
+    "register_checks",
+    "register_commands",
+    "register_sandbox",
+    "register_settings",
+    "register_sources",
+    "register_webhooks",
+    "session_booked",
+    "session_cancelled",
+    "session_reminder_due",
+]
 
 PROJECT = "cravate_hub"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -157,6 +174,29 @@ def followup_due(hub: HubContext, event: Event) -> None:
     """A follow-up is due after a session (`event.due.offset`, e.g. '3 months'). Fired by the hub's schedule.
 
     Same delivery contract as `candidate_registered`.
+    """
+
+
+@hookspec
+def message_due(hub: HubContext, event: Event) -> None:
+    """A message is to be sent now (channels only): deliver `event.message` through your medium.
+
+    The core planned it, chose the recipient and rendered it (subject, text, HTML, in the branch's language and
+    time zone); it already waited for quiet hours and the branch's caps. Only the branch's channel for the
+    message's medium (`channels = { email = "gmail" }` in the branch file) receives it. `hub.delivery_key`
+    (the same as `event.message.id` plus the plugin) is stable across retries and crashes: make the send
+    happen once with it (record what you created before sending; on a repeat, look it up first). Raise
+    PluginNotReady(retry_after=...) for a sending limit (it waits, never dead-letters), PluginAuthFailed for
+    refused credentials, DeliveryRejected when the service refuses this address for good.
+    """
+
+
+@hookspec
+def message_bounced(hub: HubContext, event: Event) -> None:
+    """A message did not reach its recipient (`event.bounce`, reported by a channel's source).
+
+    The core has already marked the candidate's address as failing: no further mail goes to it until it
+    changes. Sinks may show it (the tracking sheet). Same delivery contract as `candidate_registered`.
     """
 
 

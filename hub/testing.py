@@ -19,7 +19,7 @@ from pydantic import BaseModel, SecretStr
 from hub.app import Hub
 from hub.config import load_config
 from hub.config.files import to_toml, write_config  # noqa: F401 (re-exported for connector authors)
-from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, new_id
+from hub.events import Bounce, Candidate, Event, EventKind, Message, Outcome, OutcomeCategory, Session, new_id
 from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
 
@@ -33,6 +33,7 @@ __all__ = [
     "make_candidate",
     "make_event",
     "make_hub",
+    "make_message",
     "make_session",
     "plugin_registry",
     "register_plugin",
@@ -84,8 +85,28 @@ def make_event(kind: EventKind | str, *, candidate: Candidate | None = None, ses
         candidate = candidate or make_candidate()
     if kind in (EventKind.SESSION_REMINDER_DUE, EventKind.FOLLOWUP_DUE):
         kw.setdefault("due", {"offset": "48h", "due_at": when})
+    if kind is EventKind.MESSAGE_DUE:
+        candidate = candidate or make_candidate()
+        kw.setdefault("message", make_message(candidate))
+    if kind is EventKind.MESSAGE_BOUNCED:
+        kw.setdefault("bounce", Bounce(message_id=new_id("msg"), address=candidate.email if candidate else None,
+                                       reason="550 5.1.1 user unknown"))
     return Event(kind=kind, occurred_at=when, source_id=kw.pop("source_id", new_id("src")), candidate=candidate,
                  session=session, outcome=outcome, **kw)
+
+
+def make_message(candidate: Candidate | None = None, **kw: Any) -> Message:
+    """A rendered message to a candidate, as the core hands it to a channel."""
+    person = candidate or make_candidate()
+    values: dict[str, Any] = {
+        "id": new_id("msg"), "purpose": "booking_confirmed", "to": person.email or "personne@exemple.invalid",
+        "to_name": person.display_name, "candidate_id": person.id,
+        "subject": "Votre rendez-vous à La Cravate Solidaire est confirmé",
+        "text": f"Bonjour {person.first_name},\n\nVotre rendez-vous est confirmé : mardi 8 décembre à 14 h 00.\n",
+        "html": f"<p>Bonjour {person.first_name},</p>"
+                "<p>Votre rendez-vous est confirmé : mardi 8 décembre à 14 h 00.</p>",
+        "from_name": "La Cravate Solidaire Lyon", **kw}
+    return Message(**values)
 
 
 # --- a sink that records what it was asked to do -----------------------------------------------------------

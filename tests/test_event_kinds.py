@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from hub import hookspecs
 from hub.events import Event, EventKind
 from hub.plugins import new_manager
-from hub.testing import RecordingSink, make_candidate, make_event, make_session
+from hub.testing import RecordingSink, make_candidate, make_event, make_message, make_session
 
-PAYLOADS = {"candidate", "session", "outcome", "due"}
+PAYLOADS = {"candidate", "session", "outcome", "due", "message", "bounce"}
 
 
 @pytest.mark.parametrize("kind", list(EventKind))
@@ -53,4 +53,5 @@ def test_the_recording_sink_implements_every_kind() -> None:
 def _part(name: str) -> object:
     return {"candidate": make_candidate(), "session": make_session(),
             "outcome": make_event(EventKind.OUTCOME_RECORDED).outcome,
-            "due": make_event(EventKind.FOLLOWUP_DUE).due}[name]
+            "due": make_event(EventKind.FOLLOWUP_DUE).due, "message": make_message(),
+            "bounce": make_event(EventKind.MESSAGE_BOUNCED).bounce}[name]
