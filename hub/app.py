@@ -19,12 +19,14 @@ from hub import scheduler
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.dispatch import Dispatcher
-from hub.events import Event
+from hub.events import Event, EventKind
 from hub.failures import FailureKind, classify
 from hub.incidents import Incidents
 from hub.ingest import Ingestor
 from hub.lane_setup import LaneContributions, LaneSetup
 from hub.logs import redact
+from hub.messages.planner import Planner
+from hub.messages.policy import MessagePolicy
 from hub.plugins import BranchPlugins, PluginRegistry
 from hub.sources import Poller, WebhookRoute
 from hub.store import Store, open_store
@@ -65,10 +67,13 @@ class Hub:
         for branch_id, branch in config.branches.items():
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
-        self.ingestor = Ingestor(self.store, config.branches, self.sinks)
+        self.planner = Planner(self.store, config, self.channel)
+        self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored)
         self.incidents = Incidents(self.store, {b: list(c.alerts)
                                                 for b, c in config.branches.items()}, clock)
-        self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents)
+        policy = MessagePolicy(self.store, config, self.planner)
+        self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents,
+                                     gate=policy.check)
         self.setup = LaneSetup(self.store, self.branches, clock)
         self._next_poll: dict[tuple[str, str, str], float] = {}
 
@@ -89,8 +94,24 @@ class Hub:
         return self.branches[branch].context(plugin)
 
     def sinks(self, branch: str, kind: str) -> list[str]:
+        """The plugins that get one delivery of an event of this kind (messages: their channel, chosen by the
+        planner, not every plugin implementing `message_due`)."""
         plugins = self.branches.get(branch)
-        return plugins.sinks_for(kind) if plugins else []
+        if plugins is None or kind == EventKind.MESSAGE_DUE.value:
+            return []
+        return plugins.sinks_for(kind)
+
+    def channel(self, branch: str, medium: str) -> str | None:
+        """The plugin that delivers `medium` for a branch: `channels` in its file, else the only enabled plugin
+        that can (implements `message_due`), else None (messages are then recorded as skipped)."""
+        plugins = self.branches.get(branch)
+        if plugins is None:
+            return None
+        able = plugins.sinks_for(EventKind.MESSAGE_DUE.value)
+        chosen = self.config.branches[branch].channels.get(medium)
+        if chosen is not None:
+            return chosen if chosen in able else None
+        return able[0] if len(able) == 1 else None
 
     # --- sources -----------------------------------------------------------------------------------------------
 
@@ -214,7 +235,7 @@ class Hub:
                                                                                  "fix": "hub deliveries --failed"})
 
     def fire_schedule(self) -> int:
-        return scheduler.fire_due(self.store, self.clock(), self.sinks)
+        return scheduler.fire_due(self.store, self.clock(), self.sinks, after_store=self.planner.on_stored)
 
     def cycle(self, *, force_poll: bool = False, max_batches: int = 1000) -> CycleReport:
         """Every lane in turn, in this thread: poll, fire the schedule, deliver."""

@@ -19,19 +19,33 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from hub.config import DeliverySettings
 from hub.context import HubContext
-from hub.events import Event
+from hub.events import Event, EventKind
 from hub.failures import Failure, FailureKind, classify
 from hub.incidents import Incidents
 from hub.logs import redact
 from hub.plugins import BranchPlugins
-from hub.store import DEAD, DONE, RETRYING, DeliveryOutcome, DeliveryRow, Store, ts
+from hub.store import DEAD, DONE, RETRYING, SKIPPED, DeliveryOutcome, DeliveryRow, Store, ts
 
 log = logging.getLogger("hub.dispatch")
+
+
+class GateDecision(Protocol):
+    @property
+    def wait(self) -> float | None: ...
+    @property
+    def skip(self) -> str | None: ...
+    @property
+    def why(self) -> str: ...
+
+
+Gatekeeper = Callable[[DeliveryRow, Event, datetime], GateDecision | None]
+"""Asked before a message is delivered (hub.messages.policy): wait, skip, or None to go."""
 
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:
@@ -43,7 +57,8 @@ def backoff(attempt: int, initial: float, maximum: float) -> float:
 
 class Dispatcher:
     def __init__(self, store: Store, branches: dict[str, BranchPlugins], settings: DeliverySettings,
-                 clock: Callable[[], datetime], incidents: Incidents) -> None:
+                 clock: Callable[[], datetime], incidents: Incidents, gate: Gatekeeper | None = None) -> None:
+        self.gate = gate
         self.store = store
         self.branches = branches
         self.settings = settings
@@ -65,6 +80,12 @@ class Dispatcher:
                 break
             order_key = (row.branch, row.plugin, row.candidate_id or f"#{row.id}")
             if (row.branch, row.plugin) in paused or order_key in blocked:
+                continue
+            held = self._held(row, now)
+            if held is not None:  # a message that must wait (quiet hours, caps) or no longer applies
+                results.append(held)
+                blocked.add(order_key)
+                attempted += 1
                 continue
             plugins = self.branches.get(row.branch)
             ctx = plugins.context(row.plugin).for_delivery(row.key) if plugins is not None else None
@@ -95,6 +116,21 @@ class Dispatcher:
             if not done or should_stop():
                 break
         return total
+
+    def _held(self, row: DeliveryRow, now: datetime) -> DeliveryOutcome | None:
+        """The gate's decision for a message (skipped, or waiting without using a try), or None: go."""
+        if self.gate is None or row.kind != EventKind.MESSAGE_DUE.value:
+            return None
+        decision = self.gate(row, Event.model_validate_json(row.body), now)
+        if decision is None:
+            return None
+        if decision.skip is not None:
+            log.info("message skipped", extra={"branch": row.branch, "plugin": row.plugin, "delivery": row.id,
+                                               "reason": decision.skip})
+            return DeliveryOutcome(row.id, SKIPPED, row.attempts, None, f"skipped: {decision.skip}",
+                                   row.first_failed_at)
+        return DeliveryOutcome(row.id, row.state, row.attempts, ts(now) + (decision.wait or 0.0),
+                               f"waiting: {decision.why}" if decision.why else None, row.first_failed_at)
 
     def _deliver(self, row: DeliveryRow, now: datetime, paused: set[tuple[str, str]],
                  ctx: HubContext | None) -> DeliveryOutcome:

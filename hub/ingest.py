@@ -19,6 +19,7 @@ from hub.identity import email_key, phone_key
 from hub.store import Store
 
 Sinks = Callable[[str, str], list[str]]
+AfterStore = Callable[[Event, datetime], None]
 _STATUS_AFTER = {
     EventKind.SESSION_BOOKED: SessionStatus.BOOKED,
     EventKind.SESSION_CANCELLED: SessionStatus.CANCELLED,
@@ -26,10 +27,12 @@ _STATUS_AFTER = {
 
 
 class Ingestor:
-    def __init__(self, store: Store, branches: dict[str, BranchConfig], sinks: Sinks) -> None:
+    def __init__(self, store: Store, branches: dict[str, BranchConfig], sinks: Sinks,
+                 after_store: AfterStore | None = None) -> None:
         self.store = store
         self.branches = branches
         self.sinks = sinks
+        self.after_store = after_store  # the messages planner: an event's messages join its transaction
 
     def ingest(self, branch: str, plugin: str, events: Sequence[Event], now: datetime, *,
                source: str | None = None, cursor: str | None = None) -> list[Event]:
@@ -72,6 +75,8 @@ class Ingestor:
         if seq is None:
             return []
         scheduler.plan(self.store, self.branches[branch], event, now)
+        if self.after_store is not None:
+            self.after_store(event, now)
         return [event]
 
     def _session(self, branch: str, plugin: str, event: Event, now: datetime) -> Session | None:

@@ -37,7 +37,8 @@ def plan(store: Store, branch: BranchConfig, event: Event, now: datetime) -> Non
         store.unschedule(session.id)
 
 
-def fire_due(store: Store, now: datetime, sinks: Callable[[str, str], list[str]], limit: int = 500) -> int:
+def fire_due(store: Store, now: datetime, sinks: Callable[[str, str], list[str]], limit: int = 500,
+             after_store: Callable[[Event, datetime], None] | None = None) -> int:
     """Emit the due entries as events; a reminder for a session already started is marked expired."""
     fired = 0
     with store.transaction():
@@ -65,5 +66,7 @@ def fire_due(store: Store, now: datetime, sinks: Callable[[str, str], list[str]]
                                candidate_id=session.candidate_id, session_id=session.id,
                                body=event.model_dump_json(), sinks=sinks(row.branch, kind.value), now=now)
             store.mark_schedule(row.id, "fired")
+            if after_store is not None:
+                after_store(event, now)
             fired += 1
     return fired

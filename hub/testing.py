@@ -27,6 +27,8 @@ __all__ = [
     "T0",
     "ConnectorConformance",
     "FakeClock",
+    "CHANNEL_HOOKS",
+    "RecordingChannel",
     "RecordingSink",
     "build_hub",
     "clock",
@@ -112,7 +114,8 @@ def make_message(candidate: Candidate | None = None, **kw: Any) -> Message:
 # --- a sink that records what it was asked to do -----------------------------------------------------------
 
 class RecordingSink:
-    """A plugin implementing every event hook; records effects by idempotency key (so a repeat is visible).
+    """A plugin implementing every event hook but the channels' (`message_due`: see RecordingChannel); records
+    effects by idempotency key (so a repeat is visible).
 
     `fail` maps an event kind to an exception (or a callable returning one) to raise instead.
     """
@@ -142,8 +145,18 @@ def _recording_hook(kind: str) -> Callable[[RecordingSink, Any, Event], None]:
     return hook
 
 
+class RecordingChannel(RecordingSink):
+    """A channel (it implements `message_due` too): records each message it is asked to send, by key."""
+
+    def sent(self) -> list[Message]:
+        return [e.message for e in self.effects.values() if e.message is not None]
+
+
+CHANNEL_HOOKS = (EventKind.MESSAGE_DUE.value,)
+"""Only channels implement these: a plain sink would otherwise be taken as the branch's mail channel."""
+
 for _kind in EVENT_HOOKS:  # one method per event kind, so a new kind is recorded without editing this file
-    setattr(RecordingSink, _kind, hookimpl(_recording_hook(_kind)))
+    setattr(RecordingChannel if _kind in CHANNEL_HOOKS else RecordingSink, _kind, hookimpl(_recording_hook(_kind)))
 
 
 # --- building a hub in a temporary directory ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from hub import hookspecs
 from hub.events import Event, EventKind
 from hub.plugins import new_manager
-from hub.testing import RecordingSink, make_candidate, make_event, make_message, make_session
+from hub.testing import CHANNEL_HOOKS, RecordingChannel, RecordingSink, make_candidate, make_event, make_message, make_session
 
 PAYLOADS = {"candidate", "session", "outcome", "due", "message", "bounce"}
 
@@ -42,12 +42,14 @@ def test_no_hook_without_a_kind() -> None:
     assert documented == set(hookspecs.EVENT_HOOKS), "a hookspec that is neither a contribution nor an event kind"
 
 
-def test_the_recording_sink_implements_every_kind() -> None:
+def test_the_recording_sink_implements_every_kind_and_the_channel_the_rest() -> None:
     pm = new_manager()
-    sink = RecordingSink()
+    sink, channel = RecordingSink(), RecordingChannel()
     pm.register(sink, name="rec")
+    pm.register(channel, name="chan")
     implemented = {h.name for h in pm.get_hookcallers(sink) or []}
-    assert implemented == set(hookspecs.EVENT_HOOKS)
+    assert implemented == set(hookspecs.EVENT_HOOKS) - set(CHANNEL_HOOKS)
+    assert {h.name for h in pm.get_hookcallers(channel) or []} == set(hookspecs.EVENT_HOOKS)
 
 
 def _part(name: str) -> object:

@@ -52,8 +52,8 @@ from hub.durations import Offset, Seconds, parse_offset
 from hub.errors import ConfigError, ConfigProblem
 from hub.events import ContractType, OutcomeCategory
 
-__all__ = ["LOG_LEVELS", "BranchConfig", "HubConfig", "HubSettings", "config_root", "default_secret_env",
-           "load_config", "read_env_file", "read_secret_file"]
+__all__ = ["LOG_LEVELS", "BranchConfig", "HubConfig", "HubSettings", "MessagesSettings", "config_root",
+           "default_secret_env", "load_config", "read_env_file", "read_secret_file"]
 
 BRANCH_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -126,6 +126,38 @@ class ScheduleSettings(_Strict):
         return [parse_offset(v) for v in self.followups]
 
 
+class MessagesSettings(_Strict):
+    """`[messages]` of a branch file: what the branch sends, when, and the practical details mails give."""
+
+    enabled: bool = Field(True, description="send messages at all (false: every message is recorded as skipped)")
+    off: list[str] = Field(default_factory=list, description=(
+        "purposes the branch does not send, e.g. [\"referrer_outcome\"] (hub messages list shows them all)"))
+    booking_url: str | None = Field(None, description=(
+        "the booking page sent with the registration (the candidate's hub id is added as utm_content)"))
+    relance_after: Seconds = Field(3 * 86400, description="one reminder to book when nothing is booked by then")
+    needs_call_after: Seconds = Field(10 * 86400, description=(
+        "no booking after this: the person is listed as needing a call in hub status"))
+    quiet_hours: str = Field("21:00-08:00", description="no message to a candidate in these local hours (HH:MM-HH:MM)")
+    daily_cap: int = Field(400, ge=1, description="messages per day and channel; the rest wait for the next day")
+    per_person_daily: int = Field(3, ge=1, description="messages per person per day; the rest wait")
+    changed_interval: Seconds = Field(3600, description="at least this between two 'moved' or 'cancelled' mails")
+    from_name: str | None = Field(None, description="sender name (default: the branch's name)")
+    reply_to: str | None = Field(None, description="where replies go (default: the sending mailbox)")
+    phone: str | None = Field(None, description="the branch's phone number, given in mails")
+    address: str | None = Field(None, description="where sessions take place when the booking gives no place")
+    what_to_bring: str | None = Field(None, description="what candidates should bring (a CV, an ID...)")
+    signature: str | None = Field(None, description="how mails are signed (default: L'équipe de <name>)")
+    referrer_notes: bool = Field(True, description=(
+        "a word to the referring structure on registration, attendance and outcome, when the candidate consented"))
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("write quiet hours as HH:MM-HH:MM, e.g. 21:00-08:00")
+        return value.strip()
+
+
 class OutcomeLabel(_Strict):
     """What a label staff pick in a sheet or form means."""
 
@@ -173,6 +205,9 @@ class BranchConfig(_Strict):
     alerts: list[str] = Field(default_factory=list, description=(
         "where to alert staff when a plugin is paused or a delivery dies (at most once a day per problem): "
         "webhook URLs (chat tools) now; e-mail addresses once a mail channel plugin is installed"))
+    messages: MessagesSettings = MessagesSettings()
+    channels: dict[str, str] = Field(default_factory=dict, description=(
+        "which plugin delivers each medium, e.g. { email = \"gmail\" }; default: the one enabled plugin that can"))
     settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     @field_validator("timezone")

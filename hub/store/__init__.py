@@ -18,6 +18,7 @@ from hub.store.rows import (
     OPEN_STATES,
     PENDING,
     RETRYING,
+    SKIPPED,
     DeliveryListing,
     DeliveryOutcome,
     DeliveryRow,
@@ -35,7 +36,7 @@ from hub.store.rows import (
 )
 from hub.store.sqlite import SqliteStore
 
-__all__ = ["DEAD", "DONE", "OPEN_STATES", "PENDING", "RETRYING", "DeliveryListing", "DeliveryOutcome",
+__all__ = ["DEAD", "DONE", "OPEN_STATES", "PENDING", "RETRYING", "SKIPPED", "DeliveryListing", "DeliveryOutcome",
            "DeliveryRow", "EventRef", "EventRow", "LaneHealth", "PauseRow", "ProblemRow", "ScheduleRow",
            "SetupFailureRow", "SourceRow", "SqliteStore", "StateHealth", "Store", "from_ts", "open_store", "ts"]
 

@@ -92,4 +92,31 @@ CREATE TABLE setup_failures (
     PRIMARY KEY (branch, plugin)
 )
 """,
+    """
+CREATE TABLE deliveries_v4 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_seq INTEGER NOT NULL REFERENCES events(seq),
+    branch TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    candidate_id TEXT,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending','retrying','done','dead','skipped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    first_failed_at REAL,
+    last_error TEXT,
+    updated_at REAL NOT NULL,
+    UNIQUE (event_seq, plugin)
+);
+INSERT INTO deliveries_v4 (id, event_seq, branch, plugin, kind, candidate_id, key, state, attempts, next_attempt_at,
+                           first_failed_at, last_error, updated_at)
+    SELECT id, event_seq, branch, plugin, kind, candidate_id, key, state, attempts, next_attempt_at,
+           first_failed_at, last_error, updated_at FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v4 RENAME TO deliveries;
+CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+CREATE INDEX deliveries_order ON deliveries(branch, plugin, candidate_id, state, event_seq);
+CREATE INDEX deliveries_sent ON deliveries(branch, kind, state, updated_at)
+""",
 ]

@@ -57,8 +57,10 @@ class Store(Protocol):
 
     def insert_event(self, *, event_id: str, branch: str, kind: str, source: str, source_id: str,
                      occurred_at: datetime, candidate_id: str | None, session_id: str | None, body: str,
-                     sinks: Sequence[str], now: datetime) -> int | None:
-        """Joins. Store an event and one pending delivery per sink; None when it was already stored (dedupe)."""
+                     sinks: Sequence[str], now: datetime, not_before: datetime | None = None,
+                     skipped: str | None = None) -> int | None:
+        """Joins. Store an event and one pending delivery per sink, due at `not_before` (default now), or, with
+        `skipped` (the reason), recorded as skipped; None when it was already stored (dedupe)."""
         ...
 
     def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
@@ -160,6 +162,24 @@ class Store(Protocol):
 
     def set_session_status(self, hub_id: str, status: str, now: datetime) -> None:
         """Joins."""
+        ...
+
+    def sent_count(self, branch: str, since: datetime, *, plugin: str | None = None,
+                   candidate_id: str | None = None, source_suffixes: Sequence[str] = ()) -> int:
+        """Messages delivered (message_due deliveries done) since a time, for a branch, optionally one channel,
+        one person, or purposes (the message events' source ids end with ':<purpose>')."""
+        ...
+
+    def last_sent_at(self, branch: str, candidate_id: str, source_suffixes: Sequence[str]) -> float | None:
+        """When a message of one of these purposes last went to this person."""
+        ...
+
+    def has_session(self, candidate_id: str) -> bool:
+        """Whether a person has booked anything (any session, whatever became of it)."""
+        ...
+
+    def waiting_for_booking(self, branch: str, registered_before: datetime) -> list[str]:
+        """People of a branch registered before a time who have booked nothing since (they need a call)."""
         ...
 
     def count(self, table: str, branch: str | None = None) -> int:

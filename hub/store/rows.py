@@ -8,11 +8,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["DEAD", "DONE", "OPEN_STATES", "PENDING", "RETRYING", "DeliveryListing", "DeliveryOutcome",
-           "DeliveryRow", "EventRef", "EventRow", "LaneHealth", "PauseRow", "ProblemRow", "ScheduleRow",
-           "SetupFailureRow", "SourceRow", "StateHealth", "from_ts", "ts"]
+__all__ = [
+    "DEAD",
+    "DONE",
+    "OPEN_STATES",
+    "PENDING",
+    "RETRYING",
+    "SKIPPED",
+    "DeliveryListing",
+    "DeliveryOutcome",
+    "DeliveryRow",
+    "EventRef",
+    "EventRow",
+    "LaneHealth",
+    "PauseRow",
+    "ProblemRow",
+    "ScheduleRow",
+    "SetupFailureRow",
+    "SourceRow",
+    "StateHealth",
+    "from_ts",
+    "ts",
+]
 
-PENDING, RETRYING, DONE, DEAD = "pending", "retrying", "done", "dead"
+PENDING, RETRYING, DONE, DEAD, SKIPPED = "pending", "retrying", "done", "dead", "skipped"
 OPEN_STATES = (PENDING, RETRYING)
 
 

@@ -26,6 +26,7 @@ from hub.store.migrations import MIGRATIONS
 from hub.store.rows import (
     PENDING,
     RETRYING,
+    SKIPPED,
     DeliveryListing,
     DeliveryOutcome,
     DeliveryRow,
@@ -144,8 +145,10 @@ class SqliteStore:
 
     def insert_event(self, *, event_id: str, branch: str, kind: str, source: str, source_id: str,
                      occurred_at: datetime, candidate_id: str | None, session_id: str | None, body: str,
-                     sinks: Sequence[str], now: datetime) -> int | None:
-        """Joins. Store an event and one pending delivery per sink; None when it was already stored (dedupe)."""
+                     sinks: Sequence[str], now: datetime, not_before: datetime | None = None,
+                     skipped: str | None = None) -> int | None:
+        """Joins. Store an event and one pending delivery per sink, due at `not_before` (default now), or, with
+        `skipped` (the reason), recorded as skipped; None when it was already stored (dedupe)."""
         conn = self.conn
         cur = conn.execute(
             "INSERT OR IGNORE INTO events(id, branch, kind, source, source_id, occurred_at, recorded_at,"
@@ -157,8 +160,10 @@ class SqliteStore:
         conn.executemany(
             "INSERT INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
             " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",
-            [(seq, branch, plugin, kind, candidate_id, f"{event_id}:{plugin}", PENDING, ts(now), ts(now))
-             for plugin in sinks])
+            [(seq, branch, plugin, kind, candidate_id, f"{event_id}:{plugin}", SKIPPED if skipped else PENDING,
+              ts(not_before or now), ts(now)) for plugin in sinks])
+        if skipped:
+            conn.execute("UPDATE deliveries SET last_error=? WHERE event_seq=?", (f"skipped: {skipped}", seq))
         return seq
 
     def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
@@ -292,6 +297,30 @@ class SqliteStore:
             sql, args = sql + " AND occurred_at >= ?", [*args, ts(since)]
         return _rows(EventRef, self.conn.execute(sql + " ORDER BY seq", args))
 
+    def sent_count(self, branch: str, since: datetime, *, plugin: str | None = None,
+                   candidate_id: str | None = None, source_suffixes: Sequence[str] = ()) -> int:
+        """Messages delivered (message_due deliveries done) since a time, for a branch, optionally one channel,
+        one person, or purposes (the message events' source ids end with ':<purpose>')."""
+        sql = ("SELECT COUNT(*) FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.branch=?"
+               " AND d.kind='message_due' AND d.state='done' AND d.updated_at >= ?")
+        args: list[Any] = [branch, ts(since)]
+        if plugin is not None:
+            sql, args = sql + " AND d.plugin=?", [*args, plugin]
+        if candidate_id is not None:
+            sql, args = sql + " AND d.candidate_id=?", [*args, candidate_id]
+        if source_suffixes:
+            sql += " AND (" + " OR ".join("e.source_id LIKE ?" for _ in source_suffixes) + ")"
+            args += [f"%:{suffix}" for suffix in source_suffixes]
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def last_sent_at(self, branch: str, candidate_id: str, source_suffixes: Sequence[str]) -> float | None:
+        """When a message of one of these purposes last went to this person."""
+        sql = ("SELECT MAX(d.updated_at) FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.branch=?"
+               " AND d.kind='message_due' AND d.state='done' AND d.candidate_id=? AND ("
+               + " OR ".join("e.source_id LIKE ?" for _ in source_suffixes) + ")")
+        row = self.conn.execute(sql, [branch, candidate_id, *[f"%:{s}" for s in source_suffixes]]).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     # --- cursors and source health -------------------------------------------------------------------------
 
     def cursor(self, branch: str, plugin: str, source: str) -> str | None:
@@ -380,6 +409,19 @@ class SqliteStore:
         """Joins."""
         self.conn.execute("UPDATE sessions SET status=?, body=json_set(body, '$.status', ?), updated_at=?"
                           " WHERE id=?", (status, status, ts(now), hub_id))
+
+    def has_session(self, candidate_id: str) -> bool:
+        """Whether a person has booked anything (any session, whatever became of it)."""
+        return self.conn.execute("SELECT 1 FROM sessions WHERE candidate_id=? LIMIT 1",
+                                 (candidate_id,)).fetchone() is not None
+
+    def waiting_for_booking(self, branch: str, registered_before: datetime) -> list[str]:
+        """People of a branch registered before a time who have booked nothing since (they need a call)."""
+        rows = self.conn.execute(
+            "SELECT c.id FROM candidates c WHERE c.branch=? AND c.created_at < ? AND NOT EXISTS"
+            " (SELECT 1 FROM sessions s WHERE s.candidate_id = c.id) ORDER BY c.created_at",
+            (branch, ts(registered_before))).fetchall()
+        return [str(r[0]) for r in rows]
 
     def count(self, table: str, branch: str | None = None) -> int:
         sql = f"SELECT COUNT(*) FROM {_entity(table)}" + (" WHERE branch=?" if branch else "")

@@ -1,0 +1,236 @@
+"""From a stored event to the messages it implies, each stored as its own outbox entry.
+
+Called inside the transaction that stores the event (ingest, or the schedule firing), so an event and its
+messages are committed together: a crash never loses a message nor plans one twice. Each message is a
+`message_due` event whose source id names what it is about (`<candidate>:registration_received`,
+`<session>:reminder:48h`...), so the store's dedupe makes planning idempotent, and whose id (`msg_...`) is
+derived from it, so its delivery key is stable. It goes to the branch's channel for its medium; a message
+that cannot or must not go (turned off, no address, an address that bounced) is stored as skipped with the
+reason, never dropped silently. A branch with no mail channel at all plans nothing (status says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from hub.config import BranchConfig, HubConfig
+from hub.events import Candidate, Event, EventKind, Message, Outcome, OutcomeCategory, Session
+from hub.identity import email_key
+from hub.messages.purposes import BY_KEY
+from hub.messages.quiet import next_allowed
+from hub.messages.render import Renderer, TemplateProblem, facts
+from hub.store import Store
+
+__all__ = ["BOUNCED_PREFIX", "MESSAGES", "POSITIVE", "Planner", "message_id"]
+
+log = logging.getLogger("hub.messages")
+MESSAGES = "hub.messages"
+"""The source name of planned messages, and the core's namespace in the private state store."""
+BOUNCED_PREFIX = "bounced:"
+POSITIVE = frozenset({OutcomeCategory.EMPLOI_DURABLE, OutcomeCategory.EMPLOI_TRANSITION, OutcomeCategory.FORMATION,
+                      OutcomeCategory.SORTIE_POSITIVE})
+Channel = Callable[[str, str], str | None]  # (branch, medium) -> plugin
+
+
+def message_id(branch: str, source_id: str) -> str:
+    return "msg_" + hashlib.sha256(f"{branch}:{source_id}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    purpose: str
+    about: str  # what the source id is built from
+    candidate: Candidate | None
+    session: Session | None = None
+    previous: Session | None = None
+    outcome: Outcome | None = None
+    due_offset: str | None = None
+    due_at: datetime | None = None
+    not_before: datetime | None = None
+
+
+class Planner:
+    def __init__(self, store: Store, config: HubConfig, channel: Channel) -> None:
+        self.store = store
+        self.config = config
+        self.channel = channel
+        self._renderers: dict[str, Renderer] = {}
+
+    def renderer(self, branch: str) -> Renderer:
+        if branch not in self._renderers:
+            self._renderers[branch] = Renderer(self.config.root, branch)
+        return self._renderers[branch]
+
+    def on_stored(self, event: Event, now: datetime) -> None:
+        """Plan and store the messages `event` implies (inside the caller's transaction)."""
+        if event.kind is EventKind.MESSAGE_DUE or event.branch not in self.config.branches:
+            return
+        if event.kind is EventKind.MESSAGE_BOUNCED and event.bounce is not None:
+            self._bounced(event)
+            return
+        if self.channel(event.branch, "email") is None:  # a branch without a mail channel sends nothing (hub
+            return                                        # status and hub messages list say so)
+        branch = self.config.branches[event.branch]
+        for plan in self._plans(branch, event, now):
+            self._store(branch, event, plan, now)
+
+    # --- which messages --------------------------------------------------------------------------------------
+
+    def _plans(self, branch: BranchConfig, event: Event, now: datetime) -> list[_Plan]:
+        candidate, session = self._current(event)
+        kind = event.kind
+        if kind is EventKind.CANDIDATE_REGISTERED and candidate is not None and candidate.id:
+            plans = [_Plan("registration_received", candidate.id, candidate)]
+            if branch.messages.booking_url:
+                start = candidate.registered_at or event.occurred_at
+                plans.append(_Plan("booking_relance", candidate.id, candidate,
+                                   not_before=start + timedelta(seconds=branch.messages.relance_after)))
+            return [*plans, _Plan("referrer_registered", candidate.id, candidate)]
+        if session is None or session.id is None:
+            return self._outcome_plans(event, candidate)
+        if kind is EventKind.SESSION_BOOKED:
+            if session.replaces:
+                previous = self._session(session.replaces)
+                return [_Plan("session_moved", session.id, candidate, session, previous=previous)]
+            return [_Plan("booking_confirmed", session.id, candidate, session)]
+        if kind is EventKind.SESSION_CANCELLED:
+            return [_Plan("session_cancelled", session.id, candidate, session)]
+        if kind in (EventKind.SESSION_REMINDER_DUE, EventKind.FOLLOWUP_DUE) and event.due is not None:
+            purpose = "reminder" if kind is EventKind.SESSION_REMINDER_DUE else "followup"
+            return [_Plan(purpose, f"{session.id}:{event.due.offset}", candidate, session,
+                          due_offset=event.due.offset, due_at=event.due.due_at)]
+        return self._outcome_plans(event, candidate)
+
+    def _outcome_plans(self, event: Event, candidate: Candidate | None) -> list[_Plan]:
+        outcome = event.outcome
+        if event.kind is not EventKind.OUTCOME_RECORDED or outcome is None or candidate is None:
+            return []
+        about = outcome.id or event.source_id
+        session = self._session(outcome.session_id) if outcome.session_id else None
+        if outcome.category in (OutcomeCategory.PRESENT, OutcomeCategory.ABSENT):
+            return [_Plan("referrer_attended", about, candidate, session, outcome=outcome)]
+        if outcome.category in POSITIVE:
+            return [_Plan("referrer_outcome", about, candidate, session, outcome=outcome)]
+        return []
+
+    def _current(self, event: Event) -> tuple[Candidate | None, Session | None]:
+        """The hub's picture now (the event's own copy for what the store does not have)."""
+        cid = event.candidate_id
+        body = self.store.get_entity("candidates", cid) if cid else None
+        candidate = Candidate.model_validate(body) if body else event.candidate
+        session = event.session
+        if session is not None and session.id:
+            session = self._session(session.id) or session
+        return candidate, session
+
+    def _session(self, session_id: str | None) -> Session | None:
+        body = self.store.get_entity("sessions", session_id) if session_id else None
+        return Session.model_validate(body) if body else None
+
+    # --- storing one -----------------------------------------------------------------------------------------
+
+    def _store(self, branch: BranchConfig, origin: Event, plan: _Plan, now: datetime) -> None:
+        purpose = BY_KEY[plan.purpose]
+        source_id = f"{plan.about}:{plan.purpose}"
+        if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
+            return
+        zone = self.config.zone(branch.id)
+        to, to_name = self._recipient(purpose.recipient, plan.candidate)
+        skipped = self._why_not(branch, purpose.key, purpose.recipient, plan.candidate, to)
+        channel = self.channel(branch.id, "email")
+        values = facts(branch, zone, candidate=plan.candidate, session=plan.session, previous=plan.previous,
+                       outcome=plan.outcome, due_offset=plan.due_offset, due_at=plan.due_at,
+                       booking_link=_booking_link(branch, plan.candidate))
+        try:
+            rendered = self.renderer(branch.id).render(purpose.key, values)
+        except TemplateProblem as exc:  # hub config check reports it; the message is not lost, it is skipped
+            log.error("message template unusable", extra={"branch": branch.id, "purpose": purpose.key,
+                                                          "problem": exc.message, "fix": "hub config check"})
+            rendered, skipped = None, skipped or f"template {purpose.key} unusable: {exc.message}"
+        mid = message_id(branch.id, source_id)
+        message = Message(
+            id=mid, purpose=purpose.key, recipient=purpose.recipient, to=to or "", to_name=to_name,
+            subject=rendered.subject if rendered else purpose.label, text=rendered.text if rendered else "",
+            html=rendered.html if rendered else None, from_name=branch.messages.from_name or branch.name,
+            reply_to=branch.messages.reply_to, candidate_id=plan.candidate.id if plan.candidate else None,
+            session_id=plan.session.id if plan.session else None)
+        not_before = plan.not_before
+        if purpose.recipient == "candidate" and skipped is None:
+            not_before = next_allowed(max(not_before or now, now), zone, branch.messages.quiet_hours)
+        event = Event(id=mid, kind=EventKind.MESSAGE_DUE, branch=branch.id, source=MESSAGES, source_id=source_id,
+                      occurred_at=now, candidate=plan.candidate, session=plan.session, message=message)
+        self.store.insert_event(
+            event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value, source=MESSAGES, source_id=source_id,
+            occurred_at=now, candidate_id=message.candidate_id, session_id=message.session_id,
+            body=event.model_dump_json(), sinks=[channel or "email"], now=now,
+            not_before=not_before if not_before and not_before > now else None, skipped=skipped)
+        log.info("message planned", extra={"branch": branch.id, "message": mid, "purpose": purpose.key,
+                                           "origin": origin.id, "skipped": skipped or ""})
+
+    def _recipient(self, recipient: str, candidate: Candidate | None) -> tuple[str | None, str | None]:
+        if candidate is None:
+            return None, None
+        if recipient == "referrer":
+            referrer = candidate.referrer
+            return (referrer.contact_email, referrer.contact_name) if referrer else (None, None)
+        return candidate.email, candidate.display_name
+
+    def _why_not(self, branch: BranchConfig, purpose: str, recipient: str, candidate: Candidate | None,
+                 to: str | None) -> str | None:
+        settings = branch.messages
+        if not settings.enabled:
+            return "messages are turned off for this branch ([messages] enabled = false)"
+        if purpose in settings.off:
+            return f"{purpose} is turned off ([messages] off)"
+        if recipient == "referrer":
+            if not settings.referrer_notes:
+                return "notes to referrers are turned off ([messages] referrer_notes = false)"
+            if candidate is None or candidate.consent is not True:
+                return "the candidate has not consented to news being sent to the referrer"
+        if not to or email_key(to) is None:
+            return "no usable e-mail address"
+        if self.bounced(branch.id, to):
+            return "this address bounced earlier: no more mail until it changes"
+        return None
+
+    # --- bounces ---------------------------------------------------------------------------------------------
+
+    def bounced(self, branch: str, address: str) -> bool:
+        key = email_key(address)
+        return key is not None and self.store.kv_get(branch, MESSAGES, BOUNCED_PREFIX + _digest(key)) is not None
+
+    def _bounced(self, event: Event) -> None:
+        bounce = event.bounce
+        if bounce is None or not bounce.permanent:
+            return
+        address = bounce.address
+        if address is None:
+            body = self.store.get_entity("candidates", event.candidate_id) if event.candidate_id else None
+            address = (body or {}).get("email")
+        key = email_key(address)
+        if key is None:
+            return
+        self.store.kv_put(event.branch, MESSAGES, BOUNCED_PREFIX + _digest(key),
+                          {"since": event.occurred_at.isoformat(), "message": bounce.message_id})
+        log.warning("address bounced: no more mail to it", extra={"branch": event.branch, "message": bounce.message_id,
+                                                                   "candidate": event.candidate_id})
+
+
+def _digest(key: str) -> str:
+    """Bounced addresses are remembered by a digest, not in clear (the private state holds no contact data)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _booking_link(branch: BranchConfig, candidate: Candidate | None) -> str | None:
+    """The booking page with the candidate's hub id as utm_content (Calendly hands it back with the booking)."""
+    url = branch.messages.booking_url
+    if not url or candidate is None or not candidate.id:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode({"utm_content": candidate.id})) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
