@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 SCOPES: dict[str, list[str]] = {
     "gsheets": ["https://www.googleapis.com/auth/spreadsheets"],
-    "gmail": ["https://www.googleapis.com/auth/gmail.send", "https://www.googleapis.com/auth/gmail.readonly"],
+    # compose, not send: the Gmail channel sends through drafts (crash-safe) and compose also allows sending;
+    # readonly: reading bounces (history, search, the report's body). See hub_gmail.plugin.
+    "gmail": ["https://www.googleapis.com/auth/gmail.compose", "https://www.googleapis.com/auth/gmail.readonly"],
 }
 """Scopes each Google connector needs; `hub auth google` asks for those of every Google plugin of the branch."""
 

@@ -1,0 +1,98 @@
+"""The Gmail channel: the hub's e-mails leave from the branch's Gmail mailbox; their bounces come back.
+
+- `message_due` (send.py): one MIME message (mime.py) per delivery key, sent through a draft whose ids are
+  committed before the send, so a crash at any point sends it once; 2 Gmail requests per mail normally.
+- source `rebonds` (bounces.py): the mailbox's history since the last poll; a delivery-status notification
+  about a mail the hub sent becomes `message_bounced`. One cheap request when nothing came.
+- `hub doctor` (checks.py): the token, the mailbox and sender, the account kind and its consent screen.
+- sandbox (sandbox.py): a strict fake of the Gmail v1 endpoints used, driven by the real client.
+
+Scopes (hub_google.SCOPES["gmail"], asked by `hub auth google --branch B` together with the Sheets one):
+
+    gmail.compose   drafts.create / drafts.get / drafts.list / drafts.send (the crash-safe send needs drafts,
+                    which gmail.send does not allow); it also allows messages.send, so gmail.send is not asked
+    gmail.readonly  history.list, messages.list with q (rfc822msgid:, from:), messages.get format=raw (the
+                    DSN's body), threads.get, labels.list: gmail.metadata would not allow q nor the body
+
+That is the narrowest pair that does the job: gmail.modify would add changing labels and trashing, which
+the channel never does. Both are *restricted* scopes: on a Workspace account the OAuth consent screen
+should be "Internal" (exempt from Google's verification); a consumer account needs a published app ("In
+testing", refresh tokens expire after 7 days) and Google's verification. `hub doctor` says which applies.
+Google libraries are imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hub import hookimpl
+from hub.errors import DeliveryRejected, PluginAuthFailed
+from hub.sources import Check, Poller, PollResult
+from hub_gmail.settings import Settings
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from hub.context import HubContext
+    from hub.events import Event
+    from hub.sandbox import Sandbox
+
+__all__ = ["Settings"]
+
+
+@hookimpl
+def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
+    register(Settings)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from hub_google.commands import add_auth_command
+
+    add_auth_command(cli)
+
+
+@hookimpl
+def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    from hub_gmail.bounces import SOURCE, BounceSource
+    from hub_gmail.mailbox import mailbox
+
+    source = BounceSource(hub, mailbox(hub))
+
+    def poll(cursor: str | None) -> PollResult:
+        try:
+            return source.poll(cursor)
+        except PluginAuthFailed:
+            mailbox(hub).forget()  # re-read the token file next time (after `hub auth google`)
+            raise
+
+    register(Poller(SOURCE, poll, interval=hub.settings_as(Settings).bounce_interval,
+                    resync_cursor=source.resync_cursor))
+
+
+@hookimpl
+def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    from hub_gmail.checks import checks
+    from hub_gmail.mailbox import mailbox
+
+    for check in checks(mailbox(hub)):
+        register(check)
+
+
+@hookimpl
+def register_sandbox(register: Callable[[Sandbox], None]) -> None:
+    from hub_gmail.sandbox import GmailSandbox
+
+    register(GmailSandbox())
+
+
+@hookimpl
+def message_due(hub: HubContext, event: Event) -> None:
+    from hub_gmail.mailbox import mailbox
+    from hub_gmail.send import deliver
+
+    if event.message is None:  # the event model requires it; kept for the type checker
+        raise DeliveryRejected("message_due sans message")
+    deliver(hub, event.message, mailbox(hub))
