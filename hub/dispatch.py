@@ -84,16 +84,20 @@ class Dispatcher:
             held = self._held(row, now)
             if held is not None:  # a message that must wait (quiet hours, caps) or no longer applies
                 results.append(held)
-                blocked.add(order_key)
+                if held.state != SKIPPED:  # later messages to this person wait behind it, in order
+                    blocked.add(order_key)
                 attempted += 1
                 continue
             plugins = self.branches.get(row.branch)
             ctx = plugins.context(row.plugin).for_delivery(row.key) if plugins is not None else None
             result = self._deliver(row, now, paused, ctx)
             results.append(result)
-            if ctx is not None and ctx.pending_state:  # its state with every outcome so far: one commit
+            if (ctx is not None and ctx.pending_state) or row.kind == EventKind.MESSAGE_DUE.value:
+                # its state with every outcome so far: one commit (a sent message is counted at once, for the
+                # caps the next message's gate checks)
                 with self.store.transaction():
-                    ctx.flush_state()
+                    if ctx is not None:
+                        ctx.flush_state()
                     self.store.finish_deliveries(results, self.clock())
                 results = []
             if result.state != DONE:

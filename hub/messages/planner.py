@@ -169,7 +169,7 @@ class Planner:
             occurred_at=now, candidate_id=message.candidate_id, session_id=message.session_id,
             body=event.model_dump_json(), sinks=[channel or "email"], now=now,
             not_before=not_before if not_before and not_before > now else None, skipped=skipped)
-        log.info("message planned", extra={"branch": branch.id, "message": mid, "purpose": purpose.key,
+        log.info("message planned", extra={"branch": branch.id, "msg_id": mid, "purpose": purpose.key,
                                            "origin": origin.id, "skipped": skipped or ""})
 
     def _recipient(self, recipient: str, candidate: Candidate | None) -> tuple[str | None, str | None]:
@@ -217,7 +217,7 @@ class Planner:
             return
         self.store.kv_put(event.branch, MESSAGES, BOUNCED_PREFIX + _digest(key),
                           {"since": event.occurred_at.isoformat(), "message": bounce.message_id})
-        log.warning("address bounced: no more mail to it", extra={"branch": event.branch, "message": bounce.message_id,
+        log.warning("address bounced: no more mail to it", extra={"branch": event.branch, "msg_id": bounce.message_id,
                                                                    "candidate": event.candidate_id})
 
 
