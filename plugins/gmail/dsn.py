@@ -99,7 +99,7 @@ def _first_address(value: object) -> str | None:
 
 
 def _masked(text: str) -> str:
-    return _EMAIL.sub("<adresse>", text)
+    return _EMAIL.sub("<adresse>", text).replace("<<adresse>>", "<adresse>")
 
 
 def _original_id(mail: MimeMessage, per_message: MimeMessage, parts: list[MimeMessage]) -> str | None:

@@ -105,6 +105,7 @@ class Mailbox:
     def search(self, query: str, now: datetime, *, label_ids: list[str] | None = None,
                include_spam_trash: bool = False) -> list[Stored]:
         """Messages matching `query` (Gmail search syntax, the operators the channel uses), newest first."""
+        terms = parse_query(query)
         found = []
         for stored in self.messages.values():
             labels = set(stored.labels)
@@ -112,17 +113,30 @@ class Mailbox:
                 continue
             if label_ids and not set(label_ids) <= labels:
                 continue
-            if matches(stored, query, now):
+            if matches(stored, terms, now):
                 found.append(stored)
         return sorted(found, key=lambda m: (m.internal_ms, m.history_id), reverse=True)
 
 
-def matches(stored: Stored, query: str, now: datetime) -> bool:
-    mail = stored.mail
+OPERATORS = {"", "rfc822msgid", "in", "from", "to", "newer_than", "older_than", "subject"}
+
+
+def parse_query(query: str) -> list[tuple[str, list[str]]]:
+    """[(operator, values)] of a Gmail search ("" for a plain word); ValueError for an operator not faked."""
+    terms = []
     for operator, group, op2, value, word in (m.groups() for m in _TERM.finditer(query or "")):
-        operator = (operator or op2 or "").lower()
-        values = [v.strip('"').lower() for v in re.split(r"\s+OR\s+|\s+", group or "") if v] if group \
+        name = (operator or op2 or "").lower()
+        if name not in OPERATORS:
+            raise ValueError(f"search operator {name!r} is not faked by the Gmail sandbox")
+        values = [v.strip('"').lower() for v in re.split(r"\s+OR\s+|\s+", group) if v] if group \
             else [(value or word or "").strip('"').lower()]
+        terms.append((name, values))
+    return terms
+
+
+def matches(stored: Stored, terms: list[tuple[str, list[str]]], now: datetime) -> bool:
+    mail = stored.mail
+    for operator, values in terms:
         if not operator:
             if values[0] and values[0] not in stored.raw.decode("utf-8", "replace").lower():
                 return False
@@ -146,11 +160,8 @@ def matches(stored: Stored, query: str, now: datetime) -> bool:
             newer = stored.internal_ms >= (now - timedelta(days=days)).timestamp() * 1000
             if newer != (operator == "newer_than"):
                 return False
-        elif operator == "subject":
-            if values[0] not in str(mail.get("Subject", "")).lower():
-                return False
-        else:
-            raise ValueError(f"search operator {operator!r} is not faked by the Gmail sandbox")
+        elif values[0] not in str(mail.get("Subject", "")).lower():  # subject:
+            return False
     return True
 
 
