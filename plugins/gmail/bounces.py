@@ -22,6 +22,7 @@ sent by hand, and temporary failures (4.x.x, Gmail still trying), are skipped.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from hub_gmail.client import GmailClient
     from hub_gmail.mailbox import Mailbox
 
+log = logging.getLogger("hub.plugin.gmail")
 SOURCE = "rebonds"
 FULL_SYNC_QUERY = "from:(mailer-daemon OR postmaster) newer_than:{days}d"
 FULL_SYNC_DAYS = 7
@@ -59,7 +61,7 @@ class BounceSource:
             return self._full_sync(client, int(cursor[5:] or FULL_SYNC_DAYS))
         reply = client.history(cursor)
         if reply is None:
-            self.hub.log.info("history id expired: full sync", extra={"source": SOURCE})
+            log.info("history id expired: full sync", extra={"branch": self.hub.branch, "source": SOURCE})
             return self._full_sync(client, FULL_SYNC_DAYS)
         records = reply.get("history", [])
         ids = [str(added["message"]["id"]) for record in records for added in record.get("messagesAdded", [])
@@ -90,8 +92,8 @@ class BounceSource:
             full = client.get_message(gmail_id, "raw")
             report = dsn.parse(mime.decode_raw(str(full["raw"]))) if full and full.get("raw") else None
             if report is None or not report.permanent:
-                self.hub.log.info("delivery report skipped", extra={"gmail_id": gmail_id, "status":
-                                                                    report.status if report else None})
+                log.info("delivery report skipped", extra={"branch": self.hub.branch, "gmail_id": gmail_id,
+                                                           "status": report.status if report else None})
                 continue
             event = self._event(client, gmail_id, meta, report)
             if event is not None:
@@ -101,13 +103,13 @@ class BounceSource:
     def _event(self, client: GmailClient, gmail_id: str, meta: dict[str, Any], report: dsn.Dsn) -> Event | None:
         sent = self._sent_record(client, report.original_message_id)
         if sent is None:
-            self.hub.log.info("bounce of a mail the hub did not send", extra={"gmail_id": gmail_id})
+            log.info("bounce of a mail the hub did not send", extra={"branch": self.hub.branch, "gmail_id": gmail_id})
             return None
         cid = sent.get("c")
         candidate = Candidate(id=cid) if cid and self.hub.candidate(cid) is not None else None
         millis = int(meta.get("internalDate") or 0)
         when = datetime.fromtimestamp(millis / 1000, UTC) if millis else self.hub.now()
-        self.hub.log.info("bounce read", extra={"gmail_id": gmail_id, "message": sent.get("msg"),
+        log.info("bounce read", extra={"branch": self.hub.branch, "gmail_id": gmail_id, "message_id": sent.get("msg"),
                                                 "candidate": cid, "status": report.status})
         return Event(kind=EventKind.MESSAGE_BOUNCED, occurred_at=when, source_id=gmail_id, candidate=candidate,
                      bounce=Bounce(message_id=str(sent["msg"]), address=report.address, reason=report.reason,

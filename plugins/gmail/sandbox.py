@@ -6,10 +6,11 @@ messages.send/get/list (the search operators the channel uses: rfc822msgid:, in:
 subject:, plain words; another operator is an error, so a test never passes on a query the fake ignores),
 threads.get, history.list, labels.list, and an OAuth token endpoint (refresh; a revoked token gets
 `invalid_grant`). It refuses what Gmail refuses, with Google's error JSON: a bad Authorization (401), another
-user's mailbox (403), a missing or malformed `raw`, an invalid To header, unknown ids (404 notFound, the same
-body as an expired historyId). Faults can be injected: 429 (with Gmail's "Retry after <time>"), 5xx, the
-daily sending limit (403 dailyLimitExceeded), a bounce arriving later, history expiry. Every request is
-recorded (`count()`), every sent mail kept as sent (`sent(branch)` parses it back, RFC 5322).
+user's mailbox (403), a missing `raw` or one that is not base64 (URL-safe or standard, as proto3 JSON
+accepts), a missing or invalid To header, unknown ids (404 notFound, the same body as an expired historyId).
+Faults can be injected: 429 (with Gmail's "Retry after <time>"), 5xx, the daily sending limit (403
+dailyLimitExceeded), a bounce arriving later, history expiry. Every request is recorded (`count()`,
+`methods()`), every sent mail kept as sent (`sent(branch)` parses it back, RFC 5322).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from hub.sandbox import DemoContext, Sandbox
 from hub_gmail.sandbox_mailbox import SYSTEM_LABELS, Mailbox, Stored, dsn, parse_mail, payload, rewrite_headers
 
 DEMO_DOMAIN = "cravate-demo.org"
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
+_BASE64 = re.compile(r"^[A-Za-z0-9_+/-]*={0,2}$")  # proto3 JSON bytes: URL-safe or standard, padded or not
 _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     (method, http, re.compile(pattern)) for method, http, pattern in [
         ("getProfile", "GET", r"^profile$"),
@@ -351,12 +352,12 @@ class GmailSandbox(Sandbox):
         if not isinstance(message, dict) or not message.get("raw"):
             raise invalid(RAW_REQUIRED)
         text = str(message["raw"])
-        if not _B64URL.match(text):
+        if not _BASE64.match(text):
             raise invalid(f"Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed", reason="invalid")
         try:
             import base64
 
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise invalid(f"Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed", reason="invalid") \
                 from None

@@ -1,7 +1,8 @@
 """`message_due`: one e-mail per delivery key, effectively once across crashes (reference E2, pattern a).
 
-Gmail has no idempotency key, and a Message-ID set by the client may not survive an API send (E2), so the
-send cannot be found afterwards by what we wrote into it. Instead the delivery goes through a draft whose ids
+Gmail has no idempotency key, and a Message-ID set by the client may not survive an API send (reference E2:
+huacnlee/omamail#85; gauteh/lieer#198: "sending via the API creates new ones"), so the send cannot be found
+afterwards by what we wrote into it. Instead the delivery goes through a draft whose ids
 are committed before it is sent, in the plugin's private state under `send:<delivery key>` (ids only: no
 address, no body):
 
@@ -21,8 +22,9 @@ On a repeat of the same delivery key:
              there -> done; otherwise messages.list q="rfc822msgid:<ours> in:sent" (in case Gmail moved it);
              nothing -> the draft was deleted unsent: a new one is created and sent.
 
-The sent message's real Message-ID is NOT read back (messages.get format=metadata, 5 units, one request per
-mail): a bounce is matched when it arrives instead (bounces.py: our Message-ID when Gmail kept it, else one
+The sent message's real Message-ID is NOT read back (messages.get format=metadata metadataHeaders=Message-ID,
+5 units, one request per mail; the quota page https://developers.google.com/gmail/api/reference/quota gives
+the costs): a bounce is matched when it arrives instead (bounces.py: our Message-ID when Gmail kept it, else one
 `rfc822msgid:` search for the Message-ID the bounce quotes), which costs one request per bounce, not per mail.
 
 Gmail requests per message, measured against the sandbox (tests/plugins/gmail/test_gmail_send.py):
@@ -47,6 +49,7 @@ Deliveries wait (PluginNotReady), they are never dead-lettered for a limit.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
     from hub_gmail.client import GmailClient
     from hub_gmail.mailbox import Mailbox
 
+log = logging.getLogger("hub.plugin.gmail")
 WINDOW = 24 * 3600
 BUCKET = 300
 UNKNOWN_WAIT = 3600.0
@@ -209,5 +213,5 @@ def _record_sent(hub: HubContext, message: Message, key: str, sent: dict[str, An
                                    "msg": message.id, "c": message.candidate_id})
     hub.state_put(gmail_key(gmail_id), key)
     window.count_send()
-    hub.log.info("mail sent", extra={"message": message.id, "gmail_id": gmail_id, "candidate": message.candidate_id,
-                                     "purpose": message.purpose})
+    log.info("mail sent", extra={"branch": hub.branch, "message_id": message.id, "gmail_id": gmail_id,
+                                 "candidate": message.candidate_id, "purpose": message.purpose})
