@@ -491,9 +491,17 @@ def _failing(message: str) -> Callable[[], str]:
     return run
 
 
+def _add_messages() -> None:
+    from hub.messages.commands import messages_group
+    cli.add_command(messages_group)
+
+
 @cli.group("auth")
 def auth_group() -> None:
     """Connect a branch's accounts (each plugin adds its own subcommand, e.g. `hub auth google`)."""
+
+
+_add_messages()
 
 
 def main() -> None:

@@ -24,10 +24,10 @@ from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
 
 __all__ = [
+    "CHANNEL_HOOKS",
     "T0",
     "ConnectorConformance",
     "FakeClock",
-    "CHANNEL_HOOKS",
     "RecordingChannel",
     "RecordingSink",
     "build_hub",

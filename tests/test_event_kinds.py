@@ -12,7 +12,15 @@ from pydantic import ValidationError
 from hub import hookspecs
 from hub.events import Event, EventKind
 from hub.plugins import new_manager
-from hub.testing import CHANNEL_HOOKS, RecordingChannel, RecordingSink, make_candidate, make_event, make_message, make_session
+from hub.testing import (
+    CHANNEL_HOOKS,
+    RecordingChannel,
+    RecordingSink,
+    make_candidate,
+    make_event,
+    make_message,
+    make_session,
+)
 
 PAYLOADS = {"candidate", "session", "outcome", "due", "message", "bounce"}
 

@@ -131,7 +131,7 @@ class MessagesSettings(_Strict):
 
     enabled: bool = Field(True, description="send messages at all (false: every message is recorded as skipped)")
     off: list[str] = Field(default_factory=list, description=(
-        "purposes the branch does not send, e.g. [\"referrer_outcome\"] (hub messages list shows them all)"))
+        "purposes the branch does not send, e.g. [\"referrer_outcome\"] (see: hub messages list)"))
     booking_url: str | None = Field(None, description=(
         "the booking page sent with the registration (the candidate's hub id is added as utm_content)"))
     relance_after: Seconds = Field(3 * 86400, description="one reminder to book when nothing is booked by then")
@@ -297,6 +297,9 @@ def load_config(path: str | os.PathLike[str] | None, plugin_models: Mapping[str,
         problems.append(ConfigProblem("" if blamed else str(hub_file), "state_dir", why,
                                       "create it, or set state_dir to a folder the hub's user may write",
                                       env=blamed))
+    if not any(p.is_error for p in problems):
+        from hub.messages.checks import template_problems  # the templates render with the branches' settings
+        problems += template_problems(config)
     add_lines(problems)
     if strict and any(p.is_error for p in problems):
         raise ConfigError([p for p in problems if p.is_error])

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from hub import hookimpl
+from hub import DeliveryRejected, hookimpl
 from hub.api import check_response, failure_from_exception
 from hub.context import HubContext
 from hub.events import Candidate, Event, EventKind
@@ -98,17 +98,20 @@ def journal_line(event: Event, zone: ZoneInfo) -> str:
         EventKind.SESSION_REMINDER_DUE: f"Rappel à envoyer à {who} ({event.due.offset} avant le {when})"
         if event.due else "",
         EventKind.FOLLOWUP_DUE: f"Suivi à faire avec {who} ({event.due.offset} après le {when})" if event.due else "",
+        EventKind.MESSAGE_DUE: f"Mail envoyé à {event.message.to_name or who} : « {event.message.subject} »"
+        if event.message else "",
+        EventKind.MESSAGE_BOUNCED: f"Adresse e-mail en échec pour {who} : plus de mail jusqu'à ce qu'elle change",
     }
     return texts[event.kind]
 
 
-def _write_journal(hub: HubContext, event: Event) -> None:
+def _write_journal(hub: HubContext, event: Event, **extra: Any) -> None:
     with _client(hub) as client:
         try:
             # The delivery key makes a repeated delivery (after a crash) a no-op on Carnet's side.
             reply = client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
                                 json={"kind": event.kind.value, "candidate": event.candidate_id,
-                                      "text": journal_line(event, hub.zone)})
+                                      "text": journal_line(event, hub.zone), **extra})
         except httpx.TransportError as exc:
             raise failure_from_exception(exc, service=SERVICE) from None
         check_response(reply, service=SERVICE)  # 5xx: retried later; 400 (bad line): dead letter at once
@@ -167,4 +170,23 @@ def session_reminder_due(hub: HubContext, event: Event) -> None:
 
 @hookimpl
 def followup_due(hub: HubContext, event: Event) -> None:
+    _write_journal(hub, event)
+
+
+# --- a channel: Carnet also sends the branch's mails ----------------------------------------------------------
+# Implementing `message_due` makes a plugin a channel: the core plans, renders and schedules each message and
+# hands it over once it may go; the channel only delivers it, once, using the delivery key. A branch picks
+# its channel with `channels = { email = "example" }` (the only channel-capable plugin is picked otherwise).
+
+@hookimpl
+def message_due(hub: HubContext, event: Event) -> None:
+    message = event.message
+    if message is None:
+        raise DeliveryRejected("a message_due event without its message")
+    _write_journal(hub, event, message={"to": message.to, "subject": message.subject, "text": message.text,
+                                        "id": message.id})
+
+
+@hookimpl
+def message_bounced(hub: HubContext, event: Event) -> None:
     _write_journal(hub, event)

@@ -55,8 +55,13 @@ def test_signups_become_registrations_and_reach_the_journal(carnet_hub: Hub,
     for i in range(3):
         sandbox.add_signup(TOKEN, first_name=f"Élodie{i}", last_name="Núñez", email=f"e{i}@example.org")
     report = carnet_hub.cycle(force_poll=True)
-    assert report.ingested == 3 and report.delivered == 3
-    assert [e["text"] for e in sandbox.journal[TOKEN]] == [f"Inscription d'Élodie{i} Núñez" for i in range(3)]
+    assert report.ingested == 3 and report.delivered == 6  # each registration, and its welcome mail
+    journal = sandbox.journal[TOKEN]
+    assert [e["text"] for e in journal if e["kind"] == "candidate_registered"] == [
+        f"Inscription d'Élodie{i} Núñez" for i in range(3)]
+    mails = [e for e in journal if e["kind"] == "message_due"]
+    assert [m["message"]["to"] for m in mails] == [f"e{i}@example.org" for i in range(3)]
+    assert all(m["text"].startswith("Mail envoyé à Élodie") for m in mails)
     requests = sandbox.requests
     carnet_hub.cycle(force_poll=True)
     assert sandbox.requests == requests + 1  # an idle poll is one request
@@ -73,7 +78,9 @@ def test_a_revoked_token_pauses_the_plugin_and_loses_nothing(carnet_hub: Hub,
     sandbox.revoked.clear()  # a new token, then `hub retry`
     carnet_hub.store.resume("conformance", "example")
     carnet_hub.cycle()
-    assert len(sandbox.journal[TOKEN]) == 2
+    kinds = sorted(e["kind"] for e in sandbox.journal[TOKEN])
+    # the kit's two sample people share a phone: one person, registered twice, welcomed once (the mail waited too)
+    assert kinds == ["candidate_registered"] * 2 + ["message_due"]
 
 
 def test_the_fake_serves_a_request_while_another_is_still_sending_its_body() -> None:
