@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,8 @@ class BranchStatus:
     zone: str
     plugins: list[PluginStatus]
     problems: list[dict[str, str]]
+    mail_channel: str = ""  # the plugin sending the branch's mails; "" when none (nothing is sent)
+    needs_call: int = 0  # people registered long ago who booked nothing: someone should call them
 
 
 def local(value: float | None, zone: ZoneInfo) -> str:
@@ -85,7 +87,10 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
         plugins = [_plugin_status(facts, (branch_id, plugin), zone, now) for plugin in hub.branches[branch_id].names]
         problems = [{"plugin": r.plugin, "where": r.ref, "field": r.field, "problem": r.message,
                      "since": local(r.first_seen, zone)} for r in store.list_problems(branch_id)]
-        out.append(BranchStatus(branch_id, str(zone), plugins, problems))
+        settings = hub.config.branches[branch_id].messages
+        waiting = store.waiting_for_booking(branch_id, hub.clock() - timedelta(seconds=settings.needs_call_after))
+        out.append(BranchStatus(branch_id, str(zone), plugins, problems, hub.channel(branch_id, "email") or "",
+                                len(waiting)))
     return out
 
 
@@ -164,6 +169,11 @@ def render(branches: list[BranchStatus], plugin_errors: dict[str, str], *, style
                 lines += _wrap(p.wrong, "      ", "      ")
             if p.fix:
                 lines += _fix_lines(p.fix)
+        if not branch.mail_channel:
+            lines.append("  no mail channel: confirmations and reminders are not sent (see: hub messages list)")
+        if branch.needs_call:
+            lines += _wrap(f"{branch.needs_call} person(s) registered and booked nothing: call them "
+                           f"(see: hub events --branch {branch.branch} --kind candidate_registered)", "  ", "    ")
         if branch.problems:
             lines.append(f"  {len(branch.problems)} row(s) or answer(s) for staff to fix:")
             for problem in branch.problems:

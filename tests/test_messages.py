@@ -223,3 +223,17 @@ def test_a_branch_without_a_mail_channel_plans_nothing(make_hub: Callable[..., H
     hub = make_hub({"lyon": {"name": "Lyon", "plugins": []}})
     register(hub)
     assert [r.kind for r in hub.store.list_events()] == ["candidate_registered"]
+
+
+def test_someone_who_booked_nothing_after_needs_call_after_is_listed(hub: Hub, clock: FakeClock) -> None:
+    from hub import status as st
+
+    event = register(hub)
+    clock.advance(days=9)
+    assert st.collect(hub)[0].needs_call == 0
+    clock.advance(days=2)
+    [branch] = st.collect(hub)
+    assert branch.needs_call == 1 and branch.mail_channel == "mail"
+    assert "1 person(s) registered and booked nothing" in st.render([branch], {})
+    book(hub, str(event.candidate_id), clock() + timedelta(days=2))
+    assert st.collect(hub)[0].needs_call == 0
