@@ -26,6 +26,7 @@ from hub.app import Hub
 from hub.config import load_config
 from hub.config.files import write_config
 from hub.daemon import Daemon
+from hub.demo_mails import channel_for, print_mails
 from hub.durations import Offset, parse_offset
 from hub.errors import ConfigError
 from hub.events import Event, EventKind, OutcomeCategory
@@ -47,7 +48,7 @@ PHASE_TITLES = {
     DemoPhase.OUTCOME: "Résultats",
 }
 BRANCHES = {"bordeaux": "La Cravate Solidaire Bordeaux", "lyon": "La Cravate Solidaire Lyon"}
-TOOLS = {"calendly": "Calendly", "example": "Carnet", "gsheets": "Google Sheets"}
+TOOLS = {"calendly": "Calendly", "example": "Carnet", "gsheets": "Google Sheets", "gmail": "Gmail"}
 STORY_ZONE = ZoneInfo("Europe/Paris")
 _NAMES = {
     "bordeaux": [("Aïcha", "Benali", "Mission locale"), ("Jérôme", "Lefèvre", "France Travail"),
@@ -66,6 +67,8 @@ _WORDS = {
     "outcome_recorded": ("résultat", "résultats"),
     "session_reminder_due": ("rappel", "rappels"),
     "followup_due": ("suivi", "suivis"),
+    "message_due": ("mail", "mails"),
+    "message_bounced": ("adresse en échec", "adresses en échec"),
 }
 
 
@@ -180,7 +183,8 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
                     for b in BRANCHES for name in sandboxes}
         branches, secrets = {}, {}
         for b, title in BRANCHES.items():
-            table: dict[str, object] = {"name": title, "plugins": sorted(sandboxes), "poll_interval": 1}
+            table: dict[str, object] = {"name": title, "plugins": sorted(sandboxes), "poll_interval": 1,
+                                        "channels": channel_for(sorted(sandboxes))}
             for name, sandbox in sandboxes.items():
                 table[name] = sandbox.demo_settings(contexts[(b, name)])
                 secrets.update(sandbox.demo_environ(contexts[(b, name)]))
@@ -215,6 +219,8 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
                     echo(line)
             _time_passes(hub, clock, timedelta(days=32), "Un mois plus tard : les suivis sont dus", echo)
         _summary(hub, sandboxes, echo)
+        first = next(iter(BRANCHES))
+        print_mails(hub, first, BRANCHES[first], STORY_ZONE, echo)
         hub.close()
     seconds = f"{time.monotonic() - started:.1f}".replace(".", ",")
     echo(f"\nDémonstration terminée en {seconds} s. Configuration et base de données : {directory}/")
@@ -288,6 +294,8 @@ def _time_passes(hub: Hub, clock: DemoClock, delta: timedelta, title: str, echo:
     end, mark = clock() + delta, _last_seq(hub)
     for _ in range(100):  # bounded: an entry the daemon does not fire must not hold the story forever
         due = [d for r in hub.store.list_schedule(state="waiting") if (d := from_ts(r.due_at)) and d <= end]
+        due += [d for r in hub.store.list_deliveries(states=("pending",), limit=10_000)  # mails waiting for
+                if (d := from_ts(r.next_attempt_at)) and clock() < d <= end]              # the morning
         if not due:
             break
         clock.move_to(min(due) + timedelta(minutes=1))
@@ -374,7 +382,7 @@ def _summary(hub: Hub, sandboxes: dict[str, Any], echo: Callable[[str], None]) -
     for index, branch in enumerate(BRANCHES):
         events = {r.id: r for r in hub.store.list_events(branch=branch, limit=100_000)}
         deliveries = hub.store.list_deliveries(branch=branch, limit=100_000)
-        waiting = Counter(d.state for d in deliveries if d.state != "done")
+        waiting = Counter(d.state for d in deliveries if d.state not in ("done", "skipped"))
         people = hub.store.count("candidates", branch)
         state = "tout est à jour" if not waiting else listing(
             [f"{n} mise{'s' if n > 1 else ''} à jour {_STATE_WORDS.get(s, s)}" for s, n in sorted(waiting.items())])

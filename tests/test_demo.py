@@ -66,3 +66,17 @@ def test_a_previous_demo_folder_is_replaced(tmp_path: Path) -> None:
     (folder / "old-file").write_text("x")
     assert run_demo(folder, PluginRegistry.discover(), echo=lambda _: None) == 0
     assert not (folder / "old-file").exists() and (folder / MARKER).exists()
+
+
+def test_the_demo_prints_each_person_s_mails_in_order(tmp_path: Path) -> None:
+    """Issue 10: per candidate and in order, the mails each received (subject and first line), for one branch."""
+    lines: list[str] = []
+    assert run_demo(tmp_path / "demo", PluginRegistry.discover(), echo=lines.append) == 0
+    text = "\n".join(lines)
+    part = text[text.index("== Les mails envoyés par La Cravate Solidaire Bordeaux"):]
+    assert "« La Cravate Solidaire Bordeaux : nous avons bien reçu votre inscription »" in part
+    assert "« Votre rendez-vous a changé" in part and "« Rappel : votre rendez-vous" in part
+    zoe = part[part.index("Zoé N'Diaye :"):part.index("Mamadou Traoré :")]
+    order = [zoe.index(s) for s in ("inscription", "est confirmé", "a changé", "Rappel", "Des nouvelles")]
+    assert order == sorted(order)
+    assert "@" not in part  # subjects and first lines only, never an address
