@@ -27,19 +27,24 @@ The sent message's real Message-ID is NOT read back (messages.get format=metadat
 the costs): a bounce is matched when it arrives instead (bounces.py: our Message-ID when Gmail kept it, else one
 `rfc822msgid:` search for the Message-ID the bounce quotes), which costs one request per bounce, not per mail.
 
-Gmail requests per message, measured against the sandbox (tests/plugins/gmail/test_gmail_send.py):
+Gmail requests per message (the re-delivery after a crash, not counting what was done before it), measured
+against the sandbox by tests/plugins/gmail/test_gmail_send.py:
 
-    normal case                                         2  drafts.create, drafts.send
-      + once per process when `sender` is unset         1  users.getProfile
-    repeat after "sent"                                 0
-    crash after the "new" commit, before/while creating 2 or 3  drafts.list (+ drafts.create when no draft
-                                                              was made, or Gmail rewrote our Message-ID) + send
-    crash after drafts.create, before its commit        2  drafts.list (finds it), drafts.send; 3 if Gmail
-                                                              rewrote the Message-ID (then one unsent draft
-                                                              is left in the mailbox's Drafts)
-    crash after the "draft" commit, before drafts.send  2  drafts.get, drafts.send
-    crash after drafts.send, before "sent" is recorded  2  drafts.get (404), threads.get (SENT found): no second mail
-    daily limit reached (by the hub's own count)        0  PluginNotReady until the rolling 24 h window frees
+    normal case                                          2  drafts.create, drafts.send
+      once per process when `sender` is unset           +1  users.getProfile (none if the bounce source
+                                                            read it first)
+    repeat after "sent"                                  0
+    crash before drafts.create answered (no draft made)  3  drafts.list (none), drafts.create, drafts.send
+    crash after drafts.create, before its commit         2  drafts.list (finds it), drafts.send; 3 if Gmail
+                                                            rewrote the draft's Message-ID (one unsent draft
+                                                            is then left in the mailbox's Drafts)
+    crash after the "draft" commit, before drafts.send   2  drafts.get, drafts.send
+    crash after drafts.send, before "sent" is committed  2  drafts.get (404), threads.get (SENT found): no
+                                                            second mail
+    the draft was deleted by staff before being sent     5  drafts.get, threads.get, messages.list, then
+                                                            drafts.create, drafts.send
+    daily limit reached (the hub's count), or Gmail      0  PluginNotReady until the window frees / the time
+      asked to wait earlier                                 Gmail named
 
 The daily limit: each send is counted in 5-minute buckets over a rolling 24 h (`window`); at the account's
 limit (Settings.send_limit) the delivery waits without asking Gmail. When Gmail itself says stop (429, a
