@@ -1,0 +1,93 @@
+"""Crash test for messages: 300 welcome mails through the Gmail channel and its fake, the daemon killed with
+SIGKILL at 10 random moments between planning and commit. Afterwards the fake's Sent folder holds exactly one
+mail per message: none lost, none twice (the channel creates a draft and records it before sending, so a
+re-delivery after a kill finds what it did). The kill moments come from a seeded generator."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub.events import EventKind
+from hub.sandbox import serve
+from hub.testing import make_candidate, make_event, write_config
+from hub_gmail.mime import delivery_key_of
+from hub_gmail.sandbox import GmailSandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE, KILLS, SEED = 300, 10, 20261202
+TOKEN, MAILBOX = "ya29.crash-test", "crash@cravate.example.org"
+
+
+def write_feed(path: Path) -> None:
+    now = datetime.now(UTC)
+    lines = [make_event(EventKind.CANDIDATE_REGISTERED, occurred_at=now, source_id=f"signup-{i}",
+                        candidate=make_candidate(ref=f"person-{i}", email=f"person{i}@example.org", phone=None)
+                        ).model_dump_json() for i in range(PEOPLE)]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def sent_keys(sandbox: GmailSandbox) -> Counter[str]:
+    return Counter(str(delivery_key_of(str(mail["Message-ID"]))) for mail in sandbox.sent(MAILBOX))
+
+
+@pytest.mark.slow
+def test_each_message_is_sent_exactly_once_across_ten_sigkills(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    write_feed(feed)
+    sandbox = GmailSandbox(rewrite_message_id=False)  # keep our Message-ID: the test reads the key back from it
+    sandbox.add_mailbox(MAILBOX, TOKEN, branch="crash")
+    with serve({"gmail": sandbox}) as urls:
+        write_config(tmp_path / "config", {"crash": {
+            "plugins": ["feed", "gmail"], "schedule": {"followups": [], "reminders": []},
+            "messages": {"quiet_hours": "00:00-00:00", "daily_cap": 10_000, "per_person_daily": 10,
+                         "referrer_notes": False},
+            "gmail": {"auth": "static_token", "api_endpoint": urls["gmail"], "sender": MAILBOX,
+                      "bounce_interval": 3600}}}, {"delivery": {"batch_size": 20}})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env.update({"HUB_PLUGINS": "", "HUB_LOAD_PLUGINS": "feed=tests.crash.plugins:feed,gmail=hub_gmail.plugin",
+                    "HUB_CONFIG": str(tmp_path / "config"), "CRASH_FEED": str(feed),
+                    "HUB_CRASH_GMAIL_ACCESS_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)})
+        rng = random.Random(SEED)
+        interrupted = 0
+        for _ in range(KILLS):
+            daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.5, 1.5))  # picks the kill moment; nothing is asserted about timing
+            daemon.kill()
+            daemon.wait()
+            interrupted += sum(sent_keys(sandbox).values()) < PEOPLE
+        assert interrupted >= KILLS // 2, "the kills should land while mails are being sent"
+
+        log = (tmp_path / "daemon.log").open("w")  # a file, not a pipe: a full pipe would block the daemon
+        daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 240
+        while sum(sent_keys(sandbox).values()) < PEOPLE and time.monotonic() < deadline and daemon.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)  # a last mail sent twice would show now
+        daemon.terminate()
+        assert daemon.wait(timeout=30) == 0, (tmp_path / "daemon.log").read_text()[-2000:]
+        log.close()
+        counts = sent_keys(sandbox)
+        drafts_left = len(sandbox.drafts(MAILBOX))
+
+    hub_db = sqlite3.connect(tmp_path / "config" / "var" / "hub.db")
+    keys = {row[0] for row in hub_db.execute("SELECT key FROM deliveries WHERE kind='message_due'"
+                                             " AND state != 'skipped'")}  # referrer notes are turned off
+    states = dict(hub_db.execute("SELECT state, COUNT(*) FROM deliveries WHERE kind='message_due'"
+                                 " AND state != 'skipped' GROUP BY state"))
+    assert len(keys) == PEOPLE and states == {"done": PEOPLE}  # one message per person, every one delivered
+    assert set(counts) == keys, "every message is in Sent"
+    assert [key for key, n in counts.items() if n > 1] == [], "no message sent twice"
+    assert drafts_left == 0
+    print(f"message crash test: {KILLS} kills ({interrupted} mid-send), {sum(counts.values())} mails for {PEOPLE}")
