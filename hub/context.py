@@ -7,7 +7,7 @@ touch the store or the plugin manager directly, so the core can change behind it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,10 +21,19 @@ if TYPE_CHECKING:
     from hub.config import BranchConfig
     from hub.store import Store
 
-__all__ = ["Clock", "HubContext", "SettingsT"]
+__all__ = ["Clock", "HubContext", "PluginLog", "SettingsT"]
 
 Clock = Callable[[], datetime]
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+class PluginLog(logging.LoggerAdapter[logging.Logger]):
+    """A plugin's logger: the branch and plugin on every line, and the caller's `extra` kept (the standard
+    adapter replaces it before Python 3.13's merge_extra)."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
+        return msg, kwargs
 
 
 class HubContext:
@@ -43,8 +52,7 @@ class HubContext:
         self._clock = clock
         self.delivery_key = delivery_key
         self.public_url = public_url
-        self.log = logging.LoggerAdapter(logging.getLogger(f"hub.plugin.{plugin}"),
-                                         {"branch": branch.id, "plugin": plugin})
+        self.log = PluginLog(logging.getLogger(f"hub.plugin.{plugin}"), {"branch": branch.id, "plugin": plugin})
         self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
 
     def for_delivery(self, key: str) -> HubContext:

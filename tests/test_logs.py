@@ -88,3 +88,13 @@ def test_verbosity_flags_step_and_clamp() -> None:
     assert level_from_flags("WARNING", 5, 0) == "DEBUG"
     assert level_from_flags("INFO", 0, 1) == "WARNING"
     assert level_from_flags("INFO", 0, 9) == "CRITICAL"
+
+
+def test_a_plugin_s_log_keeps_its_own_fields_and_adds_branch_and_plugin(make_hub, caplog) -> None:  # type: ignore[no-untyped-def]  # pytest fixtures
+    import logging
+
+    hub = make_hub({"lyon": {"plugins": []}})
+    with caplog.at_level(logging.INFO, logger="hub.plugin.carnet"):
+        hub.context("lyon", "carnet").log.info("mail sent", extra={"message_id": "msg_1"})
+    [record] = caplog.records
+    assert (record.message_id, record.branch, record.plugin) == ("msg_1", "lyon", "carnet")  # type: ignore[attr-defined]  # set through extra
