@@ -69,8 +69,9 @@ class Hub:
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
         self.planner = Planner(self.store, config, self.channel)
         self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored)
-        self.incidents = Incidents(self.store, {b: list(c.alerts)
-                                                for b, c in config.branches.items()}, clock)
+        self.incidents = Incidents(self.store, {b: list(c.alerts) for b, c in config.branches.items()}, clock,
+                                   mail=lambda b, to, key, text, fix: self.planner.staff_mail(b, to, key, text, fix,
+                                                                                              self.clock()))
         policy = MessagePolicy(self.store, config, self.planner)
         self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents,
                                      gate=policy.check)

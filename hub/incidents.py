@@ -1,8 +1,10 @@
 """What happens when something needs a person: a plugin paused (credentials refused) or a delivery dead.
 
 One place records it, logs it at error with the command that fixes it, and alerts the branch's `alerts`
-targets at most once per problem per day. Targets are webhook URLs today (a JSON POST with a French `text`,
-which Mattermost, Slack, Rocket.Chat and most chat tools accept); e-mail addresses wait for a mail channel.
+targets at most once per problem per day. Targets are webhook URLs (a JSON POST with a French `text`, which
+Mattermost, Slack, Rocket.Chat and most chat tools accept) or e-mail addresses, mailed through the branch's
+mail channel like any message (a webhook is the sturdier target: it does not depend on a plugin that may be
+the one in trouble).
 An alert that cannot be sent is logged and never stops the work that raised it.
 """
 
@@ -19,11 +21,14 @@ from hub.store import Store
 log = logging.getLogger("hub.incidents")
 ALERT_PERIOD = 24 * 3600.0
 ALERT_TIMEOUT = 5.0
+StaffMail = Callable[[str, str, str, str, str], bool]
+"""(branch, address, problem key, what is wrong, the fix) -> planned through the branch's mail channel?"""
 
 
 class Incidents:
     def __init__(self, store: Store, alert_targets: Mapping[str, Sequence[str]], clock: Callable[[], datetime],
-                 *, send: Callable[[str, dict[str, str]], None] | None = None) -> None:
+                 *, send: Callable[[str, dict[str, str]], None] | None = None, mail: StaffMail | None = None) -> None:
+        self._mail = mail
         self.store = store
         self.targets = alert_targets
         self.clock = clock
@@ -55,8 +60,9 @@ class Incidents:
                 "text": f"[cravate-hub · {branch}] {text}. À faire : {fix}"}
         for target in targets:
             if "@" in target and not target.startswith(("http://", "https://")):
-                log.warning("alert not sent: e-mail alerts need a mail channel plugin (Gmail or Outlook)",
-                            extra={"branch": branch, "plugin": plugin})
+                if self._mail is None or not self._mail(branch, target, f"{plugin}:{kind}", text, fix):
+                    log.warning("alert not sent: e-mail alerts need a mail channel plugin (Gmail or Outlook)",
+                                extra={"branch": branch, "plugin": plugin})
                 continue
             try:
                 self._send(target, body)

@@ -237,3 +237,26 @@ def test_someone_who_booked_nothing_after_needs_call_after_is_listed(hub: Hub, c
     assert "1 person(s) registered and booked nothing" in st.render([branch], {})
     book(hub, str(event.candidate_id), clock() + timedelta(days=2))
     assert st.collect(hub)[0].needs_call == 0
+
+
+def test_alerts_to_an_e_mail_address_go_through_the_mail_channel_once_a_day(
+        make_hub: Callable[..., Hub], channel: RecordingChannel, register_plugin: Callable[[str, object], object],
+        clock: FakeClock) -> None:
+    from hub.errors import PluginAuthFailed
+    from hub.testing import RecordingSink
+
+    refused = RecordingSink()
+    refused.fail["candidate_registered"] = PluginAuthFailed("jeton refusé", fix="hub auth google --branch lyon")
+    register_plugin("sheet", refused)
+    hub = make_hub({"lyon": {"name": "Lyon", "plugins": ["mail", "sheet"], "alerts": ["coord@example.org"],
+                             "channels": {"email": "mail"}}})
+    register(hub)
+    hub.cycle()
+    hub.cycle()
+    [alert] = [m for m in sent(channel) if m.purpose == "staff_alert"]
+    assert alert.to == "coord@example.org" and alert.subject.startswith("[cravate-hub] Lyon : sheet est en pause")
+    assert "hub auth google --branch lyon, then hub retry --branch lyon --plugin sheet" in alert.text
+    hub.store.resume("lyon", "sheet")
+    clock.advance(hours=2)
+    hub.cycle()  # refused again the same day: no second mail
+    assert [m.purpose for m in sent(channel)].count("staff_alert") == 1

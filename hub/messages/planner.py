@@ -198,6 +198,33 @@ class Planner:
             return "this address bounced earlier: no more mail until it changes"
         return None
 
+    # --- mail to staff (alerts) -------------------------------------------------------------------------------
+
+    def staff_mail(self, branch_id: str, address: str, key: str, problem: str, fix: str, now: datetime) -> bool:
+        """Plan one alert mail to a staff address through the branch's channel (atomic); False when the
+        branch has no mail channel. `key` names the problem: the same problem is mailed once a day."""
+        branch = self.config.branches.get(branch_id)
+        channel = self.channel(branch_id, "email")
+        if branch is None or channel is None:
+            return False
+        day = now.astimezone(self.config.zone(branch_id)).date().isoformat()
+        source_id = f"alert:{key}:{day}:{_digest(address.casefold())}:staff_alert"
+        if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
+            return True
+        values = {**facts(branch, self.config.zone(branch_id), candidate=None), "probleme": problem, "a_faire": fix}
+        rendered = self.renderer(branch_id).render("staff_alert", values)
+        mid = message_id(branch.id, source_id)
+        message = Message(id=mid, purpose="staff_alert", recipient="staff", to=address, subject=rendered.subject,
+                          text=rendered.text, html=rendered.html, from_name=branch.messages.from_name or branch.name,
+                          reply_to=branch.messages.reply_to)
+        event = Event(id=mid, kind=EventKind.MESSAGE_DUE, branch=branch.id, source=MESSAGES, source_id=source_id,
+                      occurred_at=now, message=message)
+        with self.store.transaction():
+            self.store.insert_event(event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value,
+                                    source=MESSAGES, source_id=source_id, occurred_at=now, candidate_id=None,
+                                    session_id=None, body=event.model_dump_json(), sinks=[channel], now=now)
+        return True
+
     # --- bounces ---------------------------------------------------------------------------------------------
 
     def bounced(self, branch: str, address: str) -> bool:

@@ -36,6 +36,8 @@ PURPOSES: tuple[Purpose, ...] = (
             "quand la présence est notée, avec accord"),
     Purpose("referrer_outcome", "referrer", "Au prescripteur : la suite du parcours (emploi, formation...)",
             "quand un résultat est noté, avec accord"),
+    Purpose("staff_alert", "staff", "À l'équipe : un problème demande une personne (alerts du fichier d'antenne)",
+            "au plus une fois par jour et par problème"),
 )
 BY_KEY = {p.key: p for p in PURPOSES}
 CHANGED = frozenset({"session_moved", "session_cancelled"})

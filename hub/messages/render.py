@@ -128,7 +128,7 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         "structure": referrer.structure if referrer else None,
         "date": None, "heure": None, "lieu": None, "visio": None, "programme": None, "module": None,
         "ancien_date": None, "ancien_heure": None, "quand": None, "depuis": None,
-        "resultat": None, "present": None,
+        "resultat": None, "present": None, "probleme": None, "a_faire": None, "branche": branch.id,
     }
     if session is not None:
         values.update(date=french_date(session.start, zone), heure=french_time(session.start, zone),
@@ -188,5 +188,7 @@ def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: s
                       observed_at=start)
     link = (branch.messages.booking_url or "https://calendly.com/votre-antenne/rendez-vous") + \
         "?utm_content=cnd_exemple"
-    return facts(branch, zone, candidate=candidate, session=session, previous=previous, outcome=outcome,
-                 due_at=due_at if purpose in ("reminder", "followup") else None, booking_link=link)
+    values = facts(branch, zone, candidate=candidate, session=session, previous=previous, outcome=outcome,
+                   due_at=due_at if purpose in ("reminder", "followup") else None, booking_link=link)
+    return {**values, "probleme": "gsheets est en pause : jeton refusé (401)",
+            "a_faire": f"hub auth google --branch {branch.id}, then hub retry --branch {branch.id} --plugin gsheets"}
