@@ -204,7 +204,7 @@ class BranchConfig(_Strict):
     poll_interval: Seconds | None = None
     alerts: list[str] = Field(default_factory=list, description=(
         "where to alert staff when a plugin is paused or a delivery dies (at most once a day per problem): "
-        "webhook URLs (chat tools) now; e-mail addresses once a mail channel plugin is installed"))
+        "webhook URLs (chat tools), or e-mail addresses mailed through the branch's mail channel"))
     messages: MessagesSettings = MessagesSettings()
     channels: dict[str, str] = Field(default_factory=dict, description=(
         "which plugin delivers each medium, e.g. { email = \"gmail\" }; default: the one enabled plugin that can"))
