@@ -38,6 +38,12 @@ from hub.sandbox import DemoContext, Sandbox
 from hub_gmail.sandbox_mailbox import SYSTEM_LABELS, Mailbox, Stored, dsn, parse_mail, payload, rewrite_headers
 
 DEMO_DOMAIN = "cravate-demo.org"
+USER_UNITS_PER_MINUTE = 15_000
+UNITS = {"messages.send": 100, "drafts.send": 100, "drafts.create": 10, "drafts.get": 5, "drafts.list": 5,
+         "drafts.delete": 10, "messages.get": 5, "messages.list": 5, "threads.get": 10, "history.list": 2,
+         "users.getProfile": 1, "labels.list": 1}
+"""Quota units per method and the per-user limit, https://developers.google.com/gmail/api/reference/quota
+(reference C4; drafts.create/delete and threads.get are not in our excerpt: the page lists them at 10)."""
 _BASE64 = re.compile(r"^[A-Za-z0-9_+/-]*={0,2}$")  # proto3 JSON bytes: URL-safe or standard, padded or not
 _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     (method, http, re.compile(pattern)) for method, http, pattern in [
@@ -97,7 +103,9 @@ class GmailSandbox(Sandbox):
     name = "gmail"
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None, rewrite_message_id: bool = True,
-                 daily_limit: int | None = None) -> None:
+                 daily_limit: int | None = None, units_per_minute: int | None = USER_UNITS_PER_MINUTE) -> None:
+        self.units_per_minute = units_per_minute
+        self.spent: dict[str, list[tuple[datetime, int]]] = {}  # address -> (when, units) of the last minute
         self.lock = threading.RLock()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rewrite_message_id = rewrite_message_id
@@ -240,7 +248,22 @@ class GmailSandbox(Sandbox):
             if only in (None, method):
                 del self.failures[i]
                 raise self._fault(failure)
+        self._spend(address, method)
         return address
+
+    def _spend(self, address: str, method: str) -> None:
+        """Gmail's per-user quota: 15,000 units per user per minute, each method its cost (quota page, see
+        UNITS); over it, 429 userRateLimitExceeded like the real service."""
+        if self.units_per_minute is None:
+            return
+        now = self.clock()
+        window = [(at, units) for at, units in self.spent.get(address, []) if now - at < timedelta(minutes=1)]
+        cost = UNITS.get(method, 5)
+        if sum(units for _, units in window) + cost > self.units_per_minute:
+            self.spent[address] = window
+            oldest = min(at for at, _ in window)
+            raise self._rate_limited(oldest + timedelta(minutes=1), reason="userRateLimitExceeded")
+        self.spent[address] = [*window, (now, cost)]
 
     def _fault(self, failure: int | str) -> ApiError:
         if failure == "daily":
@@ -256,11 +279,10 @@ class GmailSandbox(Sandbox):
                                          else "Internal error encountered.", "backendError"))
 
     @staticmethod
-    def _rate_limited(until: datetime) -> ApiError:
+    def _rate_limited(until: datetime, reason: str = "rateLimitExceeded") -> ApiError:
         when = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{until.microsecond // 1000:03d}Z"
         message = f"User-rate limit exceeded.  Retry after {when}"
-        return ApiError(429, error_body(429, "RESOURCE_EXHAUSTED", message, "rateLimitExceeded",
-                                        domain="usageLimits"))
+        return ApiError(429, error_body(429, "RESOURCE_EXHAUSTED", message, reason, domain="usageLimits"))
 
     def _token(self, form: dict[str, str]) -> tuple[dict[str, Any], int]:
         with self.lock:
