@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub import scheduler
 from hub.config import HubConfig
@@ -77,6 +77,7 @@ class Hub:
                                      gate=policy.check)
         self.setup = LaneSetup(self.store, self.branches, clock)
         self._next_poll: dict[tuple[str, str, str], float] = {}
+        self._needs_call_checked: dict[str, float] = {}
 
     def _context_factory(self, branch_id: str) -> Callable[[str], HubContext]:
         cache: dict[str, HubContext] = {}
@@ -142,7 +143,14 @@ class Hub:
 
     def ingest(self, branch: str, plugin: str, events: Sequence[Event], *, source: str | None = None,
                cursor: str | None = None) -> list[Event]:
-        stored = self.ingestor.ingest(branch, plugin, events, self.clock(), source=source, cursor=cursor)
+        try:
+            stored = self.ingestor.ingest(branch, plugin, events, self.clock(), source=source, cursor=cursor)
+        except BaseException:
+            self.planner.bounces.clear()  # rolled back: nothing to tell
+            raise
+        while self.planner.bounces:  # after the commit: an alert may take seconds, never inside a transaction
+            bounced_branch, candidate = self.planner.bounces.pop()
+            self.incidents.address_bounced(bounced_branch, candidate)
         for event in stored:
             log.info("event stored", extra={"event": event.describe()})
         return stored
@@ -236,7 +244,22 @@ class Hub:
                                                                                  "fix": "hub deliveries --failed"})
 
     def fire_schedule(self) -> int:
-        return scheduler.fire_due(self.store, self.clock(), self.sinks, after_store=self.planner.on_stored)
+        fired = scheduler.fire_due(self.store, self.clock(), self.sinks, after_store=self.planner.on_stored)
+        self._needs_call_alerts()
+        return fired
+
+    def _needs_call_alerts(self) -> None:
+        """Once an hour per branch with alert targets: tell staff who registered and booked nothing (the
+        alert itself goes at most once a day)."""
+        now = self.clock().timestamp()  # the hub's clock: the demo and the tests move it
+        for branch_id, branch in self.config.branches.items():
+            if not branch.alerts or self._needs_call_checked.get(branch_id, now - 7200) > now - 3600:
+                continue
+            self._needs_call_checked[branch_id] = now
+            before = self.clock() - timedelta(seconds=branch.messages.needs_call_after)
+            count = len(self.store.waiting_for_booking(branch_id, before))
+            if count:
+                self.incidents.needs_call(branch_id, count)
 
     def cycle(self, *, force_poll: bool = False, max_batches: int = 1000) -> CycleReport:
         """Every lane in turn, in this thread: poll, fire the schedule, deliver."""

@@ -52,6 +52,16 @@ class Incidents:
         self.alert(branch, plugin, "dead", f"une transmission vers {plugin} a échoué définitivement "
                                            f"({redact(error)})", fix)
 
+    def address_bounced(self, branch: str, candidate_id: str | None) -> None:
+        who = f"la personne {candidate_id}" if candidate_id else "une personne"
+        self.alert(branch, "messages", f"bounce:{candidate_id}", f"l'adresse e-mail de {who} ne fonctionne plus "
+                   "(un mail est revenu en erreur) : plus aucun mail ne lui part",
+                   "corrigez l'adresse dans le formulaire ou le tableau de suivi")
+
+    def needs_call(self, branch: str, count: int) -> None:
+        self.alert(branch, "messages", "needs_call", f"{count} personne(s) inscrite(s) n'ont toujours pas pris "
+                   "rendez-vous", f"appelez-les (liste : hub events --branch {branch} --kind candidate_registered)")
+
     def alert(self, branch: str, plugin: str, kind: str, text: str, fix: str) -> None:
         targets = [t for t in self.targets.get(branch, ()) if t]
         if not targets or not self.store.claim_alert(branch, f"{plugin}:{kind}", self.clock(), ALERT_PERIOD):

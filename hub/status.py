@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from hub import hints
 from hub.app import Hub
+from hub.messages.planner import BOUNCED_PREFIX, MESSAGES
 from hub.store import LaneHealth, PauseRow, SetupFailureRow, SourceRow
 
 WIDTH = 100
@@ -44,6 +45,7 @@ class BranchStatus:
     problems: list[dict[str, str]]
     mail_channel: str = ""  # the plugin sending the branch's mails; "" when none (nothing is sent)
     needs_call: int = 0  # people registered long ago who booked nothing: someone should call them
+    bounced: int = 0  # e-mail addresses that bounced: no mail goes to them until they change
 
 
 def local(value: float | None, zone: ZoneInfo) -> str:
@@ -89,8 +91,9 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
                      "since": local(r.first_seen, zone)} for r in store.list_problems(branch_id)]
         settings = hub.config.branches[branch_id].messages
         waiting = store.waiting_for_booking(branch_id, hub.clock() - timedelta(seconds=settings.needs_call_after))
+        bounced = store.kv_count(branch_id, MESSAGES, BOUNCED_PREFIX)
         out.append(BranchStatus(branch_id, str(zone), plugins, problems, hub.channel(branch_id, "email") or "",
-                                len(waiting)))
+                                len(waiting), bounced))
     return out
 
 
@@ -174,6 +177,9 @@ def render(branches: list[BranchStatus], plugin_errors: dict[str, str], *, style
         if branch.needs_call:
             lines += _wrap(f"{branch.needs_call} person(s) registered and booked nothing: call them "
                            f"(see: hub events --branch {branch.branch} --kind candidate_registered)", "  ", "    ")
+        if branch.bounced:
+            lines += _wrap(f"{branch.bounced} e-mail address(es) bounced: no more mail to them until they are "
+                           "corrected in the form or the tracking sheet", "  ", "    ")
         if branch.problems:
             lines.append(f"  {len(branch.problems)} row(s) or answer(s) for staff to fix:")
             for problem in branch.problems:

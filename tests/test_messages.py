@@ -260,3 +260,24 @@ def test_alerts_to_an_e_mail_address_go_through_the_mail_channel_once_a_day(
     clock.advance(hours=2)
     hub.cycle()  # refused again the same day: no second mail
     assert [m.purpose for m in sent(channel)].count("staff_alert") == 1
+
+
+def test_a_bounce_and_people_to_call_are_told_to_the_coordinator(make_hub: Callable[..., Hub],
+                                                                 channel: RecordingChannel, clock: FakeClock) -> None:
+    from hub import status as st
+
+    hub = make_hub({"lyon": {"name": "Lyon", "plugins": ["mail"], "alerts": ["coord@example.org"]}})
+    event = register(hub, email="parti@example.org")
+    hub.cycle()
+    [welcome] = sent(channel)
+    hub.ingest("lyon", "mail", [make_event(EventKind.MESSAGE_BOUNCED, occurred_at=hub.clock(),
+                                           candidate=Candidate(id=event.candidate_id),
+                                           bounce={"message_id": welcome.id, "address": "parti@example.org"})])
+    hub.cycle()
+    alerts = [m for m in sent(channel) if m.purpose == "staff_alert"]
+    assert len(alerts) == 1 and "ne fonctionne plus" in alerts[0].text and "parti@" not in alerts[0].text
+    assert st.collect(hub)[0].bounced == 1
+    clock.advance(days=11)
+    hub.cycle()
+    alerts = [m for m in sent(channel) if m.purpose == "staff_alert"]
+    assert len(alerts) == 2 and "1 personne(s) inscrite(s) n'ont toujours pas pris rendez-vous" in alerts[1].text

@@ -56,6 +56,7 @@ class _Plan:
 
 class Planner:
     def __init__(self, store: Store, config: HubConfig, channel: Channel) -> None:
+        self.bounces: list[tuple[str, str | None]] = []  # (branch, candidate) to tell staff after the commit
         self.store = store
         self.config = config
         self.channel = channel
@@ -246,6 +247,7 @@ class Planner:
                           {"since": event.occurred_at.isoformat(), "message": bounce.message_id})
         log.warning("address bounced: no more mail to it", extra={"branch": event.branch, "msg_id": bounce.message_id,
                                                                    "candidate": event.candidate_id})
+        self.bounces.append((event.branch, event.candidate_id))  # told once the transaction is committed
 
 
 def _digest(key: str) -> str:

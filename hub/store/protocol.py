@@ -237,6 +237,10 @@ class Store(Protocol):
     def kv_get(self, branch: str, plugin: str, key: str) -> Any:
         ...
 
+    def kv_count(self, branch: str, plugin: str, prefix: str) -> int:
+        """How many keys of a plugin's private state start with `prefix`."""
+        ...
+
     def kv_put(self, branch: str, plugin: str, key: str, value: Any) -> None:
         """Atomic (a delivery's context buffers these and writes them with the delivery's outcome)."""
         ...

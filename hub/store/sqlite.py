@@ -521,6 +521,11 @@ class SqliteStore:
                                 (branch, plugin, key)).fetchone()
         return None if row is None else json.loads(row["value"])
 
+    def kv_count(self, branch: str, plugin: str, prefix: str) -> int:
+        """How many keys of a plugin's private state start with `prefix`."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM kv WHERE branch=? AND plugin=? AND key >= ? AND key < ?",
+                                     (branch, plugin, prefix, prefix + "\uffff")).fetchone()[0])
+
     def kv_put(self, branch: str, plugin: str, key: str, value: Any) -> None:
         """Atomic (a delivery's context buffers these and writes them with the delivery's outcome)."""
         with self._transaction() as conn:
