@@ -281,3 +281,23 @@ def test_a_bounce_and_people_to_call_are_told_to_the_coordinator(make_hub: Calla
     hub.cycle()
     alerts = [m for m in sent(channel) if m.purpose == "staff_alert"]
     assert len(alerts) == 2 and "1 personne(s) inscrite(s) n'ont toujours pas pris rendez-vous" in alerts[1].text
+
+
+def test_no_address_name_or_mail_text_in_the_logs(hub: Hub, channel: RecordingChannel, clock: FakeClock,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from hub.logs import JsonFormatter
+
+    with caplog.at_level(logging.DEBUG):
+        event = register(hub, email="discret@example.org", first_name="Zébulon")
+        book(hub, str(event.candidate_id), clock() + timedelta(days=3))
+        for _ in range(4):
+            clock.advance(days=1)
+            hub.cycle()
+    assert len(sent(channel)) >= 3
+    formatter = JsonFormatter()
+    logged = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "message planned" in logged
+    for secret in ("discret@example.org", "Zébulon", "Bonjour", "rendez-vous"):
+        assert secret not in logged, secret
