@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +17,8 @@ import pytest
 
 from hub.events import EventKind
 from hub.testing import make_candidate, make_event, make_session, write_config
+from tests.crash.harness import ROOT, kill_repeatedly, run_until
 
-ROOT = Path(__file__).resolve().parents[2]
 EVENTS, KILLS, SEED = 300, 10, 20261122
 SINKS = ("sink_a", "sink_b")
 
@@ -67,28 +64,9 @@ def test_no_event_lost_and_no_effect_twice_across_ten_sigkills(tmp_path: Path) -
         "PYTHONPATH": str(ROOT),
     })
     expected_effects = EVENTS * len(SINKS)
-    rng = random.Random(SEED)
-    interrupted = 0
-    for _ in range(KILLS):
-        daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.4))  # picks the kill moment; nothing is asserted about timing
-        daemon.kill()
-        daemon.wait()
-        interrupted += effects_done(effects) < expected_effects
+    interrupted = kill_repeatedly(env, KILLS, random.Random(SEED), lambda: effects_done(effects) < expected_effects)
     assert interrupted >= KILLS // 2, "the kills should land while work is in progress"
-
-    daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,  # restart, let it finish
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    lock = tmp_path / "config" / "var" / "hub.lock"
-    while (not lock.exists() or lock.read_text() != str(daemon.pid)) and daemon.poll() is None:
-        assert time.monotonic() < deadline  # wait until it runs: it holds the lock
-        time.sleep(0.05)
-    while effects_done(effects) < expected_effects and time.monotonic() < deadline and daemon.poll() is None:
-        time.sleep(0.2)
-    daemon.terminate()
-    assert daemon.wait(timeout=30) == 0, (daemon.returncode, daemon.stderr.read()[-2000:] if daemon.stderr else "")
+    run_until(env, lambda: effects_done(effects) >= expected_effects, tmp_path / "daemon.log", limit=180)
 
     hub_db = sqlite3.connect(tmp_path / "config" / "var" / "hub.db")
     events = [row[0] for row in hub_db.execute("SELECT id FROM events WHERE source='feed'")]

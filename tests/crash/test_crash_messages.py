@@ -8,9 +8,6 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +19,8 @@ from hub.sandbox import serve
 from hub.testing import make_candidate, make_event, write_config
 from hub_gmail.mime import delivery_key_of
 from hub_gmail.sandbox import GmailSandbox
+from tests.crash.harness import ROOT, kill_repeatedly, run_until
 
-ROOT = Path(__file__).resolve().parents[2]
 PEOPLE, KILLS, SEED = 300, 10, 20261202
 TOKEN, MAILBOX = "ya29.crash-test", "crash@cravate.example.org"
 
@@ -72,27 +69,10 @@ def test_each_message_is_sent_exactly_once_across_ten_sigkills(tmp_path: Path) -
         env.update({"HUB_PLUGINS": "", "HUB_LOAD_PLUGINS": "feed=tests.crash.plugins:feed,gmail=hub_gmail.plugin",
                     "HUB_CONFIG": str(tmp_path / "config"), "CRASH_FEED": str(feed),
                     "HUB_CRASH_GMAIL_ACCESS_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)})
-        rng = random.Random(SEED)
-        interrupted = 0
-        for _ in range(KILLS):
-            daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.5, 1.5))  # picks the kill moment; nothing is asserted about timing
-            daemon.kill()
-            daemon.wait()
-            interrupted += sum(sent_keys(sandbox).values()) < PEOPLE
+        interrupted = kill_repeatedly(env, KILLS, random.Random(SEED),
+                                      lambda: sum(sent_keys(sandbox).values()) < PEOPLE, 0.5, 1.5)
         assert interrupted >= KILLS // 2, "the kills should land while mails are being sent"
-
-        log = (tmp_path / "daemon.log").open("w")  # a file, not a pipe: a full pipe would block the daemon
-        daemon = subprocess.Popen([sys.executable, "-m", "hub", "run"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 240
-        while done(tmp_path) < PEOPLE and time.monotonic() < deadline and daemon.poll() is None:
-            time.sleep(0.2)
-        time.sleep(0.5)  # a last mail sent twice would show now
-        daemon.terminate()
-        assert daemon.wait(timeout=30) == 0, (tmp_path / "daemon.log").read_text()[-2000:]
-        log.close()
+        run_until(env, lambda: done(tmp_path) >= PEOPLE, tmp_path / "daemon.log")
         counts = sent_keys(sandbox)
         drafts_left = len(sandbox.drafts(MAILBOX))
 
