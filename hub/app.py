@@ -19,7 +19,7 @@ from hub import scheduler
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.dispatch import Dispatcher
-from hub.events import Event, EventKind
+from hub.events import Candidate, Event, EventKind
 from hub.failures import FailureKind, classify
 from hub.incidents import Incidents
 from hub.ingest import Ingestor
@@ -249,17 +249,21 @@ class Hub:
         return fired
 
     def _needs_call_alerts(self) -> None:
-        """Once an hour per branch with alert targets: tell staff who registered and booked nothing (the
-        alert itself goes at most once a day)."""
+        """Once an hour per branch: a `candidate_needs_call` event for each person who registered and booked
+        nothing (once per person; sinks show it), and the staff alert (at most once a day)."""
         now = self.clock().timestamp()  # the hub's clock: the demo and the tests move it
         for branch_id, branch in self.config.branches.items():
-            if not branch.alerts or self._needs_call_checked.get(branch_id, now - 7200) > now - 3600:
+            if self._needs_call_checked.get(branch_id, now - 7200) > now - 3600:
                 continue
             self._needs_call_checked[branch_id] = now
             before = self.clock() - timedelta(seconds=branch.messages.needs_call_after)
-            count = len(self.store.waiting_for_booking(branch_id, before))
-            if count:
-                self.incidents.needs_call(branch_id, count)
+            waiting = self.store.waiting_for_booking(branch_id, before)
+            if waiting:
+                self.ingest(branch_id, "hub", [Event(kind=EventKind.CANDIDATE_NEEDS_CALL, occurred_at=self.clock(),
+                                                     source_id=f"{cid}:needs_call", candidate=Candidate(id=cid))
+                                               for cid in waiting])  # once per person: the store dedupes
+                if branch.alerts:
+                    self.incidents.needs_call(branch_id, len(waiting))
 
     def cycle(self, *, force_poll: bool = False, max_batches: int = 1000) -> CycleReport:
         """Every lane in turn, in this thread: poll, fire the schedule, deliver."""

@@ -63,6 +63,7 @@ class EventKind(StrEnum):
     FOLLOWUP_DUE = "followup_due", ("session", "due")
     MESSAGE_DUE = "message_due", ("message",)
     MESSAGE_BOUNCED = "message_bounced", ("bounce",)
+    CANDIDATE_NEEDS_CALL = "candidate_needs_call", ("candidate",)
 
 
 class OutcomeCategory(StrEnum):

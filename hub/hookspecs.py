@@ -33,6 +33,7 @@ __all__ = [
     "CONTRIBUTION_HOOKS",
     "EVENT_HOOKS",
     "PROJECT",
+    "candidate_needs_call",
     "candidate_registered",
     "followup_due",
     "hookimpl",
@@ -197,6 +198,14 @@ def message_bounced(hub: HubContext, event: Event) -> None:
 
     The core has already marked the candidate's address as failing: no further mail goes to it until it
     changes. Sinks may show it (the tracking sheet). Same delivery contract as `candidate_registered`.
+    """
+
+
+@hookspec
+def candidate_needs_call(hub: HubContext, event: Event) -> None:
+    """A person registered `needs_call_after` ago ([messages], default 10 days) and booked nothing: someone
+    should call them. Fired by the hub once per person; a later `session_booked` for them ends it. Sinks show
+    it (the tracking sheet's "Suivi hub" column). Same delivery contract as `candidate_registered`.
     """
 
 

@@ -76,7 +76,7 @@ def make_event(kind: EventKind | str, *, candidate: Candidate | None = None, ses
                outcome: Outcome | None = None, occurred_at: datetime | None = None, **kw: Any) -> Event:
     kind = EventKind(kind)
     when = occurred_at or T0
-    if kind is EventKind.CANDIDATE_REGISTERED:
+    if kind in (EventKind.CANDIDATE_REGISTERED, EventKind.CANDIDATE_NEEDS_CALL):
         candidate = candidate or make_candidate()
     if kind in (EventKind.SESSION_BOOKED, EventKind.SESSION_CANCELLED, EventKind.SESSION_REMINDER_DUE,
                 EventKind.FOLLOWUP_DUE):

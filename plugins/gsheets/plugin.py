@@ -78,6 +78,16 @@ def _record(hub: HubContext, event: Event) -> None:
 
 
 @hookimpl
+def candidate_needs_call(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
+def message_bounced(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
 def candidate_registered(hub: HubContext, event: Event) -> None:
     _record(hub, event)
 

@@ -31,12 +31,14 @@ HEADERS: dict[str, str] = {
     "registered": "Inscription", "first_name": "Prénom", "last_name": "Nom", "email": "E-mail",
     "phone": "Téléphone", "referrer": "Structure orientatrice", "referrer_contact": "Référent",
     "next_session": "Prochain RDV", "programme": "Programme/module", "attendance": "Présence",
-    "result": "Résultat", "updated": "Mis à jour", "hub_id": "ID hub (ne pas modifier)",
+    "result": "Résultat", "hub_note": "Suivi hub", "updated": "Mis à jour", "hub_id": "ID hub (ne pas modifier)",
 }
 FIELDS = list(HEADERS)
 DATE_FIELDS = ("registered", "next_session", "updated")
 OUTCOME_FIELDS = ("attendance", "result")
 DATE_PATTERN = "dd/mm/yyyy hh:mm"
+NEEDS_CALL = "À appeler : inscrit(e), aucun rendez-vous pris"
+BOUNCED = "E-mail en échec : corriger l'adresse"
 
 
 # --- what the event hooks do ------------------------------------------------------------------------------------
@@ -100,6 +102,12 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
     elif event.kind is EventKind.OUTCOME_RECORDED and event.outcome is not None:
         column = "attendance" if event.outcome.category in ATTENDANCE else "result"
         values[column] = outcome_label(hub, event.outcome)
+    elif event.kind is EventKind.CANDIDATE_NEEDS_CALL and "session" not in state:
+        values["hub_note"] = NEEDS_CALL
+    elif event.kind is EventKind.MESSAGE_BOUNCED:
+        values["hub_note"] = BOUNCED
+    if event.kind is EventKind.SESSION_BOOKED and values.get("hub_note") == NEEDS_CALL:
+        values["hub_note"] = ""
 
 
 def _programme_text(hub: HubContext, session: Session) -> str:

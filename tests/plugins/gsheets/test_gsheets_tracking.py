@@ -169,3 +169,24 @@ def test_outcome_from_another_tool_is_written_and_not_echoed(gsheets_hub: Hub, s
     assert poll(gsheets_hub, "suivi") == 0
     assert gsheets_hub.store.list_events(branch=BRANCH, kind="outcome_recorded")[0].source == "calendly"
     assert len(gsheets_hub.store.list_events(branch=BRANCH, kind="outcome_recorded")) == 1
+
+
+def test_suivi_hub_says_who_to_call_and_whose_address_bounced(gsheets_hub: Hub, sandbox: SheetsSandbox,
+                                                              clock: FakeClock) -> None:
+    from hub.events import Candidate
+    from hub_gsheets.tracking import BOUNCED, NEEDS_CALL
+
+    register(gsheets_hub, sandbox, 2)
+    first, second = (r["ID hub (ne pas modifier)"] for r in table(sandbox))
+    clock.advance(days=11)
+    gsheets_hub.cycle()  # the hub notices that nobody booked: one candidate_needs_call each
+    sync(gsheets_hub)
+    assert [r["Suivi hub"] for r in table(sandbox)] == [NEEDS_CALL, NEEDS_CALL]
+    gsheets_hub.ingest(BRANCH, "calendly", [make_event(EventKind.SESSION_BOOKED, candidate=Candidate(id=first),
+                                                       session=make_session(start=clock() + timedelta(days=2)))])
+    gsheets_hub.ingest(BRANCH, "gmail", [make_event(EventKind.MESSAGE_BOUNCED, candidate=Candidate(id=second),
+                                                    bounce={"message_id": "msg_x", "reason": "5.1.1"})])
+    sync(gsheets_hub)
+    notes = {r["ID hub (ne pas modifier)"]: r["Suivi hub"] for r in table(sandbox)}
+    assert notes[first] in ("", None) and notes[second] == BOUNCED  # booked: no more to call (a cleared cell)
+    assert len([e for e in gsheets_hub.store.list_events(kind="candidate_needs_call")]) == 2  # once per person
