@@ -37,19 +37,20 @@ def verify_signature(header: str | None, body: bytes, key: str, now: datetime, t
     """None when the signature is good; otherwise why not (a short reason, safe to log)."""
     if not header:
         return "missing signature"
-    parts: dict[str, str] = {}
+    parts: dict[str, list[str]] = {}
     for item in header.split(","):
         name, sep, value = item.strip().partition("=")
         if sep:
-            parts[name] = value
-    timestamp, given = parts.get("t", ""), parts.get("v1", "")
+            parts.setdefault(name, []).append(value.strip())
+    timestamp = (parts.get("t") or [""])[0]
+    given = [v for v in parts.get("v1", []) if v]  # several during a key rotation: any may be the right one
     if not timestamp.isdigit() or not given:
         return "malformed signature"
     age = now.timestamp() - int(timestamp)
     if age > tolerance or age < -tolerance:
         return "signature timestamp out of tolerance"
     expected = hmac.new(key.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
+    if not any(hmac.compare_digest(expected, v.lower()) for v in given):
         return "bad signature"
     return None
 

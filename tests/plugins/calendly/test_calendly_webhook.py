@@ -39,6 +39,18 @@ def test_verify_signature_reasons(clock: FakeClock) -> None:
     assert verify_signature(sign(KEY, body, t), body + b" ", KEY, now) == "bad signature"
 
 
+def test_a_header_with_several_v1_values_is_accepted_when_any_matches(clock: FakeClock) -> None:
+    """During a signing-key rotation a header can carry several v1 values (Stripe-style `t=...,v1=a,v1=b`); the
+    right one need not be last (issue 11, defect 3)."""
+    body, now = b"{}", clock()
+    t = int(now.timestamp())
+    good = sign(KEY, body, t).split("v1=")[1]
+    wrong = sign("old-key", body, t).split("v1=")[1]
+    assert verify_signature(f"t={t},v1={good},v1={wrong}", body, KEY, now) is None
+    assert verify_signature(f"t={t},v1={wrong},v1={good}", body, KEY, now) is None
+    assert verify_signature(f"t={t},v1={wrong},v1={wrong}", body, KEY, now) == "bad signature"
+
+
 def test_a_signed_booking_is_stored_with_its_candidate(calendly_hub: Hub, clock: FakeClock) -> None:
     body = fixture_bytes("webhook_invitee_created.json")
     reply = deliver(calendly_hub, body, signed(body, clock().timestamp()))
