@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -131,6 +132,7 @@ class FormSource:
         self.spreadsheet_id = self.settings.form_spreadsheet_id or self.settings.spreadsheet_id
         self.sheet = self.settings.form_sheet or ""
         self.tab = quote_title(self.sheet)
+        self.zone = hub.zone  # until the spreadsheet's own zone is read (first poll)
 
     def resync_cursor(self, since: datetime | None) -> str | None:
         """Re-read the whole tab (answers older than `since` are skipped)."""
@@ -144,9 +146,28 @@ class FormSource:
             seconds=self.settings.full_reread)
         if cursor.mode == "tail" and due:
             cursor.mode, cursor.pos, cursor.found_bad = "full", 2, {}
+        self.zone = self._sheet_zone(refresh=cursor.mode == "full" and cursor.pos == 2)
         if cursor.mode == "full":
             return self._full(cursor, now)
         return self._tail(cursor)
+
+    def _sheet_zone(self, *, refresh: bool) -> ZoneInfo:
+        """The spreadsheet's own time zone (`properties.timeZone`): serial numbers are wall-clock times in it,
+        not in the branch's (a sheet made by an account set to New York holds New York times). Read once and
+        kept; read again at each full re-read, in case the sheet's settings changed. One request each time."""
+        key = f"zone:{self.spreadsheet_id}"
+        name = self.hub.state_get(key)
+        if name is None or refresh:
+            book = self.client().spreadsheet(self.spreadsheet_id)
+            name = str(book.get("properties", {}).get("timeZone") or self.hub.zone.key)
+            self.hub.state_put(key, name)
+        try:
+            return ZoneInfo(str(name))
+        except (ValueError, KeyError):  # an unknown zone name: the branch's is the best guess, and say so
+            self.hub.report_problem(f"{self.sheet} (fuseau du classeur)", "timeZone",
+                                    f"fuseau horaire du classeur inconnu ({name}) : heures lues dans celui de "
+                                    "l'antenne ; corrigez-le dans Fichier > Paramètres du classeur")
+            return self.hub.zone
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -262,7 +283,7 @@ class FormSource:
             index = columns.get(name)
             return str(header[index]) if index is not None and index < len(header) else default
 
-        when = parse_cell_time(cell("timestamp"), self.hub.zone)
+        when = parse_cell_time(cell("timestamp"), self.zone)
         if when is None:
             return Problem(title("timestamp", "Horodateur"), "date absente ou illisible")
         email = text("email") or ""

@@ -57,6 +57,21 @@ def test_french_form_answers_become_registrations(gsheets_hub: Hub, sandbox: She
     assert ref == f"{FORM_SHEET_FR}!ligne 3" and "Adresse e-mail" in field and "ligne 3" in message
 
 
+def test_serial_times_are_read_in_the_spreadsheet_s_zone_not_the_branch_s(gsheets_hub: Hub,
+                                                                         sandbox: SheetsSandbox) -> None:
+    """A form sheet made by an account set to New York holds New York wall-clock serials (issue 11, defect 2):
+    read in the branch's zone (Paris) the registration was 6 hours off."""
+    new_york = ZoneInfo("America/New_York")
+    sandbox.spreadsheets[SHEET_ID].time_zone = "America/New_York"
+    answered = datetime(2026, 3, 2, 4, 15, 30, tzinfo=new_york)  # 10:15:30 in Paris
+    row = answer(0, "Zoé", "Lefèvre")
+    row[0] = to_serial(answered, new_york)
+    sandbox.append_row(SHEET_ID, FORM_SHEET_FR, row)
+    assert poll(gsheets_hub, "formulaire") == 1
+    [zoe] = candidates(gsheets_hub)
+    assert zoe.registered_at == answered
+
+
 def test_english_headers_and_emoji_names(make_gsheets_hub: Callable[..., Hub], sandbox: SheetsSandbox) -> None:
     sandbox.create("english", {"Form Responses 1": [ENGLISH, answer(0, "🦊 Renée", "Ørsted")]})
     hub = make_gsheets_hub(spreadsheet_id="english", form_sheet="Form Responses 1")
