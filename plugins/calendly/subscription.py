@@ -59,7 +59,7 @@ def subscribe(hub: HubContext, settings: Settings, client: CalendlyClient, url: 
             resource = client.create_webhook_subscription(body)
         except CalendlyConflict:
             existing = _find(client, settings, account, url)
-            if existing is not None and not fresh and existing.get("state") == "active":
+            if existing is not None and not fresh and _reusable(hub, settings, existing):
                 _remember(hub, existing, url)
                 return SubscribeResult("exists", existing["uri"], "Abonnement déjà actif : réutilisé.")
             if existing is not None:  # disabled, or made with a key we do not hold: replace it
@@ -75,6 +75,15 @@ def subscribe(hub: HubContext, settings: Settings, client: CalendlyClient, url: 
     hub.log.info("webhook subscription ready", extra={"subscription": uuid_of(resource["uri"]), "status": status})
     return SubscribeResult(status, resource["uri"], "Abonnement créé." if status == "created" else
                            "Abonnement recréé avec une nouvelle clé de signature.")
+
+
+def _reusable(hub: HubContext, settings: Settings, existing: dict[str, Any]) -> bool:
+    """Re-use a subscription only when it is active, ours (the one we created, so signed with the key we hold:
+    Calendly never shows a subscription's key) and for every event we need (one for invitee.created alone would
+    never bring cancellations or no-shows)."""
+    ours = (hub.state_get(SUBSCRIPTION_KEY) or {}).get("uri") == existing.get("uri")
+    events = set(existing.get("events") or [])
+    return existing.get("state") == "active" and ours and set(settings.webhook_events) <= events
 
 
 def _find(client: CalendlyClient, settings: Settings, account: dict[str, str], url: str) -> dict[str, Any] | None:

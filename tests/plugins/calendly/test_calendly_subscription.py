@@ -80,6 +80,22 @@ def test_subscribing_twice_reuses_the_subscription(keyless_hub: Hub, sandbox: Ca
     assert key_file.read_text() == key
 
 
+def test_an_existing_subscription_missing_events_is_replaced_not_reused(keyless_hub: Hub,
+                                                                       sandbox: CalendlySandbox) -> None:
+    """Issue 11, defect 3: on 409 a subscription for invitee.created alone was re-used, so cancellations and
+    no-shows never arrived. Made with our own key (an older setup), it is still replaced by one with every event."""
+    run_subscribe(keyless_hub)
+    ctx = keyless_hub.context(BRANCH, "calendly")
+    key = ctx.secret_path(SIGNING_KEY_FILE).read_text().strip()
+    account = sandbox.account(BRANCH)
+    account.subscriptions.clear()
+    narrow = sandbox.subscribe_directly(BRANCH, URL, key, events=("invitee.created",))
+    ctx.state_put("subscription", {"status": "active", "uri": narrow, "url": URL})
+    assert run_subscribe(keyless_hub) == "recreated"
+    [sub] = account.subscriptions.values()
+    assert set(sub["events"]) == {"invitee.created", "invitee.canceled", "invitee_no_show.created"}
+
+
 def test_a_subscription_made_elsewhere_is_replaced_since_its_key_is_unknown(keyless_hub: Hub,
                                                                             sandbox: CalendlySandbox) -> None:
     sandbox.subscribe_directly(BRANCH, URL, "someone-elses-key")
