@@ -76,9 +76,10 @@ class OutcomeCategory(StrEnum):
     AUTRE = "autre"
     PRESENT = "present"
     ABSENT = "absent"
+    ABSENCE_WITHDRAWN = "absence_withdrawn"  # an "absent" taken back (staff un-marked a no-show)
 
 
-ATTENDANCE = frozenset({OutcomeCategory.PRESENT, OutcomeCategory.ABSENT})
+ATTENDANCE = frozenset({OutcomeCategory.PRESENT, OutcomeCategory.ABSENT, OutcomeCategory.ABSENCE_WITHDRAWN})
 
 
 class ContractType(StrEnum):

@@ -20,6 +20,11 @@ from hub.store import Store
 
 Sinks = Callable[[str, str], list[str]]
 AfterStore = Callable[[Event, datetime], None]
+_ATTENDANCE_STATUS = {  # what an attendance outcome says of the session (a withdrawn absence: booked again)
+    OutcomeCategory.PRESENT: SessionStatus.ATTENDED,
+    OutcomeCategory.ABSENT: SessionStatus.NO_SHOW,
+    OutcomeCategory.ABSENCE_WITHDRAWN: SessionStatus.BOOKED,
+}
 _STATUS_AFTER = {
     EventKind.SESSION_BOOKED: SessionStatus.BOOKED,
     EventKind.SESSION_CANCELLED: SessionStatus.CANCELLED,
@@ -156,8 +161,8 @@ class Ingestor:
         })
         if outcome.ref:
             self.store.link(branch, "outcome", str(resolved.id), plugin, outcome.ref)
-        if resolved.session_id and resolved.category in (OutcomeCategory.PRESENT, OutcomeCategory.ABSENT):
-            status = SessionStatus.ATTENDED if resolved.category is OutcomeCategory.PRESENT else SessionStatus.NO_SHOW
+        status = _ATTENDANCE_STATUS.get(resolved.category)
+        if resolved.session_id and status is not None:
             self.store.set_session_status(resolved.session_id, status.value, event.occurred_at)
         return resolved
 

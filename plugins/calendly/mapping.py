@@ -185,6 +185,17 @@ def no_show_event(candidate: Candidate, session: Session, no_show: dict[str, Any
                  candidate=candidate, session=session, outcome=outcome)
 
 
+def withdrawal(booked: Event, when: str, invitee: dict[str, Any]) -> Event:
+    """`invitee_no_show.deleted`: the absence recorded for this booking is taken back (an outcome that says so,
+    shown in the tracking sheet; the session is booked again). One per notification (`when` is its time)."""
+    observed = parse_time(when or invitee.get("updated_at"), "created_at")
+    outcome = Outcome(category=OutcomeCategory.ABSENCE_WITHDRAWN, observed_at=observed, label="Absence annulée",
+                      recorded_by="calendly")
+    return Event(kind=EventKind.OUTCOME_RECORDED, occurred_at=observed,
+                 source_id=f"{invitee['uri']}#no_show_deleted:{observed.isoformat()}", candidate=booked.candidate,
+                 session=booked.session, outcome=outcome)
+
+
 def safe_facts(hub: HubContext, settings: Settings, scheduled_event: dict[str, Any],
                invitee: dict[str, Any]) -> list[Event]:
     """`facts()`, with a bad payload recorded as a problem (by invitee URI, never personal data) and skipped."""

@@ -249,6 +249,17 @@ class CalendlySandbox(Sandbox):
         self._send(pending)
         return str(body["resource"]["uri"])
 
+    def unmark_no_show(self, no_show_uri: str) -> None:
+        """Staff take a no-show back in Calendly: the no-show is deleted and `invitee_no_show.deleted` sent,
+        its payload the invitee as it is now (no `no_show`), like the other invitee events of this fake."""
+        with self.lock:
+            uuid = no_show_uri.rstrip("/").rsplit("/", 1)[-1]
+            owner = next(a for a in self.accounts.values() if uuid in a.no_shows)
+            invitee_uri = owner.no_shows.pop(uuid)["invitee"]
+            owner.invitee(invitee_uri)[1]["no_show"] = None
+            pending = self._webhooks(owner, "invitee_no_show.deleted", invitee_uri)
+        self._send(pending)
+
     def subscribe_directly(self, branch: str, url: str, key: str,
                            events: tuple[str, ...] = ("invitee.created", "invitee.canceled")) -> str:
         """Create a subscription without the API (the demo does so before the hub is running)."""

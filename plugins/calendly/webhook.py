@@ -16,15 +16,15 @@ from typing import Any
 
 from hub.context import HubContext
 from hub.errors import PluginAuthFailed, PluginNotReady
-from hub.events import Event
+from hub.events import Event, EventKind
 from hub.sources import WebhookReply, WebhookRequest
 from hub_calendly.account import make_client
 from hub_calendly.client import CalendlyClient, CalendlyError
-from hub_calendly.mapping import safe_facts
+from hub_calendly.mapping import safe_facts, withdrawal
 from hub_calendly.plugin import Settings
 from hub_calendly.subscription import SIGNATURE_HEADER, signing_key
 
-HANDLED = frozenset({"invitee.created", "invitee.canceled", "invitee_no_show.created"})
+HANDLED = frozenset({"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"})
 
 
 def sign(key: str, body: bytes, timestamp: int) -> str:
@@ -115,6 +115,9 @@ class WebhookHandler:
         events = safe_facts(self.hub, self.settings, scheduled_event, invitee)
         if kind == "invitee_no_show.created":
             events = [e for e in events if e.outcome is not None]
+        elif kind == "invitee_no_show.deleted":  # staff took a wrong "absent" back
+            events = [withdrawal(e, str(delivery.get("created_at") or ""), invitee) for e in events
+                      if e.kind is EventKind.SESSION_BOOKED][:1]
         self.hub.log.info("webhook accepted", extra={"kind": kind, "events": len(events)})
         return _reply(200, "ok", events)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome, Session
+from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome, OutcomeCategory, Session
 from hub_gsheets.a1 import col_letters, quote_title
 from hub_gsheets.dates import to_serial
 from hub_gsheets.form_source import normalize
@@ -101,7 +101,8 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
         values["next_session"] = ""
     elif event.kind is EventKind.OUTCOME_RECORDED and event.outcome is not None:
         column = "attendance" if event.outcome.category in ATTENDANCE else "result"
-        values[column] = outcome_label(hub, event.outcome)
+        withdrawn = event.outcome.category is OutcomeCategory.ABSENCE_WITHDRAWN  # an "absent" taken back
+        values[column] = "" if withdrawn else outcome_label(hub, event.outcome)
     elif event.kind is EventKind.CANDIDATE_NEEDS_CALL and "session" not in state:
         values["hub_note"] = NEEDS_CALL
     elif event.kind is EventKind.MESSAGE_BOUNCED:

@@ -194,3 +194,25 @@ def test_no_show_webhook_in_both_shapes(calendly_hub: Hub, sandbox: CalendlySand
     reply = deliver(calendly_hub, body, signed(body, clock().timestamp()))
     assert reply.status == 200 and len(reply.events) == 1
     assert kinds(calendly_hub).count("outcome_recorded") == 1
+
+
+def test_a_no_show_taken_back_retracts_the_absence(calendly_hub: Hub, sandbox: CalendlySandbox,
+                                                    clock: FakeClock) -> None:
+    """Issue 11, defect 3: `invitee_no_show.deleted` (staff un-marking a wrong no-show) was ignored, so the
+    "absent" stayed forever."""
+    sandbox.sender = webhook_sender(calendly_hub)
+    sandbox.subscribe_directly(BRANCH, "http://127.0.0.1:1/webhooks/antenne/calendly", KEY,
+                               events=("invitee.created", "invitee_no_show.created", "invitee_no_show.deleted"))
+    uri = sandbox.book(BRANCH, email="a@exemple.invalid", first_name="Awa", last_name="Diallo",
+                       start=clock() + timedelta(hours=1))
+    clock.advance(hours=2)
+    no_show = sandbox.mark_no_show(uri)
+    clock.advance(minutes=10)
+    sandbox.unmark_no_show(no_show)
+    assert [d.status for d in sandbox.outbox] == [200, 200, 200]
+    absent, withdrawn = stored(calendly_hub, "outcome_recorded")
+    assert absent["outcome"]["category"] == "absent"
+    assert withdrawn["outcome"]["category"] == "absence_withdrawn"
+    assert withdrawn["outcome"]["label"] == "Absence annulée"
+    session = calendly_hub.store.get_entity("sessions", withdrawn["session"]["id"])
+    assert session is not None and session["status"] == "booked"  # no longer a no-show
