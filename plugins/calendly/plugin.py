@@ -66,7 +66,7 @@ class Settings(BaseModel):
         None, description="signing key of the webhook subscription; unset = the key "
                           "`hub calendly subscribe --branch <branch>` stored in the state directory")
     webhook_events: list[str] = Field(
-        ["invitee.created", "invitee.canceled", "invitee_no_show.created"],
+        ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"],
         description="webhook events to subscribe to")
     webhook_tolerance: Seconds = Field(180, description="oldest accepted webhook signature timestamp (seconds)")
     subscription_check_interval: Seconds = Field(

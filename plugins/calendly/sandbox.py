@@ -597,7 +597,8 @@ class CalendlySandbox(Sandbox):
                 url = f"{url.rstrip('/')}/webhooks/{branch}/calendly"
             if not any(s["callback_url"] == url for s in self.account(branch).subscriptions.values()):
                 self.subscribe_directly(branch, url, DEMO_SIGNING_KEY,
-                                        ("invitee.created", "invitee.canceled", "invitee_no_show.created"))
+                                        ("invitee.created", "invitee.canceled", "invitee_no_show.created",
+                                         "invitee_no_show.deleted"))
 
         def book(index: int) -> Callable[[], None]:
             def run() -> None:

@@ -49,7 +49,8 @@ def test_subscribe_creates_with_a_private_generated_key_and_signed_deliveries_fl
     account = sandbox.account(BRANCH)
     [sub] = account.subscriptions.values()
     assert sub["callback_url"] == URL and sub["scope"] == "user"
-    assert set(sub["events"]) == {"invitee.created", "invitee.canceled", "invitee_no_show.created"}
+    assert set(sub["events"]) == {"invitee.created", "invitee.canceled", "invitee_no_show.created",
+                                  "invitee_no_show.deleted"}
     assert account.signing_keys[sub["uri"]] == key
     sandbox.sender = webhook_sender(keyless_hub)
     uri = sandbox.book(BRANCH, email="a@exemple.invalid", first_name="A", last_name="B",
@@ -93,7 +94,8 @@ def test_an_existing_subscription_missing_events_is_replaced_not_reused(keyless_
     ctx.state_put("subscription", {"status": "active", "uri": narrow, "url": URL})
     assert run_subscribe(keyless_hub) == "recreated"
     [sub] = account.subscriptions.values()
-    assert set(sub["events"]) == {"invitee.created", "invitee.canceled", "invitee_no_show.created"}
+    assert set(sub["events"]) == {"invitee.created", "invitee.canceled", "invitee_no_show.created",
+                                  "invitee_no_show.deleted"}
 
 
 def test_a_subscription_made_elsewhere_is_replaced_since_its_key_is_unknown(keyless_hub: Hub,
