@@ -327,7 +327,7 @@ class SheetsSandbox(Sandbox):
             return {"spreadsheetId": book.spreadsheet_id,
                     "valueRanges": [self._get(book, r, option) for r in params.get("ranges", [])]}
         if method == "values.batchUpdate":
-            raw = data.get("valueInputOption") == "RAW"
+            raw = _input_option(data.get("valueInputOption"))
             responses = [self._write(book, vr["range"], _rows(vr), raw) for vr in data.get("data", [])]
             rows: set[tuple[str, int]] = set()
             cols: set[tuple[str, int]] = set()
@@ -340,7 +340,9 @@ class SheetsSandbox(Sandbox):
                     "totalUpdatedCells": sum(r.get("updatedCells", 0) for r in responses),
                     "totalUpdatedSheets": len({sheet for sheet, _ in rows}), "responses": responses}
         range_text = unquote(rest.split("/values/", 1)[1])
-        raw = params.get("valueInputOption", ["RAW"])[0] == "RAW"
+        if method in ("values.append", "values.update"):
+            given = params.get("valueInputOption")
+            raw = _input_option(given[0] if given else None)
         if method == "values.append":
             return self._append(book, range_text[:-len(":append")], _rows(data), raw,
                                 params.get("insertDataOption", ["OVERWRITE"])[0])
@@ -517,6 +519,15 @@ class SheetsSandbox(Sandbox):
 
 # the columns describe() shows: what staff look at, without contact details (and narrow enough for a terminal)
 _DESCRIBED = ("Prénom", "Nom", "Prochain RDV", "Programme/module", "Présence", "Résultat")
+
+
+def _input_option(value: str | None) -> bool:
+    """True for RAW, False for USER_ENTERED; Google refuses a write without it, or with another value (400)."""
+    if value is None or value == "INPUT_VALUE_OPTION_UNSPECIFIED":
+        raise ApiError(400, "INVALID_ARGUMENT", "'valueInputOption' is required but not specified")
+    if value not in ("RAW", "USER_ENTERED"):
+        raise ApiError(400, "INVALID_ARGUMENT", f"Invalid value at 'value_input_option' ({value})")
+    return value == "RAW"
 
 
 def _rows(value_range: dict[str, Any]) -> list[list[Any]]:

@@ -127,3 +127,20 @@ def test_demo_story_and_description() -> None:
     assert [r[2] for r in answers[1:]] == ["Zoé", "🌻 Amadou"]
     assert {a.phase for a in actions} == {DemoPhase.REGISTER, DemoPhase.ATTEND, DemoPhase.OUTCOME}
     assert "pas encore" in fake.describe("demo-lyon")
+
+
+@pytest.mark.parametrize("call", ["update", "append", "batchUpdate"])
+def test_writes_without_value_input_option_are_refused_like_google(documented: Any, call: str) -> None:
+    """Google answers 400 when valueInputOption is missing (the fake used to assume RAW: issue 11)."""
+    from googleapiclient.errors import HttpError
+
+    _, values = documented
+    rows = {"values": [["a"]]}
+    request = {"update": lambda: values.update(spreadsheetId="SPREADSHEET_ID", range="Sheet1!A1", body=rows),
+               "append": lambda: values.append(spreadsheetId="SPREADSHEET_ID", range="Sheet1!A1", body=rows),
+               "batchUpdate": lambda: values.batchUpdate(spreadsheetId="SPREADSHEET_ID", body={
+                   "data": [{"range": "Sheet1!A1", **rows}]})}[call]()
+    with pytest.raises(HttpError) as caught:
+        request.execute()
+    assert caught.value.resp.status == 400
+    assert "'valueInputOption' is required but not specified" in caught.value.content.decode()
