@@ -11,7 +11,9 @@ Google does); writes outside it are refused with "exceeds grid limits" (append a
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -547,13 +549,40 @@ def _formatted(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) else value
 
 
+_ARITHMETIC = re.compile(r"^[\d\s.,+\-*/()]+$")
+
+
+def _arithmetic(node: ast.AST) -> float:
+    """Numbers and + - * / only (never eval)."""
+    operators = {ast.Add: float.__add__, ast.Sub: float.__sub__, ast.Mult: float.__mul__, ast.Div: float.__truediv__}
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _arithmetic(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in operators:
+        return operators[type(node.op)](_arithmetic(node.left), _arithmetic(node.right))
+    raise ValueError("not plain arithmetic")
+
+
 def _user_entered(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", ".")) if value.strip() and not value.startswith("+") else value
-        except ValueError:
-            return value
-    return value
+    """What Sheets makes of a value typed by a user (USER_ENTERED): numbers parsed, and a leading '=' or '+' a
+    formula, evaluated (plain arithmetic here; anything else, or a formula that does not parse, is #ERROR!).
+    So a hub that wrote names or phones USER_ENTERED instead of RAW would see "=1+1" become 2."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(("=", "+")):
+        expression = value[1:] if value.startswith("=") else value
+        if _ARITHMETIC.match(expression) and not re.search(r"\d\s+\d", expression):
+            try:
+                return _arithmetic(ast.parse(expression.replace(",", "."), mode="eval").body)
+            except (SyntaxError, ZeroDivisionError, TypeError, ValueError):
+                return "#ERROR!"
+        return "#ERROR!"
+    try:
+        return float(value.replace(",", ".")) if value.strip() else value
+    except ValueError:
+        return value
 
 
 def _shown(value: Any, header: str) -> str:

@@ -144,3 +144,29 @@ def test_writes_without_value_input_option_are_refused_like_google(documented: A
         request.execute()
     assert caught.value.resp.status == 400
     assert "'valueInputOption' is required but not specified" in caught.value.content.decode()
+
+
+def test_user_entered_values_become_formulas_raw_ones_stay_text(documented: Any) -> None:
+    """The fake evaluates USER_ENTERED like Sheets, so a connector writing names RAW -> USER_ENTERED is caught."""
+    _, values = documented
+    for option in ("USER_ENTERED", "RAW"):
+        values.update(spreadsheetId="SPREADSHEET_ID", range="Sheet1!A1", valueInputOption=option,
+                      body={"values": [["=1+1", "+33 6 12 34 56 78", "Zoé", "12,5"]]}).execute()
+        got = values.get(spreadsheetId="SPREADSHEET_ID", range="Sheet1!A1:D1",
+                         valueRenderOption="UNFORMATTED_VALUE").execute()["values"][0]
+        assert got == ([2, "#ERROR!", "Zoé", 12.5] if option == "USER_ENTERED" else
+                       ["=1+1", "+33 6 12 34 56 78", "Zoé", "12,5"]), option
+
+
+def test_the_tracking_sheet_keeps_hostile_names_and_phones_as_text(gsheets_hub: Any, sandbox: SheetsSandbox) -> None:
+    from gsheets_helpers import SHEET_ID, sync
+
+    from hub.events import EventKind
+    from hub.testing import make_candidate, make_event
+
+    gsheets_hub.ingest("lyon", "form", [make_event(EventKind.CANDIDATE_REGISTERED, candidate=make_candidate(
+        first_name="=1+1", last_name="@SUM(A1)", phone="+33 6 12 34 56 78"))])
+    sync(gsheets_hub)
+    header, row = sandbox.values(SHEET_ID, "Suivi")[:2]
+    cells = dict(zip(header, row, strict=False))
+    assert (cells["Prénom"], cells["Nom"], cells["Téléphone"]) == ("=1+1", "@SUM(A1)", "+33 6 12 34 56 78")
