@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -110,9 +111,7 @@ class SheetsClient:
         status = int(exc.resp.status)
         reason, message = _error_detail(exc.content)
         if status == 403 and reason not in RATE_LIMIT_REASONS:
-            return PluginAuthFailed("le compte Google n'a pas accès à ce classeur (403) : partagez-le en "
-                                    "modification avec le compte connecté, ou relancez hub auth google --branch "
-                                    f"{self.branch}")
+            return self._forbidden(reason, message)
         if status == 404:
             return SheetsError("classeur introuvable (404) : vérifiez spreadsheet_id dans [gsheets]")
         from hub_google.auth import auth_command
@@ -127,6 +126,34 @@ class SheetsClient:
         elif isinstance(failure, DeliveryRejected):
             return SheetsError(f"Google Sheets a refusé la requête ({status}): {message}")
         return failure or SheetsError(f"Google Sheets a répondu {status} sans réponse utilisable")
+
+
+    def _forbidden(self, reason: str, message: str) -> PluginAuthFailed:
+        """Each 403 with its own fix (reference E1): an API not enabled, a token without the Sheets scope, or
+        a sheet not shared with the account (then the account's address is what staff need)."""
+        from hub_google.auth import auth_command
+
+        if reason == "SERVICE_DISABLED":
+            project = re.search(r"project[= ](\d+)", message)
+            where = f" {project.group(1)}" if project else ""
+            return PluginAuthFailed(f"l'API Google Sheets n'est pas activée dans le projet Google Cloud{where} (403) : "
+                                    "activez-la dans la console (API et services > Bibliothèque > Google Sheets API)")
+        if reason in ("ACCESS_TOKEN_SCOPE_INSUFFICIENT", "insufficientPermissions"):
+            return PluginAuthFailed("le jeton Google n'a pas le droit d'écrire dans Google Sheets (403, portée "
+                                    "insuffisante) : refaites l'autorisation", fix=auth_command(self.branch))
+        account = self.account_email()
+        who = f"le compte {account}" if account else "le compte Google connecté"
+        return PluginAuthFailed(f"{who} n'a pas accès à ce classeur (403) : partagez-le en modification avec "
+                                f"{account or 'ce compte'}")
+
+    def account_email(self) -> str | None:
+        """The service account's address (what a sheet must be shared with); None for a person's account."""
+        try:
+            credentials = self.auth.credentials if self.auth is not None else None
+        except Exception:  # only for a message: never fail because of it
+            return None
+        email = getattr(credentials, "service_account_email", None)
+        return str(email) if email and "@" in str(email) else None
 
 
 def _error_detail(content: bytes) -> tuple[str, str]:

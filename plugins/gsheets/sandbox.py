@@ -39,6 +39,24 @@ READ_METHODS = {"values.get", "values.batchGet", "spreadsheets.get"}
 EPOCH = datetime(1899, 12, 30)
 
 
+def forbidden_body(cause: str) -> dict[str, Any]:
+    """Google's three 403 answers, told apart by `error.details[].reason` (Google's error model,
+    https://cloud.google.com/apis/design/errors; reference E1)."""
+    if cause == "SERVICE_DISABLED":
+        return error_body(403, "PERMISSION_DENIED", "Google Sheets API has not been used in project 123456789 before "
+                          "or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
+                          "sheets.googleapis.com/overview?project=123456789 then retry.",
+                          [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
+                            "domain": "googleapis.com", "metadata": {"service": "sheets.googleapis.com",
+                                                                    "consumer": "projects/123456789"}}])
+    if cause == "ACCESS_TOKEN_SCOPE_INSUFFICIENT":
+        return error_body(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.",
+                          [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com",
+                            "metadata": {"service": "sheets.googleapis.com"}}])
+    return error_body(403, "PERMISSION_DENIED", "The caller does not have permission")
+
+
 def error_body(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details:
@@ -135,7 +153,7 @@ class SheetsSandbox(Sandbox):
         self.refresh_tokens: dict[str, bool] = {}  # refresh token -> still valid
         self.codes: set[str] = set()
         self.requests: list[Recorded] = []
-        self.failures: list[tuple[int, str | None]] = []  # (status, "read"/"write"/None) served next
+        self.failures: list[tuple[int | str, str | None]] = []  # (status or 403 cause, "read"/"write"/None)
         self.quota_per_minute = quota_per_minute
         self.clock = clock or (lambda: datetime.now(UTC))
         self._quota: dict[tuple[str, str, int], int] = {}
@@ -207,8 +225,9 @@ class SheetsSandbox(Sandbox):
         with self.lock:
             del self.sheet(spreadsheet_id, title).rows[row - 1]
 
-    def fail_next(self, status: int = 429, count: int = 1, kind: str | None = None) -> None:
-        """Answer the next `count` API requests (of `kind` read/write, or any) with this error."""
+    def fail_next(self, status: int | str = 429, count: int = 1, kind: str | None = None) -> None:
+        """Answer the next `count` API requests (of `kind` read/write, or any) with this error: a status, or a
+        403 cause (PERMISSION_DENIED, SERVICE_DISABLED, ACCESS_TOKEN_SCOPE_INSUFFICIENT)."""
         with self.lock:
             self.failures += [(status, kind)] * count
 
@@ -275,6 +294,8 @@ class SheetsSandbox(Sandbox):
         for i, (status, only) in enumerate(self.failures):
             if only in (None, kind):
                 del self.failures[i]
+                if isinstance(status, str):
+                    raise ApiError(403, "", "", forbidden_body(status))
                 body = quota_body(kind) if status == 429 else error_body(status, "UNAVAILABLE",
                                                                         "The service is currently unavailable.")
                 raise ApiError(status, "", "", body)

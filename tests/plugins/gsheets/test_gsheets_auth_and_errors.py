@@ -215,3 +215,20 @@ def test_a_refused_code_exchange_is_one_sentence(monkeypatch: pytest.MonkeyPatch
         hub_google.consent.run_consent(client_config(sandbox_url), ["https://www.googleapis.com/auth/spreadsheets"],
                                        port=18767, echo=lambda _: None, read_line=None)
     assert "relancez la commande" in str(caught.value)
+
+
+@pytest.mark.parametrize(("cause", "says", "fix"), [
+    ("SERVICE_DISABLED", "l'API Google Sheets n'est pas activée dans le projet Google Cloud 123456789",
+     "hub doctor --branch lyon, then hub retry --branch lyon --plugin gsheets"),
+    ("ACCESS_TOKEN_SCOPE_INSUFFICIENT", "portée insuffisante",
+     "hub auth google --branch lyon, then hub retry --branch lyon --plugin gsheets"),
+    ("PERMISSION_DENIED", "n'a pas accès à ce classeur (403) : partagez-le",
+     "hub doctor --branch lyon, then hub retry --branch lyon --plugin gsheets"),
+])
+def test_each_403_says_its_own_fix(gsheets_hub: Hub, sandbox: SheetsSandbox, cause: str, says: str,
+                                   fix: str) -> None:
+    """Issue 11, defect 4: every 403 said "share the sheet", even for an API not enabled or a missing scope."""
+    sandbox.fail_next(cause)
+    gsheets_hub.cycle(force_poll=True)
+    pause = gsheets_hub.store.pause_details()[(BRANCH, "gsheets")]
+    assert says in pause.reason and pause.fix == fix
