@@ -7,6 +7,7 @@ channel the branch uses.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from hub.app import Hub
@@ -48,8 +49,6 @@ def print_mails(hub: Hub, branch: str, title: str, zone: ZoneInfo, echo: Callabl
         echo(f"  {who} :")
         for sent_at, event in mails:
             assert event.message is not None
-            from datetime import UTC, datetime
-
             local = datetime.fromtimestamp(sent_at, UTC).astimezone(zone).strftime("%d/%m %H:%M")
             first = next((line for line in event.message.text.splitlines()[1:] if line.strip()), "")
             echo(f"    {local}  « {event.message.subject} »")

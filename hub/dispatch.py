@@ -81,7 +81,8 @@ class Dispatcher:
             order_key = (row.branch, row.plugin, row.candidate_id or f"#{row.id}")
             if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
-            held = self._held(row, now)
+            event = Event.model_validate_json(row.body)  # parsed once, for the gate and the hook
+            held = self._held(row, event, now)
             if held is not None:  # a message that must wait (quiet hours, caps) or no longer applies
                 results.append(held)
                 if held.state != SKIPPED:  # later messages to this person wait behind it, in order
@@ -90,7 +91,7 @@ class Dispatcher:
                 continue
             plugins = self.branches.get(row.branch)
             ctx = plugins.context(row.plugin).for_delivery(row.key) if plugins is not None else None
-            result = self._deliver(row, now, paused, ctx)
+            result = self._deliver(row, event, now, paused, ctx)
             results.append(result)
             if (ctx is not None and ctx.pending_state) or row.kind == EventKind.MESSAGE_DUE.value:
                 # its state with every outcome so far: one commit (a sent message is counted at once, for the
@@ -121,11 +122,11 @@ class Dispatcher:
                 break
         return total
 
-    def _held(self, row: DeliveryRow, now: datetime) -> DeliveryOutcome | None:
+    def _held(self, row: DeliveryRow, event: Event, now: datetime) -> DeliveryOutcome | None:
         """The gate's decision for a message (skipped, or waiting without using a try), or None: go."""
         if self.gate is None or row.kind != EventKind.MESSAGE_DUE.value:
             return None
-        decision = self.gate(row, Event.model_validate_json(row.body), now)
+        decision = self.gate(row, event, now)
         if decision is None:
             return None
         if decision.skip is not None:
@@ -136,14 +137,13 @@ class Dispatcher:
         return DeliveryOutcome(row.id, row.state, row.attempts, ts(now) + (decision.wait or 0.0),
                                f"waiting: {decision.why}" if decision.why else None, row.first_failed_at)
 
-    def _deliver(self, row: DeliveryRow, now: datetime, paused: set[tuple[str, str]],
+    def _deliver(self, row: DeliveryRow, event: Event, now: datetime, paused: set[tuple[str, str]],
                  ctx: HubContext | None) -> DeliveryOutcome:
         attempts = row.attempts + 1
         plugins = self.branches.get(row.branch)
         if plugins is None or ctx is None or row.plugin not in plugins.names:
             return DeliveryOutcome(row.id, DEAD, attempts, None, f"plugin {row.plugin!r} is not enabled in branch "
                                    f"{row.branch!r}; enable it and run hub retry", row.first_failed_at)
-        event = Event.model_validate_json(row.body)
         try:
             plugins.deliver(row.plugin, row.kind, ctx, event)
         except Exception as exc:
