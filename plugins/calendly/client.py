@@ -4,8 +4,10 @@ Every request goes to `api_url`, even when it is given a full resource URI (Cale
 URIs on api.calendly.com): only the path is kept, so a sandbox or a test server is never bypassed.
 
 Answers are mapped by the core's `hub.api.failure_for` (429/5xx not ready, 401 auth failed, another 4xx
-rejected); what is Calendly's own stays here: 403/404/409 as typed errors the callers catch, and the
-X-RateLimit-Remaining/Reset headers that stop requests before Calendly has to say 429.
+rejected); what is Calendly's own stays here: 403/404/409 as typed errors the callers catch (a 403 told apart
+by its body, see access.py), and the X-RateLimit-Limit/Remaining/Reset headers every answer carries
+(https://developer.calendly.com/api-docs/overview/rate-limits): remembered so the no-show sweep can spend
+only its share, and used to stop requests before Calendly has to say 429.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from tenacity.wait import WaitBaseT
 
 from hub.api import failure_for, failure_from_exception, retry_after
 from hub.errors import DeliveryRejected, PluginNotReady
+from hub_calendly.access import (
+    CalendlyDenied,
+    CalendlyNotAdmin,
+    CalendlyScopeMissing,
+    is_plan_refusal,
+    organization_asked,
+    required_scopes,
+)
 
 DEFAULT_API_URL = "https://api.calendly.com"
 PAGE_SIZE = 100  # the API's maximum `count`
@@ -44,7 +54,8 @@ class CalendlyError(DeliveryRejected):
 
 
 class CalendlyForbidden(CalendlyError):
-    pass
+    """A 403 saying the plan has no webhooks ("Please upgrade your Calendly account to ..."); other 403s are
+    PluginAuthFailed subclasses (access.py), which pause the lane with their fix."""
 
 
 class CalendlyNotFound(CalendlyError):
@@ -55,7 +66,7 @@ class CalendlyConflict(CalendlyError):
     pass
 
 
-_BY_STATUS: dict[int, type[CalendlyError]] = {403: CalendlyForbidden, 404: CalendlyNotFound, 409: CalendlyConflict}
+_BY_STATUS: dict[int, type[CalendlyError]] = {404: CalendlyNotFound, 409: CalendlyConflict}
 
 
 class _Transient(Exception):
@@ -85,6 +96,9 @@ class CalendlyClient:
         self.clock = clock
         self.requests = 0
         self.blocked_until: datetime | None = None
+        self.rate_limit: int | None = None  # X-RateLimit-Limit: 50 on the Free plan, 500 on paid plans
+        self._remaining: int | None = None
+        self._reset_at: datetime | None = None
         self._retry_wait = retry_wait if retry_wait is not None else wait_exponential(multiplier=0.5, max=4)
         self._attempts = attempts
         self._http = httpx.Client(base_url=self.api_url, transport=transport, timeout=timeout,
@@ -120,6 +134,9 @@ class CalendlyClient:
                 cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
                 raise failure_from_exception(cause, service=SERVICE) from None
             response = exc.response  # still 5xx after the last try: mapped below like any answer
+        if response.status_code == 403:
+            self._note_rate_limit(response)
+            raise _forbidden(_json_or_empty(response), method, path, params, json)
         return self._decode(response)
 
     def _send(self, method: str, path: str, params: dict[str, Any] | None,
@@ -169,10 +186,24 @@ class CalendlyClient:
         return DEFAULT_RESET if wait is None else max(wait, 1.0)
 
     def _note_rate_limit(self, response: httpx.Response) -> None:
-        """Stop before Calendly has to say 429: remaining 0 blocks further calls until the announced reset."""
-        remaining = response.headers.get("x-ratelimit-remaining")
-        if remaining is not None and remaining.strip() == "0" and response.status_code != 429:
+        """Remember the plan's limit and what is left of the window; stop before Calendly has to say 429:
+        remaining 0 blocks further calls until the announced reset."""
+        limit, remaining = _int(response.headers.get("x-ratelimit-limit")), _int(
+            response.headers.get("x-ratelimit-remaining"))
+        if limit is not None:
+            self.rate_limit = limit
+        if remaining is not None:
+            self._remaining = remaining
+            self._reset_at = self.clock() + timedelta(seconds=self._reset_seconds(response))
+        if remaining == 0 and response.status_code != 429:
             self.blocked_until = self.clock() + timedelta(seconds=self._reset_seconds(response))
+
+    def remaining(self) -> int | None:
+        """Requests left in the current window, as the last answer said; None once that window has reset (or
+        before any answer)."""
+        if self._reset_at is None or self.clock() >= self._reset_at:
+            return None
+        return self._remaining
 
     # --- endpoints ----------------------------------------------------------------------------------------------
 
@@ -227,6 +258,27 @@ class CalendlyClient:
     def create_scheduling_link(self, event_type_uri: str) -> dict[str, Any]:
         body = {"max_event_count": 1, "owner": event_type_uri, "owner_type": "EventType"}
         return self.request("POST", "/scheduling_links", json=body)["resource"]
+
+
+def _forbidden(body: dict[str, Any], method: str, path: str, params: dict[str, Any] | None,
+               json: dict[str, Any] | None) -> Exception:
+    """The 403's own diagnosis: a missing scope, organization scope without admin rights, a plan without
+    webhooks, or another refusal. Never carries personal data (Calendly's title and message only)."""
+    scopes = required_scopes(body)
+    if scopes:
+        return CalendlyScopeMissing(scopes)
+    if is_plan_refusal(body):
+        return CalendlyForbidden(403, str(body.get("title", "")), str(body.get("message", "")))
+    if organization_asked(method, path, params, json):
+        return CalendlyNotAdmin()
+    return CalendlyDenied(str(body.get("title", "")))
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw.strip()) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from hub_calendly.plugin import Settings
 
 HUB_CANDIDATE_PREFIX = "cnd_"
+NO_SHOW_STATE = "no_show:"  # + invitee uuid -> no-show uuid (plugin state, ids only)
 _YES = {"oui", "yes", "true", "vrai", "1", "j'accepte", "d'accord", "ok"}
 
 
@@ -185,15 +186,36 @@ def no_show_event(candidate: Candidate, session: Session, no_show: dict[str, Any
                  candidate=candidate, session=session, outcome=outcome)
 
 
-def withdrawal(booked: Event, when: str, invitee: dict[str, Any]) -> Event:
-    """`invitee_no_show.deleted`: the absence recorded for this booking is taken back (an outcome that says so,
-    shown in the tracking sheet; the session is booked again). One per notification (`when` is its time)."""
+def withdrawal(booked: Event, when: str, invitee: dict[str, Any], no_show_id: str | None = None) -> Event:
+    """The absence recorded for this booking is taken back (`invitee_no_show.deleted`, or the sweep finding the
+    no-show gone): an outcome that says so, shown in the tracking sheet; the session is booked again.
+
+    Keyed by the deleted no-show's id when known, so the webhook and the sweep give the same event and the
+    hub's dedupe keeps one; without it (an absence recorded before ids were remembered), by the notification's
+    time, one per notification."""
     observed = parse_time(when or invitee.get("updated_at"), "created_at")
     outcome = Outcome(category=OutcomeCategory.ABSENCE_WITHDRAWN, observed_at=observed, label="Absence annulée",
                       recorded_by="calendly")
+    suffix = no_show_id or observed.isoformat()
     return Event(kind=EventKind.OUTCOME_RECORDED, occurred_at=observed,
-                 source_id=f"{invitee['uri']}#no_show_deleted:{observed.isoformat()}", candidate=booked.candidate,
+                 source_id=f"{invitee['uri']}#no_show_deleted:{suffix}", candidate=booked.candidate,
                  session=booked.session, outcome=outcome)
+
+
+def remember_no_show(hub: HubContext, invitee_id: str, no_show_id: str) -> None:
+    """Which no-show an invitee has (ids only), for the key of its withdrawal whichever path sees it first."""
+    if no_show_id and hub.state_get(NO_SHOW_STATE + invitee_id) != no_show_id:
+        hub.state_put(NO_SHOW_STATE + invitee_id, no_show_id)
+
+
+def known_no_show(hub: HubContext, invitee_id: str) -> str | None:
+    value = hub.state_get(NO_SHOW_STATE + invitee_id)
+    return value if isinstance(value, str) and value else None
+
+
+def forget_no_show(hub: HubContext, invitee_id: str) -> None:
+    if hub.state_get(NO_SHOW_STATE + invitee_id) is not None:
+        hub.state_delete(NO_SHOW_STATE + invitee_id)
 
 
 def safe_facts(hub: HubContext, settings: Settings, scheduled_event: dict[str, Any],

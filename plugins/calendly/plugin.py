@@ -62,6 +62,8 @@ class Settings(BaseModel):
     lookback: Seconds = Field(7 * 86400.0, description="how far back polling re-reads sessions (late cancellations, "
                                                 "no-shows marked after the session)")
     no_show_interval: Seconds = Field(3600.0, description="how often past sessions are re-read for no-shows")
+    no_show_budget: float = Field(0.2, gt=0, le=0.5, description="share of the plan's requests per minute (read "
+                                  "from Calendly's X-RateLimit-Limit) one run of the no-show sweep may spend")
     webhook_signing_key: SecretStr | None = Field(
         None, description="signing key of the webhook subscription; unset = the key "
                           "`hub calendly subscribe --branch <branch>` stored in the state directory")

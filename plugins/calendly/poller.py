@@ -7,7 +7,8 @@ reads the invitees only of events whose fingerprint changed: an idle poll costs 
 The fingerprints travel in the cursor, so they are committed together with the events they produced.
 
 No-shows are marked on the invitee and do not reliably touch the scheduled event, so a second, slower
-poller re-reads the invitees of sessions that already started (`no_show_interval`, default hourly).
+poller re-reads the invitees of sessions that already started, paced to a share of the plan's rate limit
+(sweep.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hub_calendly.client import CalendlyClient, uuid_of
 from hub_calendly.mapping import programme_for, safe_facts
 from hub_calendly.plugin import Settings
 from hub_calendly.subscription import SubscriptionCheck
+from hub_calendly.sweep import NoShowPoller
 
 CURSOR_VERSION = 1
 
@@ -89,22 +91,6 @@ class BookingPoller(_Base):
         return _dump(state)
 
 
-class NoShowPoller(_Base):
-    """Sessions that already started in the lookback window: their invitees, for no-shows marked since."""
-
-    name = "calendly-no-shows"
-
-    def poll(self, cursor: str | None) -> PollResult:
-        now = self.hub.now()
-        params = {**self.account.scope_params(), "status": "active", "sort": "start_time:asc",
-                  "min_start_time": calendly_time(now - timedelta(seconds=self.settings.lookback)),
-                  "max_start_time": calendly_time(now)}
-        events: list[Event] = []
-        for scheduled_event in self.client.collect("/scheduled_events", params):
-            events += [e for e in self._invitee_facts(scheduled_event) if e.outcome is not None]
-        return PollResult(events, calendly_time(now))
-
-
 def sources_for(hub: HubContext, settings: Settings,
                 client_factory: Callable[[], CalendlyClient] | None = None) -> list[Poller]:
     """The three pollers of a branch; they share one client so a rate-limit pause applies to all."""
@@ -114,7 +100,7 @@ def sources_for(hub: HubContext, settings: Settings,
     check = SubscriptionCheck(hub, settings, client)
     return [
         Poller(bookings.name, bookings.poll, settings.poll_interval, bookings.resync_cursor),
-        Poller(no_shows.name, no_shows.poll, settings.no_show_interval),
+        Poller(no_shows.name, no_shows.poll, no_shows.interval),
         Poller(check.name, check.poll, settings.subscription_check_interval),
     ]
 

@@ -19,8 +19,8 @@ from hub.errors import PluginAuthFailed, PluginNotReady
 from hub.events import Event, EventKind
 from hub.sources import WebhookReply, WebhookRequest
 from hub_calendly.account import make_client
-from hub_calendly.client import CalendlyClient, CalendlyError
-from hub_calendly.mapping import safe_facts, withdrawal
+from hub_calendly.client import CalendlyClient, CalendlyError, uuid_of
+from hub_calendly.mapping import forget_no_show, known_no_show, remember_no_show, safe_facts, withdrawal
 from hub_calendly.plugin import Settings
 from hub_calendly.subscription import SIGNATURE_HEADER, signing_key
 
@@ -115,11 +115,20 @@ class WebhookHandler:
         events = safe_facts(self.hub, self.settings, scheduled_event, invitee)
         if kind == "invitee_no_show.created":
             events = [e for e in events if e.outcome is not None]
+            remember_no_show(self.hub, uuid_of(str(invitee.get("uri", ""))), _no_show_id(payload, invitee) or "")
         elif kind == "invitee_no_show.deleted":  # staff took a wrong "absent" back
-            events = [withdrawal(e, str(delivery.get("created_at") or ""), invitee) for e in events
-                      if e.kind is EventKind.SESSION_BOOKED][:1]
+            events = self._withdrawn(events, str(delivery.get("created_at") or ""), payload, invitee)
         self.hub.log.info("webhook accepted", extra={"kind": kind, "events": len(events)})
         return _reply(200, "ok", events)
+
+    def _withdrawn(self, events: list[Event], when: str, payload: dict[str, Any],
+                   invitee: dict[str, Any]) -> list[Event]:
+        """One withdrawal, keyed by the deleted no-show's id (from the payload, else as remembered when it was
+        created) so that the sweep noticing the same withdrawal gives the same event."""
+        key = uuid_of(str(invitee.get("uri", "")))
+        no_show_id = _no_show_id(payload, invitee) or known_no_show(self.hub, key)
+        forget_no_show(self.hub, key)
+        return [withdrawal(e, when, invitee, no_show_id) for e in events if e.kind is EventKind.SESSION_BOOKED][:1]
 
     def _invitee(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The invitee: the payload itself, or (a bare no-show resource) the invitee it points to."""
@@ -140,3 +149,14 @@ class WebhookHandler:
         if not isinstance(uri, str) or not uri:
             return None
         return self.client.get(uri)
+
+
+def _no_show_id(payload: dict[str, Any], invitee: dict[str, Any]) -> str | None:
+    """The no-show's id: a bare no-show resource as payload, or the invitee's `no_show` object."""
+    uri = payload.get("uri")
+    if isinstance(uri, str) and "/invitee_no_shows/" in uri:
+        return uuid_of(uri)
+    no_show = invitee.get("no_show")
+    if isinstance(no_show, dict) and no_show.get("uri"):
+        return uuid_of(str(no_show["uri"]))
+    return None
