@@ -7,7 +7,11 @@
   a HubContext has the same as `hub.write_secret(name, text)` / `hub.read_secret(name)`;
 - settings value types and `check_branch` helpers: `Seconds`, `BranchConfig`, `programme_checks`, `location`,
   and `default_secret_env` for sandboxes (imported on first use: `import hub.api` stays cheap);
-- plugin commands: `command_context(ctx, branch, plugin)`, then `.context`, `.resume()`, `.reread(poller)`.
+- plugin commands: `command_context(ctx, branch, plugin)`, then `.context`, `.resume()`, `.reread(poller)`;
+- input hygiene (hub.hygiene), applied by the hub at ingest anyway: `clean_candidate(candidate, region)` lets a
+  source that knows a row and column report a left-out value there (same rules: nothing reported twice);
+  `clean_text`, `clean_name`, `clean_email`, `clean_phone`, `display_phone`, `InvalidValue`, `Rejected`; and
+  `spreadsheet_safe(value)` for every cell of a CSV or spreadsheet file a plugin writes (formula injection).
 
     @click.command()
     @click.option("--branch", required=True, help="...")
@@ -35,21 +39,41 @@ if TYPE_CHECKING:
     from hub.config.env import default_secret_env
     from hub.context import HubContext
     from hub.durations import Seconds
+    from hub.hygiene import (
+        InvalidValue,
+        Rejected,
+        clean_candidate,
+        clean_email,
+        clean_name,
+        clean_phone,
+        clean_text,
+        display_phone,
+        spreadsheet_safe,
+    )
     from hub.sources import Poller
 
 __all__ = [
     "BranchConfig",
     "CommandContext",
+    "InvalidValue",
+    "Rejected",
     "Seconds",
     "check_response",
+    "clean_candidate",
+    "clean_email",
+    "clean_name",
+    "clean_phone",
+    "clean_text",
     "command_context",
     "default_secret_env",
+    "display_phone",
     "failure_for",
     "failure_from_exception",
     "location",
     "programme_checks",
     "read_secret",
     "retry_after",
+    "spreadsheet_safe",
     "write_secret",
 ]
 
@@ -59,6 +83,8 @@ _LAZY = {  # re-exported on first use: their modules import pydantic-settings, z
     "default_secret_env": "hub.config.env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
     "location": "hub.config.checks",  # a key path as config problems print it: event_types."x".programme
     "programme_checks": "hub.config.checks",  # check_branch helper: a programme (and module) must exist
+    **dict.fromkeys(("InvalidValue", "Rejected", "clean_candidate", "clean_email", "clean_name", "clean_phone",
+                     "clean_text", "display_phone", "spreadsheet_safe"), "hub.hygiene"),  # input hygiene
 }
 
 

@@ -8,22 +8,29 @@ phone; a session by this tool's link. A person the hub did not know is registere
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from hub import scheduler
+from hub import hygiene, scheduler
 from hub.config import BranchConfig
 from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, SessionStatus, new_id
 from hub.identity import email_key, phone_key
 from hub.store import Store
 
+log = logging.getLogger("hub.ingest")
 Sinks = Callable[[str, str], list[str]]
 AfterStore = Callable[[Event, datetime], None]
 _ATTENDANCE_STATUS = {  # what an attendance outcome says of the session (a withdrawn absence: booked again)
     OutcomeCategory.PRESENT: SessionStatus.ATTENDED,
     OutcomeCategory.ABSENT: SessionStatus.NO_SHOW,
     OutcomeCategory.ABSENCE_WITHDRAWN: SessionStatus.BOOKED,
+}
+_CHECKED_FIELDS = {  # what hygiene may leave out -> how staff call it
+    "email": "e-mail",
+    "phone": "téléphone",
+    "referrer.contact_email": "e-mail du référent",
 }
 _STATUS_AFTER = {
     EventKind.SESSION_BOOKED: SessionStatus.BOOKED,
@@ -54,8 +61,11 @@ class Ingestor:
         if self.store.event_exists(branch, plugin, event.source_id, event.kind.value):
             return []
         out: list[Event] = []
+        event, rejected = hygiene.clean_event(event, self.branches[branch].phone_region)
         session = self._session(branch, plugin, event, now)
         candidate, is_new = self._candidate(branch, plugin, event, session, now)
+        if candidate is not None and event.candidate is not None:
+            self._problems(branch, plugin, event, candidate, rejected, now)
         if candidate is not None and session is not None:
             session = session.model_copy(update={"candidate_id": candidate.id})
             self.store.save_session(branch, str(session.id), candidate.id, session.status.value,
@@ -83,6 +93,23 @@ class Ingestor:
         if self.after_store is not None:
             self.after_store(event, now)
         return [event]
+
+    def _problems(self, branch: str, plugin: str, event: Event, candidate: Candidate,
+                  rejected: tuple[hygiene.Rejected, ...], now: datetime) -> None:
+        """Record each value hygiene left out (never silently), by person and field, never quoting the value; a
+        valid value for that field from the same tool resolves it. A source that cleaned first (to name its row
+        and column) hands over nothing left to reject, so nothing is reported twice."""
+        left_out = {r.field: r for r in rejected}
+        for field, label in _CHECKED_FIELDS.items():
+            ref = f"personne {candidate.id}, {label}"
+            if field in left_out:
+                self.store.report_problem(branch, plugin, ref, label, (
+                    f"{left_out[field].reason} dans « {event.source_id} » : valeur laissée de côté, le reste de "
+                    "la fiche est enregistré. Corrigez-la dans l'outil d'origine ou demandez-la à la personne."),
+                    now)
+                log.warning("input problem", extra={"branch": branch, "plugin": plugin, "ref": ref, "field": label})
+            elif _given(event.candidate, field):
+                self.store.resolve_problem(branch, plugin, ref)
 
     def _session(self, branch: str, plugin: str, event: Event, now: datetime) -> Session | None:
         session = event.session
@@ -165,6 +192,14 @@ class Ingestor:
         if resolved.session_id and status is not None:
             self.store.set_session_status(resolved.session_id, status.value, event.occurred_at)
         return resolved
+
+
+def _given(candidate: Candidate | None, field: str) -> bool:
+    """True when the source's picture of the person has a (clean) value at `field` ('referrer.contact_email')."""
+    value: Any = candidate
+    for part in field.split("."):
+        value = getattr(value, part, None)
+    return bool(value)
 
 
 def _merged(known: dict[str, Any] | None, given: Candidate | None, hub_id: str | None,

@@ -130,10 +130,10 @@ def test_a_second_registration_keeps_the_first_date_and_adds_fields(two_branches
     first = make_candidate(email="z@example.org", phone=None, referrer=None)
     [one] = two_branches.ingest("bordeaux", "alpha", [make_event(EventKind.CANDIDATE_REGISTERED, candidate=first,
                                                                  occurred_at=clock())])
-    richer = Candidate(ref="form-row", email="Z@example.org", phone="07 00 00 00 01",
+    richer = Candidate(ref="form-row", email="Z@example.org", phone="06 00 00 00 01",
                        registered_at=clock() + timedelta(hours=1))
     [two] = two_branches.ingest("bordeaux", "beta", [make_event(EventKind.CANDIDATE_REGISTERED, candidate=richer,
                                                                  occurred_at=clock() + timedelta(hours=1))])
     assert two.candidate.id == one.candidate.id
-    assert two.candidate.phone == "07 00 00 00 01" and two.candidate.first_name == "Aïcha"
+    assert two.candidate.phone == "+33600000001" and two.candidate.first_name == "Aïcha"
     assert two.candidate.registered_at == one.candidate.registered_at < two.occurred_at

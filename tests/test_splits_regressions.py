@@ -410,16 +410,16 @@ def test_conflicting_data_the_latest_non_empty_value_wins(two_branches: Hub, clo
                       referrer=Referrer(structure="Mission locale"), consent=True,
                       extra={"a": "1", "b": "2"}, registered_at=clock())
     [one] = two_branches.ingest("bordeaux", "alpha", [make_event(EventKind.CANDIDATE_REGISTERED, candidate=first)])
-    update = Candidate(first_name="Aicha", email="C@example.org", phone="0700000000", consent=False,
+    update = Candidate(first_name="Aicha", email="C@example.org", phone="0761234567", consent=False,
                        extra={"b": "3", "c": "4"}, registered_at=clock() - timedelta(days=1))
     [two] = two_branches.ingest("bordeaux", "beta", [make_event(EventKind.SESSION_BOOKED, candidate=update,
                                                                 occurred_at=clock() + timedelta(hours=1))])
     assert two.candidate == Candidate(
-        id=one.candidate.id, first_name="Aicha", last_name="Benali", email="C@example.org", phone="0700000000",
+        id=one.candidate.id, first_name="Aicha", last_name="Benali", email="C@example.org", phone="+33761234567",
         referrer=Referrer(structure="Mission locale"), consent=False, extra={"a": "1", "b": "3", "c": "4"},
         registered_at=clock() - timedelta(days=1))  # an earlier registration date is taken
     assert two_branches.store.find_candidate("bordeaux", email_key="c@example.org", phone_key=None) == one.candidate.id
-    assert two_branches.store.find_candidate("bordeaux", email_key=None, phone_key="700000000") == one.candidate.id
+    assert two_branches.store.find_candidate("bordeaux", email_key=None, phone_key="761234567") == one.candidate.id
     later = Candidate(email="c@example.org", registered_at=clock() + timedelta(days=5))
     [three] = two_branches.ingest("bordeaux", "beta", [make_event(EventKind.CANDIDATE_REGISTERED, candidate=later)])
     assert three.candidate.registered_at == clock() - timedelta(days=1)  # the first date is kept

@@ -30,6 +30,7 @@ from hub.config.checks import (
     branch_checks,
     check_listen,
     check_log_level,
+    check_phone_region,
     check_public_url,
     check_zone,
     cross_check,
@@ -194,6 +195,8 @@ class BranchConfig(_Strict):
     file: str = ""
     name: str
     timezone: str | None = None
+    phone_region: str = Field("FR", description=(
+        "country whose national numbers people type (06 12 34 56 78 is read as +33 6...): FR, BE, CH, LU..."))
     plugins: list[str] = []
     schedule: ScheduleSettings = ScheduleSettings()
     programmes: dict[str, Programme] = Field(
@@ -214,6 +217,8 @@ class BranchConfig(_Strict):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return None if value is None else check_zone(value)
+
+    _region = field_validator("phone_region")(check_phone_region)
 
     def outcome_for(self, label: str) -> OutcomeLabel | None:
         """The meaning of a label, matched without regard to case or surrounding spaces."""

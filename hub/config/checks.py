@@ -55,6 +55,17 @@ def check_zone(value: str) -> str:
     return value
 
 
+def check_phone_region(value: str) -> str:
+    """A region code phonenumbers knows (FR, BE, CH...), upper-cased: national numbers are read in it."""
+    from hub.hygiene import phone_regions
+
+    code = value.strip().upper()
+    if code not in phone_regions():
+        raise ValueError(f"unknown phone region{did_you_mean(code, phone_regions())}; "
+                         "use a two-letter country code such as 'FR' or 'BE'")
+    return code
+
+
 def check_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in LOG_LEVELS:
