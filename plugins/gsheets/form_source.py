@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from hub.api import clean_candidate
 from hub.events import Candidate, Event, EventKind, Referrer
 from hub.sources import PollResult
 from hub_gsheets.a1 import quote_title
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from hub_gsheets.client import SheetsClient
 
 SOURCE = "formulaire"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _YES = {"oui", "yes", "true", "vrai", "1", "j'accepte", "i agree", "d'accord"}
 
 
@@ -258,19 +258,29 @@ class FormSource:
             if number > cursor.last:
                 cursor.last, cursor.fp = number, fingerprint(row)
             ref = f"{self.sheet}!ligne {number}"
-            result = self._evaluate(row, columns, header)
-            if isinstance(result, Problem):
-                bad[str(number)] = ref
-                self.hub.report_problem(ref, result.field, (
-                    f"{self.sheet}, ligne {number}, colonne « {result.field} » : {result.message}. "
-                    "Corrigez la cellule : la ligne sera reprise automatiquement."))
-                continue
-            self.hub.resolve_problem(ref)
-            if since is None or result.occurred_at >= since:
+            result, left_out = self._evaluate(row, columns, header)
+            if isinstance(result, Problem) or left_out:
+                bad[str(number)] = ref  # re-read until corrected
+                self._report(ref, number, [result] if isinstance(result, Problem) else left_out,
+                             kept=not isinstance(result, Problem))
+            else:
+                self.hub.resolve_problem(ref)
+            if isinstance(result, Event) and (since is None or result.occurred_at >= since):
                 events.append(result)
         return events
 
-    def _evaluate(self, row: list[Any], columns: dict[str, int], header: list[Any]) -> Event | Problem:
+    def _report(self, ref: str, number: int, problems: list[Problem], *, kept: bool) -> None:
+        """One problem per row, naming each bad column; `kept`: the row was taken without those values."""
+        said = " ; ".join(f"colonne « {p.field} » : {p.message}" for p in problems)
+        fix = ("valeur laissée de côté, le reste de la ligne est enregistré. Corrigez la cellule : elle sera "
+               "reprise automatiquement." if kept else
+               "Corrigez la cellule : la ligne sera reprise automatiquement.")
+        self.hub.report_problem(ref, " / ".join(p.field for p in problems),
+                                f"{self.sheet}, ligne {number}, {said}. {fix}")
+
+    def _evaluate(self, row: list[Any], columns: dict[str, int],
+                  header: list[Any]) -> tuple[Event | Problem, list[Problem]]:
+        """The row's registration, or why it cannot be one; and the values hygiene left out of it, by column."""
         def cell(name: str) -> Any:
             index = columns.get(name)
             return row[index] if index is not None and index < len(row) else ""
@@ -285,15 +295,13 @@ class FormSource:
 
         when = parse_cell_time(cell("timestamp"), self.zone)
         if when is None:
-            return Problem(title("timestamp", "Horodateur"), "date absente ou illisible")
+            return Problem(title("timestamp", "Horodateur"), "date absente ou illisible"), []
         email = text("email") or ""
-        if email and not _EMAIL.match(email):
-            return Problem(title("email", "Adresse e-mail"), "adresse e-mail mal formée")
         phone = clean_phone(cell("phone"))
         if not email and not phone:
             return Problem(f"{title('email', 'Adresse e-mail')} / {title('phone', 'Téléphone')}",
-                           "ni e-mail ni téléphone : impossible de recontacter la personne")
-        key = answer_key(when, email, phone)
+                           "ni e-mail ni téléphone : impossible de recontacter la personne"), []
+        key = answer_key(when, email, phone)  # from the cells as typed: the same answer keeps its id
         structure, contact, contact_email = text("referrer"), text("referrer_contact"), text("referrer_email")
         consent = text("consent")
         try:
@@ -303,7 +311,17 @@ class FormSource:
                 consent=None if consent is None else normalize(consent) in _YES,
                 referrer=Referrer(structure=structure, contact_name=contact, contact_email=contact_email)
                 if structure or contact or contact_email else None)
-            return Event(kind=EventKind.CANDIDATE_REGISTERED, occurred_at=when, source_id=key, candidate=candidate)
         except ValidationError as exc:
             where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "?"
-            return Problem(where, "valeur refusée")
+            return Problem(where, "valeur refusée"), []
+        candidate, rejected = clean_candidate(candidate, self.hub.branch_config.phone_region)  # as the hub will
+        titles = {"email": title("email", "Adresse e-mail"), "phone": title("phone", "Téléphone"),
+                  "referrer.contact_email": title("referrer_email", "E-mail du référent")}
+        left_out = [Problem(titles[r.field], r.reason) for r in rejected]
+        if not candidate.email and not candidate.phone:  # nothing left to reach the person by
+            where = " / ".join(p.field for p in left_out) or f"{titles['email']} / {titles['phone']}"
+            why = " ; ".join(p.message for p in left_out) or "ni e-mail ni téléphone"
+            return Problem(where, f"{why} : impossible de recontacter la personne"), []
+        source_id = f"{key}#incomplet" if left_out else key  # once corrected, the full answer comes in too
+        return Event(kind=EventKind.CANDIDATE_REGISTERED, occurred_at=when, source_id=source_id,
+                     candidate=candidate), left_out

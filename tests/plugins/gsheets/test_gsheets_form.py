@@ -49,10 +49,10 @@ def test_french_form_answers_become_registrations(gsheets_hub: Hub, sandbox: She
     assert poll(gsheets_hub, "formulaire") == 2
     people = {c.first_name: c for c in candidates(gsheets_hub)}
     zoe = people["Zoé"]
-    assert zoe.last_name == "Lefèvre-Nguyễn" and zoe.email == "p0@exemple.fr" and zoe.phone == "06 12 34 56 78"
+    assert zoe.last_name == "Lefèvre-Nguyễn" and zoe.email == "p0@exemple.fr" and zoe.phone == "+33612345678"
     assert zoe.referrer is not None and zoe.referrer.structure == "France Travail"
     assert zoe.registered_at == WHEN  # serial number read in the branch's zone, locale-free
-    assert people["Élodie"].phone == "0698765432"  # a phone stored as a number gets its leading 0 back
+    assert people["Élodie"].phone == "+33698765432"  # a phone stored as a number gets its leading 0 back
     [(ref, field, message)] = problems(gsheets_hub)
     assert ref == f"{FORM_SHEET_FR}!ligne 3" and "Adresse e-mail" in field and "ligne 3" in message
 
