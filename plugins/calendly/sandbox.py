@@ -31,12 +31,20 @@ from starlette.routing import Route
 
 from hub.api import default_secret_env
 from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
+from hub_calendly.sandbox_limits import (
+    PLANS,
+    ROLES,
+    next_retry,
+    plan_refusal,
+    role_refusal,
+    scope_refusal,
+    subscription_scope_refusal,
+)
 from hub_calendly.webhook import sign
 
 BASE = "https://api.calendly.com"
 WEBHOOK_EVENTS = {"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted",
                   "routing_form_submission.created"}
-MAX_DELIVERY_FAILURES = 3
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEMO_SIGNING_KEY = "demo-signing-key-not-a-secret"
 Handler = Callable[[Request, "FakeAccount", dict[str, Any]], tuple[int, dict[str, Any] | None]]
@@ -65,13 +73,18 @@ def _invalid(parameter: str, message: str) -> tuple[int, dict[str, Any]]:
 
 @dataclass
 class Delivery:
-    """One webhook POST the fake made (or would have made): kept so tests can replay or reorder them."""
+    """One webhook POST the fake made (or would have made): kept so tests can replay or reorder them. A failed
+    one is tried again (`next_try`), re-signed each time (see `CalendlySandbox._sign`)."""
 
     url: str
     kind: str
     body: bytes
     headers: dict[str, str]
     status: int | None = None
+    subscription: str = ""
+    attempts: int = 0
+    first_failure: datetime | None = None
+    next_try: datetime | None = None
 
 
 @dataclass
@@ -88,7 +101,11 @@ class FakeAccount:
     failures: dict[str, int] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
     webhooks_allowed: bool = True
-    rate_limit: int = 500
+    plan: str = "standard"
+    rate_limit: int = PLANS["standard"]
+    scopes: frozenset[str] | None = None  # None: a legacy token, made before scopes existed (full access)
+    role: str = "owner"  # in the organisation: user, admin or owner
+    last_success: dict[str, datetime] = field(default_factory=dict)
     window: int = -1
     used: int = 0
     inject: list[tuple[int, int]] = field(default_factory=list)
@@ -149,6 +166,20 @@ class CalendlySandbox(Sandbox):
     def request_count(self, branch: str) -> int:
         with self.lock:
             return sum(1 for b, _, _ in self.requests if b == branch)
+
+    def set_plan(self, branch: str, plan: str) -> None:
+        """Free: 50 requests a minute and no webhooks; paid plans: 500 a minute (per user)."""
+        with self.lock:
+            account = self.account(branch)
+            account.plan, account.rate_limit = plan, PLANS[plan]
+
+    def set_token(self, branch: str, *, scopes: set[str] | None = None, role: str | None = None) -> None:
+        """The token's scopes (None: a legacy token with full access) and its user's role in the organisation."""
+        with self.lock:
+            account = self.account(branch)
+            account.scopes = frozenset(scopes) if scopes is not None else None
+            if role is not None:
+                account.role = ROLES[ROLES.index(role)]
 
     def fail_next(self, branch: str, status: int = 429, reset: int = 30, times: int = 1) -> None:
         """Make the next `times` requests of this branch fail with `status` (429 carries `reset`)."""
@@ -297,16 +328,28 @@ class CalendlySandbox(Sandbox):
         for sub in self._active(account, kind):
             body = json.dumps({"created_at": _ts(self.clock()), "created_by": account.user["uri"], "event": kind,
                                "payload": payload}).encode()
-            key = account.signing_keys[sub["uri"]]
-            headers = {"Content-Type": "application/json",
-                       "Calendly-Webhook-Signature": sign(key, body, int(self.clock().timestamp()))}
-            made.append(Delivery(sub["callback_url"], kind, body, headers))
+            made.append(self._sign(Delivery(sub["callback_url"], kind, body, {"Content-Type": "application/json"},
+                                            subscription=sub["uri"])))
         self.outbox.extend(made)
         return made if self.auto_deliver else []
+
+    def _sign(self, delivery: Delivery) -> Delivery:
+        """Sign with the subscription's key and the time of *this* attempt. Calendly signs each delivery anew
+        ("each delivery carries a fresh t/v1 signature": https://community.calendly.com/api-webhook-help-61/
+        why-does-the-webhook-callback-signing-key-change-with-every-call-as-opposed-to-using-mine-386, and the
+        3-minute tolerance of its own sample, https://developer.calendly.com/api-docs/overview/webhooks/
+        webhook-signatures, could not accept a retry hours later otherwise), so a retry carries a fresh `t=`."""
+        key = next((a.signing_keys[delivery.subscription] for a in self.accounts.values()
+                    if delivery.subscription in a.signing_keys), None)
+        if key is not None:
+            delivery.headers["Calendly-Webhook-Signature"] = sign(key, delivery.body, int(self.clock().timestamp()))
+        return delivery
 
     def _send(self, deliveries: list[Delivery]) -> None:
         """POST outside the lock: the receiver may call this fake back (old payloads need the event)."""
         for delivery in deliveries:
+            with self.lock:
+                self._sign(delivery)
             try:
                 delivery.status = self.sender(delivery)
             except Exception:
@@ -314,18 +357,41 @@ class CalendlySandbox(Sandbox):
             self._delivered(delivery)
 
     def _delivered(self, delivery: Delivery) -> None:
+        """A 2xx ends the delivery; anything else schedules a retry with exponential back-off for 24 hours, after
+        which the subscription is disabled unless another delivery succeeded meanwhile (webhook-errors page)."""
         with self.lock:
-            for account in self.accounts.values():
-                for sub in account.subscriptions.values():
-                    if sub["callback_url"] != delivery.url:
-                        continue
-                    if delivery.status is not None and 200 <= delivery.status < 300:
-                        account.failures[sub["uri"]] = 0
-                        continue
-                    account.failures[sub["uri"]] = account.failures.get(sub["uri"], 0) + 1
-                    sub["retry_started_at"] = sub["retry_started_at"] or _ts(self.clock())
-                    if account.failures[sub["uri"]] >= MAX_DELIVERY_FAILURES:
-                        sub["state"] = "disabled"
+            now = self.clock()
+            delivery.attempts += 1
+            account = next((a for a in self.accounts.values() if delivery.subscription in
+                            {s["uri"] for s in a.subscriptions.values()}), None)
+            sub = account.subscriptions.get(delivery.subscription.rsplit("/", 1)[-1]) if account else None
+            if delivery.status is not None and 200 <= delivery.status < 300:
+                delivery.next_try = None
+                if account is not None:
+                    account.last_success[delivery.subscription] = now
+                return
+            delivery.first_failure = delivery.first_failure or now
+            delivery.next_try = next_retry(delivery.first_failure, delivery.attempts)
+            if account is None or sub is None:
+                return
+            sub["retry_started_at"] = sub["retry_started_at"] or _ts(now)
+            succeeded = account.last_success.get(delivery.subscription)
+            if delivery.next_try is None and (succeeded is None or succeeded < delivery.first_failure):
+                sub["state"] = "disabled"
+
+    def retry_due(self) -> list[Delivery]:
+        """Try again, as Calendly's back-off would by now, the failed deliveries whose time has come (tests move
+        the clock; nothing runs in the background)."""
+        with self.lock:
+            now = self.clock()
+            due = [d for d in self.outbox if d.next_try is not None and d.next_try <= now
+                   and self._subscription_active(d.subscription)]
+        self._send(due)
+        return due
+
+    def _subscription_active(self, uri: str) -> bool:
+        return any(s["uri"] == uri and s["state"] == "active" for a in self.accounts.values()
+                   for s in a.subscriptions.values())
 
     def deliver_pending(self) -> list[Delivery]:
         """Send what was queued while `auto_deliver` was off."""
@@ -382,6 +448,9 @@ class CalendlySandbox(Sandbox):
         if account.used > account.rate_limit:
             limits["X-RateLimit-Remaining"] = "0"
             return _respond(429, {"title": "Too Many Requests", "message": "Rate limit exceeded"}, limits)
+        refused = scope_refusal(account.scopes, request.method, request.url.path)
+        if refused is not None:
+            return _respond(*refused, limits)
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
@@ -400,7 +469,7 @@ class CalendlySandbox(Sandbox):
             return _error(403, "Permission Denied", "You do not have permission to access this resource.")
         if org and org != account.organization:
             return _error(403, "Permission Denied", "You do not have permission to access this resource.")
-        return None
+        return role_refusal(account.role, bool(org) and not user)
 
     def _list_event_types(self, request: Request, account: FakeAccount,
                           body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -519,6 +588,9 @@ class CalendlySandbox(Sandbox):
             return _invalid("organization", "organization and scope are required")
         if q["organization"] != account.organization:
             return _error(403, "Permission Denied", "You do not have permission to access this resource.")
+        denied = role_refusal(account.role, q["scope"] == "organization")
+        if denied is not None:
+            return denied
         items = [s for s in account.subscriptions.values() if s["scope"] == q["scope"]
                  and (q["scope"] == "organization" or s["user"] == q.get("user"))]
         return self._paginate(request, items)
@@ -536,6 +608,10 @@ class CalendlySandbox(Sandbox):
         unknown = [e for e in body["events"] if e not in WEBHOOK_EVENTS]
         if unknown:
             return _invalid("events", f"unknown events: {', '.join(unknown)}")
+        refused = (subscription_scope_refusal(account.scopes, body["events"])
+                   or role_refusal(account.role, body["scope"] == "organization") or plan_refusal(account.plan))
+        if refused is not None:
+            return refused
         if not account.webhooks_allowed:
             return _error(403, "Permission Denied", "Please upgrade your Calendly account to Professional")
         if any(s["callback_url"] == body["url"] for s in account.subscriptions.values()):

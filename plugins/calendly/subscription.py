@@ -3,6 +3,8 @@
 Calendly disables a subscription after deliveries keep failing (the `state` field turns `disabled`), so an
 hourly check re-creates it. Plans below Standard answer 403 to the creation: polling then stays the only
 source, which is fine (https://developer.calendly.com/docs/getting-started/frequently-asked-questions).
+Only that 403 means "no webhooks on this plan": a missing scope or organization scope without admin rights
+is a PluginAuthFailed with its own fix (access.py), never reported as the plan.
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ from typing import Any
 
 from hub.context import HubContext
 from hub.sources import Check, PollResult
+from hub_calendly.access import SCOPE_HELP, WEBHOOK_SCOPES, CalendlyScopeMissing
 from hub_calendly.account import Account, calendly_time, make_client
-from hub_calendly.client import CalendlyClient, CalendlyConflict, CalendlyForbidden, CalendlyNotFound, uuid_of
+from hub_calendly.client import (
+    CalendlyClient,
+    CalendlyConflict,
+    CalendlyError,
+    CalendlyForbidden,
+    CalendlyNotFound,
+    uuid_of,
+)
 from hub_calendly.plugin import Settings
 
 SIGNATURE_HEADER = "calendly-webhook-signature"
@@ -66,9 +76,15 @@ def subscribe(hub: HubContext, settings: Settings, client: CalendlyClient, url: 
                 client.delete(existing["uri"])
             resource = client.create_webhook_subscription(body)
             status = "recreated"
-    except CalendlyForbidden:
+    except CalendlyForbidden:  # only the plan's refusal; other 403s are PluginAuthFailed and go up
         hub.state_put(SUBSCRIPTION_KEY, {"status": "no_plan", "url": url})
         return SubscribeResult("no_plan", None, NO_PLAN)
+    except CalendlyError as exc:
+        if exc.status != 400:
+            raise
+        # our body is well formed: Calendly answers 400 to a token without scheduled_events:read
+        # (https://github.com/n8n-io/n8n/pull/33286)
+        raise CalendlyScopeMissing(list(WEBHOOK_SCOPES)) from None
     if fresh and settings.webhook_signing_key is None:
         _store_key(hub, key)
     _remember(hub, resource, url)
@@ -143,4 +159,31 @@ def checks_for(hub: HubContext, settings: Settings) -> list[Check]:
             raise RuntimeError(f"abonnement webhook {state} : relancer hub calendly subscribe --branch {hub.branch}")
         return "abonnement webhook actif"
 
-    return [Check("calendly-token", token), Check("calendly-webhook", webhook)]
+    def scopes() -> str:
+        return probe_scopes(hub, settings, client)
+
+    return [Check("calendly-token", token), Check("calendly-scopes", scopes), Check("calendly-webhook", webhook)]
+
+
+def probe_scopes(hub: HubContext, settings: Settings, client: CalendlyClient) -> str:
+    """Which scopes the token lacks, by two cheap reads (scheduled events, subscriptions); write scopes cannot
+    be probed without writing, `hub calendly subscribe` tells about webhooks:write."""
+    missing: list[str] = []
+    account = Account(hub, settings, client)
+    probes = [lambda: client.page("/scheduled_events", {**account.scope_params(), "count": 1}),
+              lambda: client.page("/webhook_subscriptions", {"organization": account.get()["organization"],
+                                                              "scope": "user", "user": account.get()["user"],
+                                                              "count": 1})]
+    for probe in probes:
+        try:
+            probe()
+        except CalendlyScopeMissing as exc:
+            missing += exc.scopes
+    known = hub.state_get(SUBSCRIPTION_KEY)
+    webhooks_used = isinstance(known, dict) and known.get("status") == "active"
+    if missing and not webhooks_used and all(m.startswith("webhooks:") for m in missing):
+        return "portées du relevé périodique accordées ; pour les webhooks, il faudra aussi webhooks:write"
+    if missing:
+        raise RuntimeError(f"portées manquantes sur le jeton : {', '.join(missing)} ; créez un jeton avec les "
+                           f"portées ({SCOPE_HELP})")
+    return "portées de lecture accordées (scheduled_events:read, webhooks:read)"

@@ -130,6 +130,10 @@ def test_the_check_recreates_a_subscription_disabled_after_failed_deliveries(
         sandbox.book(BRANCH, email=f"p{n}@exemple.invalid", first_name="A", last_name="B",
                      start=clock() + timedelta(days=1))
     [old] = sandbox.account(BRANCH).subscriptions.values()
+    assert old["state"] == "active"  # Calendly retries for 24 hours before disabling (webhook-errors page)
+    for _ in range(12):
+        clock.advance(hours=3)
+        sandbox.retry_due()
     assert old["state"] == "disabled"
     assert keyless_hub.poll(BRANCH, "calendly", check) == 0
     [new] = sandbox.account(BRANCH).subscriptions.values()
