@@ -15,7 +15,7 @@ from hub.errors import PluginNotReady
 from hub.testing import FakeClock
 from hub_calendly.sandbox import CalendlySandbox
 
-from .conftest import BRANCH, poller, stored
+from .conftest import BRANCH, poller, stored, webhook_sender
 
 SESSIONS = 72
 NO_SHOW_EVERY = 7  # 11 no-shows among the 72 sessions
@@ -81,3 +81,48 @@ def test_the_booking_poller_gets_through_while_the_sweep_runs(calendly_hub: Hub,
                      start=clock() + timedelta(days=2, hours=n))
         assert calendly_hub.poll(BRANCH, "calendly", bookings) == 2  # registration + booking, this minute
         clock.advance(minutes=1)
+
+
+def _session_with_no_show(hub: Hub, sandbox: CalendlySandbox, clock: FakeClock) -> tuple[str, str]:
+    uri = sandbox.book(BRANCH, email="p@exemple.invalid", first_name="Paul", last_name="Martin",
+                       start=clock() + timedelta(hours=1))
+    hub.poll(BRANCH, "calendly", poller(hub, "calendly-bookings"))
+    clock.advance(hours=3)
+    return uri, sandbox.mark_no_show(uri)
+
+
+def _outcomes(hub: Hub) -> list[str]:
+    return [e["outcome"]["category"] for e in stored(hub, "outcome_recorded")]
+
+
+def test_the_sweep_notices_a_no_show_taken_back_without_webhooks(calendly_hub: Hub, sandbox: CalendlySandbox,
+                                                                 clock: FakeClock) -> None:
+    """Issue 11: on the Free plan only the sweep can see staff un-marking a no-show; it used to ignore it."""
+    sandbox.set_plan(BRANCH, "free")
+    _, no_show = _session_with_no_show(calendly_hub, sandbox, clock)
+    sweep = poller(calendly_hub, "calendly-no-shows")
+    assert calendly_hub.poll(BRANCH, "calendly", sweep) == 1
+    sandbox.unmark_no_show(no_show)
+    clock.advance(hours=1)
+    assert calendly_hub.poll(BRANCH, "calendly", sweep) == 1
+    assert _outcomes(calendly_hub) == ["absent", "absence_withdrawn"]
+    [booked] = stored(calendly_hub, "session_booked")
+    assert calendly_hub.store.get_entity("sessions", booked["session"]["id"])["status"] == "booked"
+    clock.advance(hours=1)
+    assert calendly_hub.poll(BRANCH, "calendly", sweep) == 0  # told once
+    cursor = calendly_hub.store.cursor(BRANCH, "calendly", "calendly-no-shows") or ""
+    assert "exemple" not in cursor and "Paul" not in cursor  # ids only
+
+
+def test_webhook_and_sweep_together_withdraw_once(calendly_hub: Hub, sandbox: CalendlySandbox,
+                                                  clock: FakeClock) -> None:
+    sandbox.sender = webhook_sender(calendly_hub)
+    sandbox.subscribe_directly(BRANCH, "http://127.0.0.1:1/webhooks/antenne/calendly", "test-signing-key",
+                               events=("invitee.created", "invitee_no_show.created", "invitee_no_show.deleted"))
+    _, no_show = _session_with_no_show(calendly_hub, sandbox, clock)
+    sweep = poller(calendly_hub, "calendly-no-shows")
+    assert calendly_hub.poll(BRANCH, "calendly", sweep) == 0  # the webhook brought the absence already
+    sandbox.unmark_no_show(no_show)
+    clock.advance(hours=1)
+    calendly_hub.poll(BRANCH, "calendly", sweep)
+    assert _outcomes(calendly_hub) == ["absent", "absence_withdrawn"]

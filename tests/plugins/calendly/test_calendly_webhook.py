@@ -216,3 +216,26 @@ def test_a_no_show_taken_back_retracts_the_absence(calendly_hub: Hub, sandbox: C
     assert withdrawn["outcome"]["label"] == "Absence annulée"
     session = calendly_hub.store.get_entity("sessions", withdrawn["session"]["id"])
     assert session is not None and session["status"] == "booked"  # no longer a no-show
+
+
+def test_a_failed_delivery_is_retried_re_signed_and_accepted_after_the_tolerance(
+        calendly_hub: Hub, sandbox: CalendlySandbox, clock: FakeClock) -> None:
+    """Calendly retries a failed delivery with exponential back-off for 24 hours and signs each attempt anew, so a
+    retry 10 minutes later carries a fresh t= and passes the 3-minute tolerance (see sandbox._sign)."""
+    down = True
+    sandbox.sender = lambda d: 503 if down else webhook_sender(calendly_hub)(d)
+    sandbox.subscribe_directly(BRANCH, "http://127.0.0.1:1/webhooks/antenne/calendly", KEY)
+    sandbox.book(BRANCH, email="a@exemple.invalid", first_name="Awa", last_name="Diallo",
+                 start=clock() + timedelta(days=2))
+    [delivery] = sandbox.outbox
+    first_signature = delivery.headers["Calendly-Webhook-Signature"]
+    assert delivery.status == 503 and delivery.next_try is not None
+    down = False
+    clock.advance(minutes=10)
+    assert sandbox.retry_due() == [delivery]
+    assert delivery.status == 200 and delivery.next_try is None
+    assert delivery.headers["Calendly-Webhook-Signature"] != first_signature
+    assert kinds(calendly_hub) == ["candidate_registered", "session_booked"]
+    # the first attempt's signature, replayed now, is refused: the tolerance is what makes a fresh t= necessary
+    assert deliver(calendly_hub, delivery.body, {"Calendly-Webhook-Signature": first_signature}).status == 401
+    assert sandbox.retry_due() == []
