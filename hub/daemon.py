@@ -22,11 +22,13 @@ from hub.errors import HubError
 from hub.lanes import Lanes, Step
 from hub.lock import DaemonLock
 from hub.serving import ServerThread
+from hub.web_limits import WebLimits
 
 log = logging.getLogger("hub.daemon")
 TICK = 1.0
 STOP_GRACE = 4.0
 DEFAULT_DEADLINE = 120.0
+OPTIMIZE_EVERY = 86400.0  # planner statistics refreshed daily as the store grows
 
 
 class Daemon:
@@ -51,6 +53,7 @@ class Daemon:
             for name, error in self.hub.registry.errors.items():
                 log.error("plugin not loaded", extra={"plugin": name, "error": error, "fix": "hub plugins"})
             self.hub.dead_letter_unrouted()
+            self.hub.store.optimize()  # fresh planner statistics; cheap at any size (analysis_limit)
             if not once:
                 _ = self.hub.pollers  # set every lane up before workers start; failures are logged, retried
             server = self._start_webhooks()
@@ -106,12 +109,16 @@ class Daemon:
         step = self._both_step(lanes)
         tick = min([TICK] + [p.interval for ps in self.hub.pollers.values() for _, p in ps if p.interval])
         report = CycleReport()
+        last_optimized = time.monotonic()
         while not self.stop_event.is_set():
             started = time.monotonic()
             try:
                 report.fired = self.hub.fire_schedule()
             except Exception:  # the store busy for too long: try again next tick
                 log.error("schedule not fired", exc_info=True)
+            if time.monotonic() - last_optimized > OPTIMIZE_EVERY:
+                self.hub.store.optimize()
+                last_optimized = time.monotonic()
             lanes.submit_idle(step)
             lanes.watch()
             self.stop_event.wait(max(0.05, tick - (time.monotonic() - started)))
@@ -125,7 +132,9 @@ class Daemon:
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         _check_port_free(host, int(port), listen)
-        server = ServerThread(build_app(self.hub), host, int(port))
+        limits = WebLimits.of(self.hub.config.hub.webhooks)
+        limits.ensure_open_files()
+        server = ServerThread(build_app(self.hub), host, int(port), limits)
         try:
             server.start()
         except RuntimeError as exc:

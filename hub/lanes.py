@@ -55,23 +55,20 @@ class LaneWorker:
         return job
 
     def _run(self) -> None:
-        try:
-            while True:
-                job = self.jobs.get()
-                if job is None:
-                    return
-                try:
-                    job.step(self.lane, job.report, self.stopping.is_set)
-                except Exception as exc:  # a lane's failure is recorded and never ends the worker
-                    log.error("lane step failed", exc_info=True,
-                              extra={"branch": self.lane[0], "plugin": self.lane[1]})
-                    job.report.errors.append(f"{self.lane[0]}/{self.lane[1]}: {type(exc).__name__}")
-                finally:
-                    self.busy_since = None
-                    self.current = None
-                    job.done.set()
-        finally:
-            self.hub.store.release_thread()
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            try:
+                job.step(self.lane, job.report, self.stopping.is_set)
+            except Exception as exc:  # a lane's failure is recorded and never ends the worker
+                log.error("lane step failed", exc_info=True,
+                          extra={"branch": self.lane[0], "plugin": self.lane[1]})
+                job.report.errors.append(f"{self.lane[0]}/{self.lane[1]}: {type(exc).__name__}")
+            finally:
+                self.busy_since = None
+                self.current = None
+                job.done.set()
 
 
 class Lanes:

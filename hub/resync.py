@@ -79,8 +79,6 @@ def _read_one(hub: Hub, branch: str, plugin: str, poller: Poller, since: datetim
             if failure.kind is FailureKind.AUTH_FAILED:
                 hub.incidents.plugin_paused(branch, plugin, exc, hub.clock())
             outcome.append(failure.message)
-        finally:
-            hub.store.release_thread()
 
     thread = threading.Thread(target=work, name=f"resync-{branch}-{plugin}", daemon=True)
     thread.start()

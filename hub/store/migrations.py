@@ -119,4 +119,11 @@ CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
 CREATE INDEX deliveries_order ON deliveries(branch, plugin, candidate_id, state, event_seq);
 CREATE INDEX deliveries_sent ON deliveries(branch, kind, state, updated_at)
 """,
+    """
+CREATE INDEX deliveries_open ON deliveries(event_seq, next_attempt_at) WHERE state IN ('pending','retrying');
+CREATE INDEX deliveries_lane_open ON deliveries(branch, plugin, event_seq, next_attempt_at)
+    WHERE state IN ('pending','retrying');
+CREATE INDEX schedule_waiting ON schedule(session_id) WHERE state='waiting';
+CREATE INDEX events_source ON events(branch, source, seq)
+""",
 ]

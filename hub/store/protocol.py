@@ -41,11 +41,15 @@ class Store(Protocol):
         """BEGIN IMMEDIATE ... COMMIT; nested calls join the outer transaction."""
         ...
 
-    def release_thread(self) -> None:
-        """Close the calling thread's connection (a worker thread that ends must not leave it open)."""
+    def close(self) -> None:
         ...
 
-    def close(self) -> None:
+    def open_connections(self) -> int:
+        """How many database connections the store holds open (bounded, whatever the number of threads)."""
+        ...
+
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics (cheap at any size; at start and once a day)."""
         ...
 
     @property

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -46,41 +47,113 @@ __all__ = ["SqliteStore"]
 RowT = TypeVar("RowT")
 
 
-def _rows(cls: type[RowT], cursor: sqlite3.Cursor) -> list[RowT]:
+class _Result:
+    """A read's rows, fetched before its connection went back to the pool (used like a cursor)."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.description = cursor.description
+        self._rows: list[sqlite3.Row] = cursor.fetchall()
+
+    def fetchone(self) -> sqlite3.Row | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[sqlite3.Row]:
+        return self._rows
+
+    def scalar(self) -> Any:
+        """The first column of the first row (an aggregate's value)."""
+        return self._rows[0][0]
+
+    def __iter__(self) -> Iterator[sqlite3.Row]:
+        return iter(self._rows)
+
+
+def _rows(cls: type[RowT], cursor: sqlite3.Cursor | _Result) -> list[RowT]:
     """Each result row as the frozen row type whose fields are the selected columns."""
     names = [d[0] for d in cursor.description]
     return [cls(**dict(zip(names, tuple(r), strict=True))) for r in cursor.fetchall()]
 
 
 class SqliteStore:
-    """One SQLite database. Safe to share between threads: each thread gets its own connection."""
+    """One SQLite database shared by the threads of one process: one write connection, used by one thread at
+    a time (a transaction holds it), and a small pool of read connections lent for one read at a time. The
+    number of open connections is therefore bounded whatever the number of threads (workers, the web
+    server's pool); no connection belongs to a thread, so none is left behind when a thread ends.
 
-    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+    A thread inside a transaction reads through the write connection (it sees its own writes); other reads
+    go to the pool and see what is committed (WAL: readers never wait for the writer).
+    """
+
+    def __init__(self, path: Path | str, *, durable: bool = True, readers: int = 4) -> None:
         self.path = Path(path)
         self.durable = durable
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
         if str(self.path) != ":memory:":
             _private_file(self.path)
+        self._write_lock = threading.RLock()
+        self._owner: int | None = None  # the thread inside a transaction
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._pool_lock = threading.Lock()
+        self._readers_open = 0
+        self._readers_max = max(1, readers)
+        self._writer = self._connect()
         self.migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
 
     # --- connections and transactions ----------------------------------------------------------------------
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        """The write connection (tests trace the statements it runs)."""
+        return self._writer
+
+    def open_connections(self) -> int:
+        """How many SQLite connections this store holds open (the writer and the readers made so far)."""
+        return 1 + self._readers_open
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read: the writer inside this thread's transaction, else one of the pool's."""
+        if self._owner == threading.get_ident():
+            yield self._writer
+            return
+        conn = self._borrow()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    def _borrow(self) -> sqlite3.Connection:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            pass
+        with self._pool_lock:
+            if self._readers_open < self._readers_max:
+                self._readers_open += 1
+                return self._connect()
+        return self._pool.get(timeout=30)  # every reader lent: reads are short, one comes back soon
+
+    def _read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> _Result:
+        """One query on a lent connection, its rows fetched at once."""
+        with self._reader() as conn:
+            return _Result(conn.execute(sql, args))
+
+    def _write(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        """One statement inside the caller's transaction (or in one of its own)."""
+        with self._transaction() as conn:
+            return conn.execute(sql, args)
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -90,35 +163,34 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        if conn.in_transaction:
-            yield conn
+        me = threading.get_ident()
+        if self._owner == me:
+            yield self._writer
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def release_thread(self) -> None:
-        """Close the calling thread's connection (a worker thread that ends must not leave it open)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
-        conn.close()
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            self._owner = me
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._owner = None
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        with self._write_lock:
+            self._writer.close()
+        with self._pool_lock:
+            while True:
+                try:
+                    self._pool.get_nowait().close()
+                except queue.Empty:
+                    break
+                self._readers_open -= 1
 
     def migrate(self) -> None:
         with self._transaction() as conn:
@@ -131,14 +203,24 @@ class SqliteStore:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={number}")
 
+    def optimize(self) -> None:
+        """Refresh the planner's statistics, reading at most ~1,000 rows per index (milliseconds at any size).
+
+        Hot queries do not depend on them (their indexes are partial or pinned), but the others choose better
+        with them, e.g. a session's reminders found through its own index, not by reading every waiting entry
+        (https://sqlite.org/lang_analyze.html, "approximate ANALYZE" with analysis_limit)."""
+        with self._write_lock:
+            self._writer.execute("PRAGMA analysis_limit=1000")
+            self._writer.execute("ANALYZE")
+
     @property
     def schema_version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._read("PRAGMA user_version").scalar())
 
     # --- events and deliveries -----------------------------------------------------------------------------
 
     def event_exists(self, branch: str, source: str, source_id: str, kind: str) -> bool:
-        row = self.conn.execute(
+        row = self._read(
             "SELECT 1 FROM events WHERE branch=? AND source=? AND source_id=? AND kind=?",
             (branch, source, source_id, kind)).fetchone()
         return row is not None
@@ -149,28 +231,28 @@ class SqliteStore:
                      skipped: str | None = None) -> int | None:
         """Joins. Store an event and one pending delivery per sink, due at `not_before` (default now), or, with
         `skipped` (the reason), recorded as skipped; None when it was already stored (dedupe)."""
-        conn = self.conn
-        cur = conn.execute(
-            "INSERT OR IGNORE INTO events(id, branch, kind, source, source_id, occurred_at, recorded_at,"
-            " candidate_id, session_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (event_id, branch, kind, source, source_id, ts(occurred_at), ts(now), candidate_id, session_id, body))
-        if cur.rowcount == 0:
-            return None
-        seq = int(cur.lastrowid or 0)
-        conn.executemany(
-            "INSERT INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
-            " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",
-            [(seq, branch, plugin, kind, candidate_id, f"{event_id}:{plugin}", SKIPPED if skipped else PENDING,
-              ts(not_before or now), ts(now)) for plugin in sinks])
-        if skipped:
-            conn.execute("UPDATE deliveries SET last_error=? WHERE event_seq=?", (f"skipped: {skipped}", seq))
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO events(id, branch, kind, source, source_id, occurred_at, recorded_at,"
+                " candidate_id, session_id, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (event_id, branch, kind, source, source_id, ts(occurred_at), ts(now), candidate_id, session_id,
+                 body))
+            if cur.rowcount == 0:
+                return None
+            seq = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
+                " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",
+                [(seq, branch, plugin, kind, candidate_id, f"{event_id}:{plugin}", SKIPPED if skipped else PENDING,
+                  ts(not_before or now), ts(now)) for plugin in sinks])
+            if skipped:
+                conn.execute("UPDATE deliveries SET last_error=? WHERE event_seq=?", (f"skipped: {skipped}", seq))
         return seq
 
     def add_delivery(self, event_seq: int, plugin: str, now: datetime) -> bool:
         """Joins. Add a delivery for a plugin enabled after the event was stored (resync --force)."""
-        row = self.conn.execute("SELECT id, branch, kind, candidate_id FROM events WHERE seq=?",
-                                (event_seq,)).fetchone()
-        cur = self.conn.execute(
+        row = self._write("SELECT id, branch, kind, candidate_id FROM events WHERE seq=?", (event_seq,)).fetchone()
+        cur = self._write(
             "INSERT OR IGNORE INTO deliveries(event_seq, branch, plugin, kind, candidate_id, key, state, attempts,"
             " next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)",
             (event_seq, row["branch"], plugin, row["kind"], row["candidate_id"], f"{row['id']}:{plugin}", PENDING,
@@ -184,25 +266,36 @@ class SqliteStore:
         A candidate's deliveries to one plugin keep event order (a cancellation never overtakes its booking):
         a delivery waits while an earlier one for the same candidate and plugin is waiting for a retry. Due
         siblings come in order in the same batch; the dispatcher stops at the first that fails.
+
+        The open deliveries are walked in event order through a partial index that holds only them (one per
+        lane when a lane is given), so a batch costs the same with 10k or 1M rows in the table: no sort of
+        the backlog. INDEXED BY pins that plan (SQLite's own advice for time-critical queries,
+        https://sqlite.org/lang_indexedby.html): without statistics the planner would pick the state index
+        and sort every due row each batch.
         """
-        rows = self.conn.execute(
-            """SELECT d.id, d.event_seq, d.branch, d.plugin, d.kind, d.key, d.state, d.attempts,
+        lane = branch is not None and plugin is not None
+        if lane:
+            index, where = "deliveries_lane_open", "d.branch = :branch AND d.plugin = :plugin AND "
+        else:
+            index, where = "deliveries_open", ("(:branch IS NULL OR d.branch = :branch) AND "
+                                               "(:plugin IS NULL OR d.plugin = :plugin) AND ")
+        rows = self._read(
+            f"""SELECT d.id, d.event_seq, d.branch, d.plugin, d.kind, d.key, d.state, d.attempts,
                       d.first_failed_at, d.candidate_id, e.body
-               FROM deliveries d JOIN events e ON e.seq = d.event_seq
-               WHERE d.state IN ('pending','retrying') AND d.next_attempt_at <= :now
+               FROM deliveries d INDEXED BY {index} JOIN events e ON e.seq = d.event_seq
+               WHERE {where}d.state IN ('pending','retrying') AND d.next_attempt_at <= :now
                  AND NOT EXISTS (SELECT 1 FROM pauses p WHERE p.branch=d.branch AND p.plugin=d.plugin)
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_order
                                  WHERE o.branch=d.branch AND o.plugin=d.plugin AND o.candidate_id=d.candidate_id
                                    AND o.state='retrying' AND o.next_attempt_at > :now
                                    AND o.event_seq < d.event_seq)
-                 AND (:branch IS NULL OR d.branch = :branch) AND (:plugin IS NULL OR d.plugin = :plugin)
-               ORDER BY d.event_seq LIMIT :limit""",
+               ORDER BY d.{"branch, d.plugin, d." if lane else ""}event_seq LIMIT :limit""",
             {"now": ts(now), "limit": limit, "branch": branch, "plugin": plugin}).fetchall()
         return [DeliveryRow(**dict(r)) for r in rows]
 
     def finish_deliveries(self, outcomes: Sequence[DeliveryOutcome], now: datetime) -> None:
         """Joins. Record what the attempts decided."""
-        self.conn.executemany(
+        self._write_many(
             "UPDATE deliveries SET state=?, attempts=?, next_attempt_at=COALESCE(?, next_attempt_at),"
             " last_error=?, first_failed_at=?, updated_at=? WHERE id=?",
             [(o.state, o.attempts, o.next_attempt_at, o.last_error, o.first_failed_at, ts(now), o.id)
@@ -226,7 +319,7 @@ class SqliteStore:
 
     def dead_letter_unrouted(self, lanes: Sequence[tuple[str, str]], now: datetime) -> int:
         """Atomic. Open deliveries to a plugin no longer enabled in their branch can never run: mark them dead."""
-        pairs = {(r["branch"], r["plugin"]) for r in self.conn.execute(
+        pairs = {(r["branch"], r["plugin"]) for r in self._read(
             "SELECT DISTINCT branch, plugin FROM deliveries WHERE state IN ('pending','retrying')")}
         count = 0
         with self._transaction() as conn:
@@ -240,7 +333,7 @@ class SqliteStore:
 
     def redeliver(self, event_seq: int, plugin: str, now: datetime) -> None:
         """Joins. resync --force: deliver again an event already delivered (a new attempt under the same key)."""
-        self.conn.execute("UPDATE deliveries SET state='pending', attempts=0, next_attempt_at=?, updated_at=?"
+        self._write("UPDATE deliveries SET state='pending', attempts=0, next_attempt_at=?, updated_at=?"
                           " WHERE event_seq=? AND plugin=?", (ts(now), ts(now), event_seq, plugin))
 
     def open_delivery_health(self, branch: str | None = None) -> dict[tuple[str, str], LaneHealth]:
@@ -250,7 +343,7 @@ class SqliteStore:
                " MIN(next_attempt_at) next_at FROM deliveries WHERE state IN ('pending','retrying','dead')"
                + (" AND branch=?" if branch else "") + " GROUP BY branch, plugin, state")
         out: dict[tuple[str, str], LaneHealth] = {}
-        for row in self.conn.execute(sql, (branch,) if branch else ()):
+        for row in self._read(sql, (branch,) if branch else ()):
             out.setdefault((row["branch"], row["plugin"]), {})[row["state"]] = StateHealth(
                 count=row["n"], since=row["first_failed"] if row["state"] == RETRYING else row["oldest"],
                 next_at=row["next_at"])
@@ -259,7 +352,7 @@ class SqliteStore:
     def delivery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """Per (branch, plugin): how many deliveries in each state, ever."""
         out: dict[tuple[str, str], dict[str, int]] = {}
-        for row in self.conn.execute("SELECT branch, plugin, state, COUNT(*) n FROM deliveries"
+        for row in self._read("SELECT branch, plugin, state, COUNT(*) n FROM deliveries"
                                      " GROUP BY branch, plugin, state"):
             out.setdefault((row["branch"], row["plugin"]), {})[row["state"]] = row["n"]
         return out
@@ -277,7 +370,7 @@ class SqliteStore:
             sql, args = sql + " AND d.branch=?", [*args, branch]
         if plugin:
             sql, args = sql + " AND d.plugin=?", [*args, plugin]
-        return _rows(DeliveryListing, self.conn.execute(sql + " ORDER BY d.id DESC LIMIT ?", [*args, limit]))
+        return _rows(DeliveryListing, self._read(sql + " ORDER BY d.id DESC LIMIT ?", [*args, limit]))
 
     def list_events(self, *, branch: str | None = None, kind: str | None = None,
                     limit: int = 100) -> list[EventRow]:
@@ -287,7 +380,7 @@ class SqliteStore:
             sql, args = sql + " AND branch=?", [*args, branch]
         if kind:
             sql, args = sql + " AND kind=?", [*args, kind]
-        return _rows(EventRow, self.conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit]))
+        return _rows(EventRow, self._read(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit]))
 
     def events_since(self, branch: str, source: str, since: datetime | None) -> list[EventRef]:
         """The events a source gave since a time (all when None), oldest first."""
@@ -295,7 +388,7 @@ class SqliteStore:
         args: list[Any] = [branch, source]
         if since is not None:
             sql, args = sql + " AND occurred_at >= ?", [*args, ts(since)]
-        return _rows(EventRef, self.conn.execute(sql + " ORDER BY seq", args))
+        return _rows(EventRef, self._read(sql + " ORDER BY seq", args))
 
     def sent_count(self, branch: str, since: datetime, *, plugin: str | None = None,
                    candidate_id: str | None = None, source_suffixes: Sequence[str] = ()) -> int:
@@ -311,26 +404,26 @@ class SqliteStore:
         if source_suffixes:
             sql += " AND (" + " OR ".join("e.source_id LIKE ?" for _ in source_suffixes) + ")"
             args += [f"%:{suffix}" for suffix in source_suffixes]
-        return int(self.conn.execute(sql, args).fetchone()[0])
+        return int(self._read(sql, args).scalar())
 
     def last_sent_at(self, branch: str, candidate_id: str, source_suffixes: Sequence[str]) -> float | None:
         """When a message of one of these purposes last went to this person."""
         sql = ("SELECT MAX(d.updated_at) FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.branch=?"
                " AND d.kind='message_due' AND d.state='done' AND d.candidate_id=? AND ("
                + " OR ".join("e.source_id LIKE ?" for _ in source_suffixes) + ")")
-        row = self.conn.execute(sql, [branch, candidate_id, *[f"%:{s}" for s in source_suffixes]]).fetchone()
+        row = self._read(sql, [branch, candidate_id, *[f"%:{s}" for s in source_suffixes]]).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     # --- cursors and source health -------------------------------------------------------------------------
 
     def cursor(self, branch: str, plugin: str, source: str) -> str | None:
-        row = self.conn.execute("SELECT cursor FROM sources WHERE branch=? AND plugin=? AND name=?",
+        row = self._read("SELECT cursor FROM sources WHERE branch=? AND plugin=? AND name=?",
                                 (branch, plugin, source)).fetchone()
         return None if row is None else row["cursor"]
 
     def save_cursor(self, branch: str, plugin: str, source: str, cursor: str | None, now: datetime) -> None:
         """Joins (with the events of the same page). A successful read also clears the source's error."""
-        self.conn.execute(
+        self._write(
             "INSERT INTO sources(branch, plugin, name, cursor, last_ok_at, last_error, updated_at)"
             " VALUES (?,?,?,?,?,NULL,?) ON CONFLICT(branch, plugin, name) DO UPDATE SET cursor=excluded.cursor,"
             " last_ok_at=excluded.last_ok_at, last_error=NULL, failing_since=NULL, updated_at=excluded.updated_at",
@@ -348,40 +441,40 @@ class SqliteStore:
     def list_sources(self, branch: str | None = None) -> list[SourceRow]:
         sql = f"SELECT {_fields(SourceRow)} FROM sources" + (" WHERE branch=?" if branch else "") + \
             " ORDER BY branch, plugin, name"
-        return _rows(SourceRow, self.conn.execute(sql, (branch,) if branch else ()))
+        return _rows(SourceRow, self._read(sql, (branch,) if branch else ()))
 
     # --- identity ------------------------------------------------------------------------------------------
 
     def link(self, branch: str, entity: str, hub_id: str, tool: str, external_id: str) -> None:
         """Joins."""
-        self.conn.execute("INSERT INTO links(branch, entity, hub_id, tool, external_id) VALUES (?,?,?,?,?)"
+        self._write("INSERT INTO links(branch, entity, hub_id, tool, external_id) VALUES (?,?,?,?,?)"
                           " ON CONFLICT(branch, entity, tool, external_id) DO UPDATE SET hub_id=excluded.hub_id",
                           (branch, entity, hub_id, tool, external_id))
 
     def lookup(self, branch: str, entity: str, tool: str, external_id: str) -> str | None:
-        row = self.conn.execute("SELECT hub_id FROM links WHERE branch=? AND entity=? AND tool=? AND external_id=?",
+        row = self._read("SELECT hub_id FROM links WHERE branch=? AND entity=? AND tool=? AND external_id=?",
                                 (branch, entity, tool, external_id)).fetchone()
         return None if row is None else row["hub_id"]
 
     def external_ids(self, branch: str, entity: str, hub_id: str, tool: str) -> list[str]:
-        rows = self.conn.execute("SELECT external_id FROM links WHERE branch=? AND entity=? AND hub_id=? AND tool=?"
+        rows = self._read("SELECT external_id FROM links WHERE branch=? AND entity=? AND hub_id=? AND tool=?"
                                  " ORDER BY rowid", (branch, entity, hub_id, tool)).fetchall()
         return [r["external_id"] for r in rows]
 
     # --- candidates and sessions (the hub's current picture) ------------------------------------------------
 
     def get_entity(self, table: str, hub_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(f"SELECT body FROM {_entity(table)} WHERE id=?", (hub_id,)).fetchone()
+        row = self._read(f"SELECT body FROM {_entity(table)} WHERE id=?", (hub_id,)).fetchone()
         return None if row is None else json.loads(row["body"])
 
     def entity_branch(self, table: str, hub_id: str) -> str | None:
-        row = self.conn.execute(f"SELECT branch FROM {_entity(table)} WHERE id=?", (hub_id,)).fetchone()
+        row = self._read(f"SELECT branch FROM {_entity(table)} WHERE id=?", (hub_id,)).fetchone()
         return None if row is None else row["branch"]
 
     def save_candidate(self, branch: str, hub_id: str, body: dict[str, Any], email_key: str | None,
                        phone_key: str | None, now: datetime) -> None:
         """Joins. Insert or replace the hub's picture of a person, with its matching keys."""
-        self.conn.execute(
+        self._write(
             "INSERT INTO candidates(id, branch, email_key, phone_key, body, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET email_key=excluded.email_key,"
             " phone_key=excluded.phone_key, body=excluded.body, updated_at=excluded.updated_at",
@@ -390,7 +483,7 @@ class SqliteStore:
     def find_candidate(self, branch: str, *, email_key: str | None, phone_key: str | None) -> str | None:
         for column, key in (("email_key", email_key), ("phone_key", phone_key)):
             if key:
-                row = self.conn.execute(f"SELECT id FROM candidates WHERE branch=? AND {column}=?"
+                row = self._read(f"SELECT id FROM candidates WHERE branch=? AND {column}=?"
                                         " ORDER BY created_at LIMIT 1", (branch, key)).fetchone()
                 if row:
                     return str(row["id"])
@@ -399,7 +492,7 @@ class SqliteStore:
     def save_session(self, branch: str, hub_id: str, candidate_id: str | None, status: str,
                      body: dict[str, Any], now: datetime) -> None:
         """Joins. Insert or replace the hub's picture of a session."""
-        self.conn.execute(
+        self._write(
             "INSERT INTO sessions(id, branch, candidate_id, status, body, updated_at) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT(id) DO UPDATE SET candidate_id=excluded.candidate_id, status=excluded.status,"
             " body=excluded.body, updated_at=excluded.updated_at",
@@ -407,17 +500,17 @@ class SqliteStore:
 
     def set_session_status(self, hub_id: str, status: str, now: datetime) -> None:
         """Joins."""
-        self.conn.execute("UPDATE sessions SET status=?, body=json_set(body, '$.status', ?), updated_at=?"
+        self._write("UPDATE sessions SET status=?, body=json_set(body, '$.status', ?), updated_at=?"
                           " WHERE id=?", (status, status, ts(now), hub_id))
 
     def has_session(self, candidate_id: str) -> bool:
         """Whether a person has booked anything (any session, whatever became of it)."""
-        return self.conn.execute("SELECT 1 FROM sessions WHERE candidate_id=? LIMIT 1",
+        return self._read("SELECT 1 FROM sessions WHERE candidate_id=? LIMIT 1",
                                  (candidate_id,)).fetchone() is not None
 
     def waiting_for_booking(self, branch: str, registered_before: datetime) -> list[str]:
         """People of a branch registered before a time who have booked nothing since (they need a call)."""
-        rows = self.conn.execute(
+        rows = self._read(
             "SELECT c.id FROM candidates c WHERE c.branch=? AND c.created_at < ? AND NOT EXISTS"
             " (SELECT 1 FROM sessions s WHERE s.candidate_id = c.id) ORDER BY c.created_at",
             (branch, ts(registered_before))).fetchall()
@@ -425,28 +518,28 @@ class SqliteStore:
 
     def count(self, table: str, branch: str | None = None) -> int:
         sql = f"SELECT COUNT(*) FROM {_entity(table)}" + (" WHERE branch=?" if branch else "")
-        return int(self.conn.execute(sql, (branch,) if branch else ()).fetchone()[0])
+        return int(self._read(sql, (branch,) if branch else ()).scalar())
 
     # --- schedule ------------------------------------------------------------------------------------------
 
     def schedule(self, branch: str, session_id: str, kind: str, offset: str, due_at: datetime) -> None:
         """Joins. Plan a reminder or follow-up (once per session, kind and offset)."""
-        self.conn.execute("INSERT OR IGNORE INTO schedule(branch, session_id, kind, offset_text, due_at, state)"
+        self._write("INSERT OR IGNORE INTO schedule(branch, session_id, kind, offset_text, due_at, state)"
                           " VALUES (?,?,?,?,?,'waiting')", (branch, session_id, kind, offset, ts(due_at)))
 
     def unschedule(self, session_id: str) -> int:
         """Joins. Drop what was planned for a session; how many."""
-        return self.conn.execute("UPDATE schedule SET state='dropped' WHERE session_id=? AND state='waiting'",
+        return self._write("UPDATE schedule SET state='dropped' WHERE session_id=? AND state='waiting'",
                                  (session_id,)).rowcount
 
     def due_schedule(self, now: datetime, limit: int = 500) -> list[ScheduleRow]:
-        return _rows(ScheduleRow, self.conn.execute(
+        return _rows(ScheduleRow, self._read(
             f"SELECT {_fields(ScheduleRow)} FROM schedule WHERE state='waiting' AND due_at<=? ORDER BY due_at LIMIT ?",
             (ts(now), limit)))
 
     def mark_schedule(self, row_id: int, state: str) -> None:
         """Joins."""
-        self.conn.execute("UPDATE schedule SET state=? WHERE id=?", (state, row_id))
+        self._write("UPDATE schedule SET state=? WHERE id=?", (state, row_id))
 
     def list_schedule(self, *, session_id: str | None = None, state: str | None = None) -> list[ScheduleRow]:
         sql, args = f"SELECT {_fields(ScheduleRow)} FROM schedule WHERE 1=1", list[Any]()
@@ -454,7 +547,7 @@ class SqliteStore:
             sql, args = sql + " AND session_id=?", [*args, session_id]
         if state:
             sql, args = sql + " AND state=?", [*args, state]
-        return _rows(ScheduleRow, self.conn.execute(sql + " ORDER BY due_at", args))
+        return _rows(ScheduleRow, self._read(sql + " ORDER BY due_at", args))
 
     # --- plugin pauses (auth failed) -----------------------------------------------------------------------
 
@@ -478,7 +571,7 @@ class SqliteStore:
 
     def pause_details(self) -> dict[tuple[str, str], PauseRow]:
         """Every pause: its reason, since when, and the command that fixes it (or None)."""
-        rows = _rows(PauseRow, self.conn.execute(f"SELECT {_fields(PauseRow)} FROM pauses"))
+        rows = _rows(PauseRow, self._read(f"SELECT {_fields(PauseRow)} FROM pauses"))
         return {(r.branch, r.plugin): r for r in rows}
 
     # --- alerts sent to staff (at most one per problem per period) -----------------------------------------
@@ -512,19 +605,19 @@ class SqliteStore:
     def list_problems(self, branch: str | None = None) -> list[ProblemRow]:
         sql = f"SELECT {_fields(ProblemRow)} FROM problems" + (" WHERE branch=?" if branch else "") + \
             " ORDER BY branch, plugin, ref"
-        return _rows(ProblemRow, self.conn.execute(sql, (branch,) if branch else ()))
+        return _rows(ProblemRow, self._read(sql, (branch,) if branch else ()))
 
     # --- plugins' private state ----------------------------------------------------------------------------
 
     def kv_get(self, branch: str, plugin: str, key: str) -> Any:
-        row = self.conn.execute("SELECT value FROM kv WHERE branch=? AND plugin=? AND key=?",
+        row = self._read("SELECT value FROM kv WHERE branch=? AND plugin=? AND key=?",
                                 (branch, plugin, key)).fetchone()
         return None if row is None else json.loads(row["value"])
 
     def kv_count(self, branch: str, plugin: str, prefix: str) -> int:
         """How many keys of a plugin's private state start with `prefix`."""
-        return int(self.conn.execute("SELECT COUNT(*) FROM kv WHERE branch=? AND plugin=? AND key >= ? AND key < ?",
-                                     (branch, plugin, prefix, prefix + "\uffff")).fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM kv WHERE branch=? AND plugin=? AND key >= ? AND key < ?",
+                                     (branch, plugin, prefix, prefix + "\uffff")).scalar())
 
     def kv_put(self, branch: str, plugin: str, key: str, value: Any) -> None:
         """Atomic (a delivery's context buffers these and writes them with the delivery's outcome)."""
@@ -558,7 +651,7 @@ class SqliteStore:
 
     def setup_failures(self, branch: str | None = None) -> list[SetupFailureRow]:
         sql = f"SELECT {_fields(SetupFailureRow)} FROM setup_failures" + (" WHERE branch=?" if branch else "")
-        return _rows(SetupFailureRow, self.conn.execute(sql + " ORDER BY branch, plugin", (branch,) if branch else ()))
+        return _rows(SetupFailureRow, self._read(sql + " ORDER BY branch, plugin", (branch,) if branch else ()))
 
 
 _EVENT_COLUMNS = "SELECT seq, id, branch, kind, source, source_id, occurred_at, recorded_at, candidate_id, " \
