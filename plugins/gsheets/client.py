@@ -53,10 +53,15 @@ class SheetsClient:
 
     def batch_get(self, spreadsheet_id: str, ranges: list[str]) -> list[list[list[Any]]]:
         """Several ranges in one request (one read against the quota); each as rows of cells."""
+        return [vr.get("values", []) for vr in self.batch_get_ranges(spreadsheet_id, ranges)]
+
+    def batch_get_ranges(self, spreadsheet_id: str, ranges: list[str]) -> list[dict[str, Any]]:
+        """The same, as Google's ValueRanges: `range` is the one asked, clipped to the tab's grid (so an
+        open range tells the tab's row count), `values` omits trailing empty rows and cells."""
         reply = self._execute(self.service.spreadsheets().values().batchGet(
             spreadsheetId=spreadsheet_id, ranges=ranges, majorDimension="ROWS",
             valueRenderOption="UNFORMATTED_VALUE", dateTimeRenderOption="SERIAL_NUMBER"))
-        return [vr.get("values", []) for vr in reply.get("valueRanges", [])]
+        return [vr for vr in reply.get("valueRanges", []) if isinstance(vr, dict)]
 
     def spreadsheet(self, spreadsheet_id: str) -> dict[str, Any]:
         return self._execute(self.service.spreadsheets().get(
@@ -68,12 +73,6 @@ class SheetsClient:
         """RAW: a name starting with '=' or a phone starting with '+' stays text, never a formula."""
         return self._execute(self.service.spreadsheets().values().batchUpdate(
             spreadsheetId=spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
-
-    def append(self, spreadsheet_id: str, range_: str, rows: list[list[Any]]) -> dict[str, Any]:
-        """INSERT_ROWS: new rows are inserted, so a gap staff left in the table is never overwritten."""
-        return self._execute(self.service.spreadsheets().values().append(
-            spreadsheetId=spreadsheet_id, range=range_, valueInputOption="RAW", insertDataOption="INSERT_ROWS",
-            body={"values": rows}))
 
     def batch_update(self, spreadsheet_id: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
         return self._execute(self.service.spreadsheets().batchUpdate(

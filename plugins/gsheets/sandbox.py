@@ -7,16 +7,18 @@ Google's error JSON (401 UNAUTHENTICATED, 429 RESOURCE_EXHAUSTED with the per-us
 `details`), and an OAuth token endpoint (refresh and code exchange; a revoked token gets `invalid_grant`).
 Every request is recorded so tests and benchmarks count them. Reads outside the grid are clipped (as
 Google does); writes outside it are refused with "exceeds grid limits" (append adds rows).
+
+As strict as Sheets where a difference could hide a bug: append finds its table as Google does
+(sandbox_tables), batchUpdate bodies and field masks are checked against the discovery document
+(sandbox_schema), quotas are counted per user and per project when `quota` is on (sandbox_quota), cells
+over 50,000 characters are refused (sandbox_values), and the 403s carry Google's bodies (sandbox_model).
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -28,116 +30,30 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
-from hub_gsheets.a1 import A1, col_letters, parse, quote_title
+from hub_gsheets.a1 import A1, parse
 from hub_gsheets.dates import to_serial
+from hub_gsheets.sandbox_model import (
+    ApiError,
+    Recorded,
+    Sheet,
+    Spreadsheet,
+    error_body,
+    forbidden_body,
+    invalid,
+    quota_body,
+)
+from hub_gsheets.sandbox_quota import Quota
+from hub_gsheets.sandbox_schema import check_batch_update
+from hub_gsheets.sandbox_tables import find_table
+from hub_gsheets.sandbox_values import check_cells, formatted, input_option, rows_of, shown, user_entered
 
 DEMO_TOKEN = "gsheets-sandbox-token"
 FORM_HEADERS_FR = ["Horodateur", "Adresse e-mail", "Prénom", "Nom", "Téléphone", "Structure orientatrice",
                    "Référent"]
 FORM_SHEET_FR = "Réponses au formulaire 1"
 READ_METHODS = {"values.get", "values.batchGet", "spreadsheets.get"}
-EPOCH = datetime(1899, 12, 30)
-
-
-def forbidden_body(cause: str) -> dict[str, Any]:
-    """Google's three 403 answers, told apart by `error.details[].reason` (Google's error model,
-    https://cloud.google.com/apis/design/errors; reference E1)."""
-    if cause == "SERVICE_DISABLED":
-        return error_body(403, "PERMISSION_DENIED", "Google Sheets API has not been used in project 123456789 before "
-                          "or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
-                          "sheets.googleapis.com/overview?project=123456789 then retry.",
-                          [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
-                            "domain": "googleapis.com", "metadata": {"service": "sheets.googleapis.com",
-                                                                    "consumer": "projects/123456789"}}])
-    if cause == "ACCESS_TOKEN_SCOPE_INSUFFICIENT":
-        return error_body(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.",
-                          [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                            "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com",
-                            "metadata": {"service": "sheets.googleapis.com"}}])
-    return error_body(403, "PERMISSION_DENIED", "The caller does not have permission")
-
-
-def error_body(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
-    if details:
-        error["details"] = details
-    return {"error": error}
-
-
-def quota_body(kind: str) -> dict[str, Any]:
-    """The 429 Google sends when a per-user-per-minute quota is spent (shape of n8n-io/n8n#16750)."""
-    metric = "Read" if kind == "read" else "Write"
-    return error_body(429, "RESOURCE_EXHAUSTED",
-                      f"Quota exceeded for quota metric '{metric} requests' and limit '{metric} requests per minute "
-                      "per user' of service 'sheets.googleapis.com' for consumer 'project_number:000000000000'.",
-                      [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
-                        "domain": "googleapis.com",
-                        "metadata": {"quota_metric": f"sheets.googleapis.com/{kind}_requests",
-                                     "quota_limit": f"{metric}RequestsPerMinutePerUser", "quota_limit_value": "60",
-                                     "quota_location": "global", "service": "sheets.googleapis.com",
-                                     "consumer": "projects/000000000000"}}])
-
-
-@dataclass
-class Sheet:
-    sheet_id: int
-    title: str
-    rows: list[list[Any]] = field(default_factory=list)
-    row_count: int = 1000
-    col_count: int = 26
-    validations: dict[int, dict[str, Any]] = field(default_factory=dict)  # column -> rule
-    formats: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    def cell(self, row: int, col: int) -> Any:
-        if row < len(self.rows) and col < len(self.rows[row]):
-            return self.rows[row][col]
-        return None
-
-    def set(self, row: int, col: int, value: Any) -> None:
-        while len(self.rows) <= row:
-            self.rows.append([])
-        line = self.rows[row]
-        while len(line) <= col:
-            line.append(None)
-        line[col] = None if value == "" else value
-
-    def last_row(self) -> int:
-        """Index after the last row holding anything."""
-        for i in range(len(self.rows) - 1, -1, -1):
-            if any(v not in (None, "") for v in self.rows[i]):
-                return i + 1
-        return 0
-
-
-@dataclass
-class Spreadsheet:
-    spreadsheet_id: str
-    title: str
-    sheets: dict[str, Sheet] = field(default_factory=dict)
-    time_zone: str = "Europe/Paris"
-
-    def sheet(self, title: str | None) -> Sheet:
-        if title is None:
-            return next(iter(self.sheets.values()))
-        for sheet in self.sheets.values():  # Sheets matches tab names case-insensitively
-            if sheet.title.casefold() == title.casefold():
-                return sheet
-        raise ApiError(400, "INVALID_ARGUMENT", f"Unable to parse range: {quote_title(title)}")
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str  # discovery method id without the "sheets.spreadsheets." prefix, or "token"
-    http: str
-    path: str
-    status: int
-    kind: str  # read, write, token
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, body: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.body = status, body or error_body(status, code, message)
+__all__ = ["DEMO_TOKEN", "FORM_HEADERS_FR", "FORM_SHEET_FR", "ApiError", "SheetsSandbox", "error_body",
+           "forbidden_body", "quota_body"]
 
 
 class SheetsSandbox(Sandbox):
@@ -145,7 +61,7 @@ class SheetsSandbox(Sandbox):
 
     name = "gsheets"
 
-    def __init__(self, *, tokens: set[str] | None = None, quota_per_minute: int | None = None,
+    def __init__(self, *, tokens: set[str] | None = None, quota: bool = False,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.lock = threading.RLock()
         self.spreadsheets: dict[str, Spreadsheet] = {}
@@ -154,9 +70,8 @@ class SheetsSandbox(Sandbox):
         self.codes: set[str] = set()
         self.requests: list[Recorded] = []
         self.failures: list[tuple[int | str, str | None]] = []  # (status or 403 cause, "read"/"write"/None)
-        self.quota_per_minute = quota_per_minute
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._quota: dict[tuple[str, str, int], int] = {}
+        self.quota = Quota(self.clock, enabled=quota)  # Google's per-user and per-project minute quotas
         self._next_sheet_id = 1000
         self.branch_sheets: dict[str, str] = {}
 
@@ -224,6 +139,16 @@ class SheetsSandbox(Sandbox):
     def delete_row(self, spreadsheet_id: str, title: str, row: int) -> None:
         with self.lock:
             del self.sheet(spreadsheet_id, title).rows[row - 1]
+
+    def insert_row(self, spreadsheet_id: str, title: str, row: int, values: list[Any] | None = None) -> None:
+        """Staff inserting a row before `row` (1-based), e.g. a title above the header."""
+        with self.lock:
+            self.sheet(spreadsheet_id, title).insert_row(row - 1, values)
+
+    def insert_column(self, spreadsheet_id: str, title: str, column: int = 0) -> None:
+        """Staff inserting an empty column before `column` (0-based: 0 is a new column A)."""
+        with self.lock:
+            self.sheet(spreadsheet_id, title).insert_column(column)
 
     def fail_next(self, status: int | str = 429, count: int = 1, kind: str | None = None) -> None:
         """Answer the next `count` API requests (of `kind` read/write, or any) with this error: a status, or a
@@ -299,11 +224,7 @@ class SheetsSandbox(Sandbox):
                 body = quota_body(kind) if status == 429 else error_body(status, "UNAVAILABLE",
                                                                         "The service is currently unavailable.")
                 raise ApiError(status, "", "", body)
-        if self.quota_per_minute is not None:
-            key = (auth[7:], kind, int(self.clock().timestamp() // 60))
-            if self._quota.get(key, 0) >= self.quota_per_minute:
-                raise ApiError(429, "", "", quota_body(kind))
-            self._quota[key] = self._quota.get(key, 0) + 1
+        self.quota.charge(auth[7:], kind)
 
     def _token(self, form: dict[str, str]) -> tuple[dict[str, Any], int]:
         with self.lock:
@@ -345,13 +266,16 @@ class SheetsSandbox(Sandbox):
         if method == "spreadsheets.get":
             return self._describe(book)
         if method == "spreadsheets.batchUpdate":
+            check_batch_update(data)  # before anything is applied: Google applies all requests or none
             return {"spreadsheetId": book.spreadsheet_id, "replies": [self._request(book, r) for r in data["requests"]]}
         if method == "values.batchGet":
             return {"spreadsheetId": book.spreadsheet_id,
                     "valueRanges": [self._get(book, r, option) for r in params.get("ranges", [])]}
         if method == "values.batchUpdate":
-            raw = _input_option(data.get("valueInputOption"))
-            responses = [self._write(book, vr["range"], _rows(vr), raw) for vr in data.get("data", [])]
+            raw = input_option(data.get("valueInputOption"))
+            for i, vr in enumerate(data.get("data", [])):  # all or nothing, as Google does
+                check_cells(rows_of(vr), f"Invalid data[{i}]: ")
+            responses = [self._write(book, vr["range"], rows_of(vr), raw) for vr in data.get("data", [])]
             rows: set[tuple[str, int]] = set()
             cols: set[tuple[str, int]] = set()
             for reply in responses:
@@ -365,12 +289,13 @@ class SheetsSandbox(Sandbox):
         range_text = unquote(rest.split("/values/", 1)[1])
         if method in ("values.append", "values.update"):
             given = params.get("valueInputOption")
-            raw = _input_option(given[0] if given else None)
+            raw = input_option(given[0] if given else None)
+            check_cells(rows_of(data))
         if method == "values.append":
-            return self._append(book, range_text[:-len(":append")], _rows(data), raw,
+            return self._append(book, range_text[:-len(":append")], rows_of(data), raw,
                                 params.get("insertDataOption", ["OVERWRITE"])[0])
         if method == "values.update":
-            return self._write(book, range_text, _rows(data), raw)
+            return self._write(book, range_text, rows_of(data), raw)
         return self._get(book, range_text, option)
 
     def _describe(self, book: Spreadsheet) -> dict[str, Any]:
@@ -390,7 +315,7 @@ class SheetsSandbox(Sandbox):
             cells = sheet.rows[r][ref.col0:col1]
             while cells and cells[-1] in (None, ""):
                 cells = cells[:-1]
-            rows.append(["" if v is None else (v if option == "UNFORMATTED_VALUE" else _formatted(v)) for v in cells])
+            rows.append(["" if v is None else (v if option == "UNFORMATTED_VALUE" else formatted(v)) for v in cells])
         while rows and not rows[-1]:
             rows.pop()
         out: dict[str, Any] = {"range": A1(sheet.title, ref.row0, ref.col0, row1, col1).render(),
@@ -404,34 +329,32 @@ class SheetsSandbox(Sandbox):
         sheet = book.sheet(ref.sheet)
         height, width = len(values), max([len(r) for r in values] or [0])
         if ref.row0 + height > sheet.row_count or ref.col0 + width > sheet.col_count:
-            raise ApiError(400, "INVALID_ARGUMENT", f"Range ({text}) exceeds grid limits. Max rows: "
-                           f"{sheet.row_count}, max columns: {sheet.col_count}")
+            raise invalid(f"Range ({text}) exceeds grid limits. Max rows: "
+                          f"{sheet.row_count}, max columns: {sheet.col_count}")
         cells = 0
         for i, row in enumerate(values):
             for j, value in enumerate(row):
                 if value is None:  # null leaves the cell as it is
                     continue
-                sheet.set(ref.row0 + i, ref.col0 + j, value if raw else _user_entered(value))
+                sheet.set(ref.row0 + i, ref.col0 + j, value if raw else user_entered(value))
                 cells += 1
         return {"spreadsheetId": book.spreadsheet_id,
                 "updatedRange": A1(sheet.title, ref.row0, ref.col0, ref.row0 + height, ref.col0 + width).render(),
                 "updatedRows": height, "updatedColumns": width, "updatedCells": cells}
 
     def _append(self, book: Spreadsheet, text: str, values: list[list[Any]], raw: bool, insert: str) -> dict[str, Any]:
+        """Appended after the table Google finds, from the table's first column (sandbox_tables)."""
         ref = parse(text)
         sheet = book.sheet(ref.sheet)
-        start = ref.row0  # the table: rows from the range's top down to the first empty row
-        end = start
-        while end < len(sheet.rows) and any(v not in (None, "") for v in sheet.rows[end]):
-            end += 1
-        table = A1(sheet.title, start, 0, end, max([len(r) for r in sheet.rows[start:end]] or [0])).render()
+        table = find_table(sheet, ref)
+        row, col = (table.row1, table.col0) if table else (ref.row0, ref.col0)
         if insert == "INSERT_ROWS":
-            sheet.rows[end:end] = [[] for _ in values]
+            sheet.rows[row:row] = [[] for _ in values] if row < len(sheet.rows) else []
             sheet.row_count += len(values)
         else:
-            sheet.row_count = max(sheet.row_count, end + len(values))
-        updates = self._write(book, f"{quote_title(sheet.title)}!{col_letters(ref.col0)}{end + 1}", values, raw)
-        return {"spreadsheetId": book.spreadsheet_id, "tableRange": table if end > start else "",
+            sheet.row_count = max(sheet.row_count, row + len(values))
+        updates = self._write(book, A1(sheet.title, row, col, row + 1, col + 1).render(), values, raw)
+        return {"spreadsheetId": book.spreadsheet_id, "tableRange": table.render(sheet.title) if table else "",
                 "updates": updates}
 
     def _request(self, book: Spreadsheet, request: dict[str, Any]) -> dict[str, Any]:
@@ -440,8 +363,8 @@ class SheetsSandbox(Sandbox):
             props = spec.get("properties", {})
             title = props.get("title") or f"Feuille {len(book.sheets) + 1}"
             if any(s.title.casefold() == title.casefold() for s in book.sheets.values()):
-                raise ApiError(400, "INVALID_ARGUMENT", f"Invalid requests[0].addSheet: A sheet with the name "
-                               f"\"{title}\" already exists. Please enter another name.")
+                raise invalid(f"Invalid requests[0].addSheet: A sheet with the name \"{title}\" already exists. "
+                              "Please enter another name.")
             self._next_sheet_id += 1
             grid = props.get("gridProperties", {})
             sheet = Sheet(props.get("sheetId", self._next_sheet_id), title, row_count=grid.get("rowCount", 1000),
@@ -473,14 +396,14 @@ class SheetsSandbox(Sandbox):
             return {}
         if name == "updateSheetProperties":
             return {}
-        raise ApiError(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. Unknown name \"{name}\".")
+        raise invalid(f"the sandbox does not implement {name} (a request the discovery document allows)")
 
     @staticmethod
     def _by_id(book: Spreadsheet, sheet_id: int) -> Sheet:
         for sheet in book.sheets.values():
             if sheet.sheet_id == sheet_id:
                 return sheet
-        raise ApiError(400, "INVALID_ARGUMENT", f"No grid with id: {sheet_id}")
+        raise invalid(f"No grid with id: {sheet_id}")
 
     # --- the demo -----------------------------------------------------------------------------------------------
 
@@ -530,10 +453,10 @@ class SheetsSandbox(Sandbox):
             return "(pas encore de tableau de suivi)"
         rows = self.values(sid, "Suivi")
         header = rows[0] if rows else []
-        shown = [i for i, h in enumerate(header) if h in _DESCRIBED] or [
+        picked = [i for i, h in enumerate(header) if h in _DESCRIBED] or [
             i for i, h in enumerate(header) if h and not str(h).startswith("ID hub")]
-        table = [[_shown(row[i] if i < len(row) else None, header[i]) for i in shown] for row in rows]
-        widths = [max(len(r[k]) for r in table) for k in range(len(shown))]
+        table = [[shown(row[i] if i < len(row) else None, header[i]) for i in picked] for row in rows]
+        widths = [max(len(r[k]) for r in table) for k in range(len(picked))]
         lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table]
         if len(lines) > 1:
             lines.insert(1, "-+-".join("-" * w for w in widths))
@@ -542,74 +465,3 @@ class SheetsSandbox(Sandbox):
 
 # the columns describe() shows: what staff look at, without contact details (and narrow enough for a terminal)
 _DESCRIBED = ("Prénom", "Nom", "Prochain RDV", "Programme/module", "Présence", "Résultat")
-
-
-def _input_option(value: str | None) -> bool:
-    """True for RAW, False for USER_ENTERED; Google refuses a write without it, or with another value (400)."""
-    if value is None or value == "INPUT_VALUE_OPTION_UNSPECIFIED":
-        raise ApiError(400, "INVALID_ARGUMENT", "'valueInputOption' is required but not specified")
-    if value not in ("RAW", "USER_ENTERED"):
-        raise ApiError(400, "INVALID_ARGUMENT", f"Invalid value at 'value_input_option' ({value})")
-    return value == "RAW"
-
-
-def _rows(value_range: dict[str, Any]) -> list[list[Any]]:
-    """A ValueRange's values as rows (majorDimension COLUMNS is transposed)."""
-    values = value_range.get("values", [])
-    if value_range.get("majorDimension") != "COLUMNS":
-        return values
-    height = max([len(c) for c in values] or [0])
-    return [[c[i] if i < len(c) else None for c in values] for i in range(height)]
-
-
-def _formatted(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value) if isinstance(value, int | float) else value
-
-
-_ARITHMETIC = re.compile(r"^[\d\s.,+\-*/()]+$")
-
-
-def _arithmetic(node: ast.AST) -> float:
-    """Numbers and + - * / only (never eval)."""
-    operators = {ast.Add: float.__add__, ast.Sub: float.__sub__, ast.Mult: float.__mul__, ast.Div: float.__truediv__}
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        value = _arithmetic(node.operand)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.BinOp) and type(node.op) in operators:
-        return operators[type(node.op)](_arithmetic(node.left), _arithmetic(node.right))
-    raise ValueError("not plain arithmetic")
-
-
-def _user_entered(value: Any) -> Any:
-    """What Sheets makes of a value typed by a user (USER_ENTERED): numbers parsed, and a leading '=' or '+' a
-    formula, evaluated (plain arithmetic here; anything else, or a formula that does not parse, is #ERROR!).
-    So a hub that wrote names or phones USER_ENTERED instead of RAW would see "=1+1" become 2."""
-    if not isinstance(value, str):
-        return value
-    if value.startswith(("=", "+")):
-        expression = value[1:] if value.startswith("=") else value
-        if _ARITHMETIC.match(expression) and not re.search(r"\d\s+\d", expression):
-            try:
-                return _arithmetic(ast.parse(expression.replace(",", "."), mode="eval").body)
-            except (SyntaxError, ZeroDivisionError, TypeError, ValueError):
-                return "#ERROR!"
-        return "#ERROR!"
-    try:
-        return float(value.replace(",", ".")) if value.strip() else value
-    except ValueError:
-        return value
-
-
-def _shown(value: Any, header: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, int | float) and header in ("Inscription", "Prochain RDV", "Mis à jour") and value > 20000:
-        # round to the second first: serials carry float noise (08:30 must not show as 08:29)
-        return (EPOCH + timedelta(seconds=round(float(value) * 86400))).strftime("%d/%m/%Y %H:%M")
-    return str(value)

@@ -2,9 +2,16 @@
 
 Event hooks never call Google: they record the row the hub wants (`row:<id>` in the plugin's durable
 state) and mark it pending. The `suivi` poller then writes every pending row at once: one read of the id
-column (rows are found by hub id, never by a remembered row number, because staff sort the sheet), one
-`values.append` for new candidates and one `values.batchUpdate` for the others. A write repeated after a
-crash finds the row by its id and updates it: it never duplicates. Only the hub's columns are written, cell
+column (rows are found by hub id, never by a remembered row number, because staff sort the sheet), then one
+`values.batchUpdate` for every row, new or not. A write repeated after a crash finds the row by its id and
+updates it: it never duplicates.
+
+New rows go to explicit ranges the hub computed from that same read: the row after the last non-empty row of
+the tab, in the columns found by header name. `values.append` is not used: Google appends "starting with the
+first column of the table" it detects itself, and rows came out shifted right when staff left column A blank
+or put a title above the header (reference E1; https://github.com/burnash/gspread/issues/537, #828), so the
+hub id landed in the wrong column and a rebuild added the row again. The header row is found by its texts in
+the first rows of the tab, so a title row above it is fine too. Only the hub's columns are written, cell
 by cell; staff columns (anything else) are never touched. Présence/Résultat belong to both: the hub writes
 them only when the cell still holds what the hub last saw, so a value staff just typed is never overwritten.
 """
@@ -37,6 +44,13 @@ FIELDS = list(HEADERS)
 DATE_FIELDS = ("registered", "next_session", "updated")
 OUTCOME_FIELDS = ("attendance", "result")
 DATE_PATTERN = "dd/mm/yyyy hh:mm"
+HEAD_ROWS = 10
+"""Rows searched for the header (staff may put a title and notes above it)."""
+MAX_ROW = 10_000_000
+"""An open end for row ranges: no tab is taller (10 million cells a spreadsheet); Google clips the range it
+echoes to the tab's grid, which tells the hub the tab's row count."""
+GROW_MARGIN = 500
+"""Rows added at once when new rows would go past the grid (explicit writes do not grow it, append did)."""
 NEEDS_CALL = "À appeler : inscrit(e), aucun rendez-vous pris"
 BOUNCED = "E-mail en échec : corriger l'adresse"
 
@@ -147,6 +161,9 @@ class Snapshot:
     """What one read of the tracking tab told: where each hub id is, and the outcome cells."""
 
     header: list[Any]
+    header_row: int = 1  # 1-based
+    grid_rows: int = 0  # the tab's row count (Google's clipped range)
+    end: int | None = None  # last non-empty row of the tab; None when the read could not tell (rows deleted)
     rows: list[tuple[int, str]] = field(default_factory=list)  # (row number, hub id) in sheet order
     where: dict[str, int] = field(default_factory=dict)  # hub id -> first row holding it
     cells: dict[str, dict[int, str]] = field(default_factory=dict)  # outcome field -> row -> text
@@ -171,7 +188,8 @@ class TrackingSheet:
         layout: dict[str, Any] | None = self.hub.state_get("layout")
         if layout and layout.get("key") == f"{self.sid}/{self.title}":
             if layout.get("labels") != self._labels():
-                self.client().batch_update(self.sid, self._validations(layout["sheet_id"], layout["cols"]))
+                self.client().batch_update(self.sid, self._validations(layout["sheet_id"], layout["cols"],
+                                                                       layout.get("header_row", 1)))
                 layout["labels"] = self._labels()
                 self.hub.state_put("layout", layout)
             return layout
@@ -197,27 +215,31 @@ class TrackingSheet:
                 "sheetId": sheet_id, "title": self.title,
                 "gridProperties": {"rowCount": 1000, "columnCount": columns, "frozenRowCount": 1}}}})
             header: list[Any] = []
+            header_row = 1
         else:
             sheet_id = int(props["sheetId"])
             columns = int(props.get("gridProperties", {}).get("columnCount", 26))
-            got = client.batch_get(self.sid, [f"{self.tab}!1:1"])
-            header = got[0][0] if got and got[0] else []
+            got = client.batch_get(self.sid, [f"{self.tab}!1:{HEAD_ROWS}"])
+            header_row = find_header(got[0] if got else [])
+            header = got[0][header_row - 1] if got and len(got[0]) >= header_row else []
         cols, missing = self._place(header)
         needed = max(cols.values()) + 1
         if needed > columns:
             requests.append({"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS",
                                                  "length": needed - columns}})
-        requests += self._validations(sheet_id, cols)
+        requests += self._validations(sheet_id, cols, header_row)
         requests += [{"repeatCell": {
-            "range": {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": cols[f],
+            "range": {"sheetId": sheet_id, "startRowIndex": header_row, "startColumnIndex": cols[f],
                       "endColumnIndex": cols[f] + 1},
             "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE_TIME", "pattern": DATE_PATTERN}}},
             "fields": "userEnteredFormat.numberFormat"}} for f in DATE_FIELDS]
         client.batch_update(self.sid, requests)
         if missing:
             client.batch_update_values(self.sid, [
-                {"range": f"{self.tab}!{col_letters(cols[f])}1", "values": [[HEADERS[f]]]} for f in missing])
-        layout = {"key": f"{self.sid}/{self.title}", "sheet_id": sheet_id, "cols": cols, "labels": self._labels()}
+                {"range": f"{self.tab}!{col_letters(cols[f])}{header_row}", "values": [[HEADERS[f]]]}
+                for f in missing])
+        layout = {"key": f"{self.sid}/{self.title}", "sheet_id": sheet_id, "cols": cols, "labels": self._labels(),
+                  "header_row": header_row}
         self.hub.state_put("layout", layout)
         self.hub.log.info("tracking sheet ready", extra={"sheet_id": sheet_id, "added_headers": len(missing)})
         return layout
@@ -237,11 +259,11 @@ class TrackingSheet:
                 missing.append(name)
         return cols, missing
 
-    def _validations(self, sheet_id: int, cols: dict[str, int]) -> list[dict[str, Any]]:
+    def _validations(self, sheet_id: int, cols: dict[str, int], header_row: int) -> list[dict[str, Any]]:
         out = []
         for name, labels in zip(OUTCOME_FIELDS, self._labels(), strict=True):
             out.append({"setDataValidation": {
-                "range": {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": cols[name],
+                "range": {"sheetId": sheet_id, "startRowIndex": header_row, "startColumnIndex": cols[name],
                           "endColumnIndex": cols[name] + 1},
                 "rule": {"condition": {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": v} for v in labels]},
                          "inputMessage": "Choisissez une valeur dans la liste",
@@ -252,29 +274,52 @@ class TrackingSheet:
     # --- reading ------------------------------------------------------------------------------------------------
 
     def read(self) -> tuple[dict[str, Any], Snapshot]:
-        """Header + id column + outcome columns in one batchGet; re-places columns if staff moved them."""
+        """The top rows (to find the header), the id and outcome columns, and every row below the last hub
+        row of the previous read (staff's rows there: where new rows must not go), in one batchGet;
+        re-places columns if staff moved them or the header row."""
         for attempt in range(2):
             layout = self.layout()
-            cols = layout["cols"]
+            cols, at = layout["cols"], int(layout.get("header_row", 1))
             names = ["hub_id", *OUTCOME_FIELDS]
-            ranges = [f"{self.tab}!1:1"] + [f"{self.tab}!{col_letters(cols[n])}2:{col_letters(cols[n])}" for n in names]
-            got = self.client().batch_get(self.sid, ranges)
-            header = got[0][0] if got and got[0] else []
-            moved = any(cols[n] >= len(header) or normalize(header[cols[n]]) != normalize(HEADERS[n]) for n in FIELDS)
+            tail = max(at + 1, min(int(self.hub.state_get("tail", at + 1)), int(self.hub.state_get("grid", MAX_ROW))))
+            ranges = [f"{self.tab}!1:{max(HEAD_ROWS, at)}"]
+            ranges += [f"{self.tab}!{col_letters(cols[n])}{at + 1}:{col_letters(cols[n])}" for n in names]
+            ranges.append(f"{self.tab}!{tail}:{MAX_ROW}")
+            got = self.client().batch_get_ranges(self.sid, ranges)
+            top = got[0].get("values", []) if got else []
+            header = top[at - 1] if len(top) >= at else []
+            moved = find_header(top) != at or any(
+                cols[n] >= len(header) or normalize(header[cols[n]]) != normalize(HEADERS[n]) for n in FIELDS)
             if moved and attempt == 0:
                 self.forget_layout()
                 continue
-            snap = Snapshot(header)
-            for name, values in zip(names, got[1:], strict=True):
-                column = {i + 2: str(r[0]).strip() for i, r in enumerate(values) if r and str(r[0]).strip()}
+            snap = Snapshot(header, header_row=at, grid_rows=_grid_rows(got[1]))
+            for name, answer in zip(names, got[1:4], strict=True):
+                column = {i + at + 1: str(r[0]).strip() for i, r in enumerate(answer.get("values", []))
+                          if r and str(r[0]).strip()}
                 if name == "hub_id":
                     snap.rows = sorted(column.items())
                     for row, cid in snap.rows:
                         snap.where.setdefault(cid, row)
                 else:
                     snap.cells[name] = column
+            last_id = max([row for row, _ in snap.rows] or [at])
+            below = got[4].get("values", [])
+            if tail <= last_id + 1:  # the tail covers every row below the last hub row
+                snap.end = max(last_id, tail + len(below) - 1)
+            self.hub.state_put("tail", last_id + 1)
+            self.hub.state_put("grid", snap.grid_rows)
             return layout, snap
         raise AssertionError("unreachable")
+
+    def _end(self, snap: Snapshot) -> int:
+        """The last non-empty row when the poll's read could not tell (rows deleted since): one more read."""
+        if snap.end is not None:
+            return snap.end
+        last_id = max([row for row, _ in snap.rows] or [snap.header_row])
+        got = self.client().batch_get_ranges(self.sid, [f"{self.tab}!{last_id + 1}:{MAX_ROW}"])
+        snap.end = last_id + len(got[0].get("values", []) if got else [])
+        return snap.end
 
     # --- writing ------------------------------------------------------------------------------------------------
 
@@ -284,10 +329,9 @@ class TrackingSheet:
         if not pending:
             return 0, 0
         cols: dict[str, int] = layout["cols"]
-        width = max(cols.values()) + 1
         batch = list(pending.items())[: self.settings.flush_max]
         updates: list[dict[str, Any]] = []
-        appends: list[list[Any]] = []
+        appends: list[dict[str, Any]] = []
         for cid, _ in batch:
             state = self.hub.state_get(f"row:{cid}")
             if not state:
@@ -304,26 +348,46 @@ class TrackingSheet:
                 else:
                     entry["ours"] = want
             if row is None:
-                line: list[Any] = [None] * width
-                for name, value in values.items():
-                    line[cols[name]] = value
-                appends.append(line)
+                appends.append(values)
             else:
                 updates += self._ranges(row, cols, values)
         self.hub.state_put("seen", seen)  # before writing: our own values must never come back as staff's
-        client = self.client()
+        grow = 0
         if appends:
-            client.append(self.sid, f"{self.tab}!A1", appends)
+            start = self._end(snap) + 1
+            grow = max(0, start + len(appends) - 1 - snap.grid_rows)
+            updates += self._block(start, cols, appends)
+        if grow:
+            self.client().batch_update(self.sid, [{"appendDimension": {
+                "sheetId": layout["sheet_id"], "dimension": "ROWS", "length": grow + GROW_MARGIN}}])
         if updates:
-            client.batch_update_values(self.sid, updates)
+            self.write(updates)
         pending = self.hub.state_get("pending", {})
         for cid, version in batch:
             if pending.get(cid) == version:  # not changed again while we wrote
                 del pending[cid]
         self.hub.state_put("pending", pending)
-        self.hub.log.info("tracking rows written", extra={"appended": len(appends), "updated": len(updates),
-                                                          "requests": int(bool(appends)) + int(bool(updates))})
+        self.hub.log.info("tracking rows written", extra={"added": len(appends), "ranges": len(updates),
+                                                          "requests": int(bool(grow)) + int(bool(updates))})
         return len(batch), len(pending)
+
+    def write(self, data: list[dict[str, Any]]) -> None:
+        """One values.batchUpdate (RAW) for every range of this sync."""
+        self.client().batch_update_values(self.sid, data)
+
+    def _block(self, start: int, cols: dict[str, int], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """New rows from `start` down, as one range over the hub's columns; the cells of staff columns in
+        between are null, which Google skips ("Null values will be skipped", ValueRange.values in the
+        discovery document), so a row staff began there between the read and the write keeps its cells."""
+        first, last = min(cols.values()), max(cols.values())
+        lines = []
+        for values in rows:
+            line: list[Any] = [None] * (last - first + 1)
+            for name, value in values.items():
+                line[cols[name] - first] = value
+            lines.append(line)
+        return [{"range": f"{self.tab}!{col_letters(first)}{start}:{col_letters(last)}{start + len(rows) - 1}",
+                 "majorDimension": "ROWS", "values": lines}]
 
     def _ranges(self, row: int, cols: dict[str, int], values: dict[str, Any]) -> list[dict[str, Any]]:
         """One ValueRange per run of adjacent hub columns: cells in between (staff's) are not sent."""
@@ -336,3 +400,26 @@ class TrackingSheet:
                 runs.append([(col, value)])
         return [{"range": f"{self.tab}!{col_letters(run[0][0])}{row}:{col_letters(run[-1][0])}{row}",
                  "majorDimension": "ROWS", "values": [[v for _, v in run]]} for run in runs]
+
+
+def find_header(top: list[list[Any]]) -> int:
+    """The 1-based row of the header among the tab's first rows: the one with the most hub header texts,
+    else the fullest row (a staff tab without hub columns yet), else 1 (an empty tab)."""
+    wanted = {normalize(h) for h in HEADERS.values()}
+    best, score = 1, (0, 0)
+    for i, row in enumerate(top, start=1):
+        texts = [normalize(c) for c in row if str(c).strip()]
+        mark = (sum(t in wanted for t in texts), len(texts))
+        if mark > score:
+            best, score = i, mark
+    return best
+
+
+def _grid_rows(answer: dict[str, Any]) -> int:
+    """The tab's row count from the range Google echoes for an open-ended range (clipped to the grid)."""
+    from hub_gsheets.a1 import parse
+
+    try:
+        return parse(str(answer.get("range", ""))).row1 or MAX_ROW
+    except ValueError:
+        return MAX_ROW

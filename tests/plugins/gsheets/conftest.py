@@ -46,3 +46,15 @@ def gsheets_hub(make_gsheets_hub: Callable[..., Hub]) -> Hub:
     return make_gsheets_hub()
 
 
+@pytest.fixture
+def documented() -> Any:
+    """The 'Basic writing' page's spreadsheet, served, with a raw service on it."""
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.discovery import build
+
+    fake = SheetsSandbox()
+    fake.create("SPREADSHEET_ID", {"Sheet1": []})
+    with serve({"gsheets": fake}) as urls:
+        service = build("sheets", "v4", credentials=Credentials(token=DEMO_TOKEN), static_discovery=True,
+                        client_options={"api_endpoint": urls["gsheets"] + "/"}, cache_discovery=False)
+        yield fake, service.spreadsheets().values()

@@ -22,20 +22,6 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture
-def documented() -> Any:
-    """The 'Basic writing' page's spreadsheet, served, with a raw service on it."""
-    from google.oauth2.credentials import Credentials
-    from googleapiclient.discovery import build
-
-    fake = SheetsSandbox()
-    fake.create("SPREADSHEET_ID", {"Sheet1": []})
-    with serve({"gsheets": fake}) as urls:
-        service = build("sheets", "v4", credentials=Credentials(token=DEMO_TOKEN), static_discovery=True,
-                        client_options={"api_endpoint": urls["gsheets"] + "/"}, cache_discovery=False)
-        yield fake, service.spreadsheets().values()
-
-
 def test_update_batchupdate_append_answer_like_googles_examples(documented: Any) -> None:
     fake, values = documented
     request = fixture("sheets_values_update_request")

@@ -100,7 +100,7 @@ def test_staff_columns_are_never_written(gsheets_hub: Hub, sandbox: SheetsSandbo
 
 def test_burst_of_500_stays_far_under_the_write_quota(make_gsheets_hub: Any, sandbox: SheetsSandbox) -> None:
     """The figures quoted in the report: requests for 500 registrations then 500 bookings."""
-    sandbox.quota_per_minute = 60  # Google's per-user quotas, enforced by the fake: a 429 would fail the test
+    sandbox.quota.enabled = True  # Google's per-user and per-project quotas: a 429 would fail the test
     hub = make_gsheets_hub()
     sync(hub)  # setup of the tracking sheet, once
     setup = {k: sandbox.count(k) for k in ("read", "write")}
@@ -133,17 +133,13 @@ def test_crash_mid_batch_then_restart_upserts(gsheets_hub: Hub, sandbox: SheetsS
     gsheets_hub.ingest(BRANCH, "calendly", [make_event(EventKind.SESSION_BOOKED, candidate=p) for p in people])
     gsheets_hub.dispatcher.drain()  # 2 existing rows to update, 4 to add
 
-    real_update = TrackingSheet.flush
+    def crash_on_write(self: TrackingSheet, *args: Any) -> Any:
+        raise SystemExit("💥")
 
-    def crash_after_append(self: TrackingSheet, *args: Any) -> Any:
-        client = self.client()
-        monkeypatch.setattr(client, "batch_update_values", lambda *a, **k: (_ for _ in ()).throw(SystemExit("💥")))
-        return real_update(self, *args)
-
-    monkeypatch.setattr(TrackingSheet, "flush", crash_after_append)
+    monkeypatch.setattr(TrackingSheet, "write", crash_on_write)
     with pytest.raises(SystemExit):
         poll(gsheets_hub, "suivi")
-    assert len(table(sandbox)) == 6  # the append went through, the updates did not
+    assert len(table(sandbox)) == 2  # one request for new and changed rows: nothing went through
     monkeypatch.undo()
 
     restarted = Hub(gsheets_hub.config, gsheets_hub.registry, clock=clock)  # same store, new process
