@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from hub import scheduler
 from hub.config import HubConfig
 from hub.context import HubContext
+from hub.deferred import DeferredWrites
 from hub.dispatch import Dispatcher
 from hub.events import Candidate, Event, EventKind
 from hub.failures import FailureKind, classify
@@ -88,7 +89,9 @@ class Hub:
                 cache[plugin] = HubContext(store=self.store, branch=branch, plugin=plugin,
                                            settings=branch.settings.get(plugin), state_dir=self.config.state_dir,
                                            zone=self.config.zone(branch_id), clock=self.clock,
-                                           public_url=self.config.hub.webhooks.public_url)
+                                           public_url=self.config.hub.webhooks.public_url,
+                                           fleet=lambda: self.config.branches,
+                                           default_poll_interval=float(self.config.hub.poll_interval))
             return cache[plugin]
         return context
 
@@ -148,12 +151,29 @@ class Hub:
         except BaseException:
             self.planner.bounces.clear()  # rolled back: nothing to tell
             raise
+        self._after_commit(stored)
+        return stored
+
+    def store_webhook(self, branch: str, plugin: str, events: Sequence[Event], writes: DeferredWrites) -> list[Event]:
+        """A webhook's events and what its handler wrote, in one transaction group-committed with the webhooks
+        arriving at the same moment; returns once durable (the receiver answers 2xx only then)."""
+        def job() -> list[Event]:
+            writes.apply(self.store)
+            return self.ingestor.ingest(branch, plugin, events, self.clock()) if events else []
+        try:
+            stored = self.store.batched(job)
+        except BaseException:
+            self.planner.bounces.clear()
+            raise
+        self._after_commit(stored)
+        return stored
+
+    def _after_commit(self, stored: list[Event]) -> None:
         while self.planner.bounces:  # after the commit: an alert may take seconds, never inside a transaction
             bounced_branch, candidate = self.planner.bounces.pop()
             self.incidents.address_bounced(bounced_branch, candidate)
         for event in stored:
-            log.info("event stored", extra={"event": event.describe()})
-        return stored
+            log.debug("event stored", extra={"event": event.describe()})
 
     def poll(self, branch: str, plugin: str, poller: Poller, *, cursor: str | None = None,
              use_stored_cursor: bool = True, on_page: Callable[[int, tuple[int, int] | None], None] | None = None,
@@ -170,6 +190,8 @@ class Hub:
                 on_page(len(result.events), result.progress)
             if not result.more or should_stop():
                 break
+        if new:  # one line per read that brought something (events are logged at debug)
+            log.info("source read", extra={"branch": branch, "plugin": plugin, "source": poller.name, "new": new})
         return new
 
     # --- lanes -----------------------------------------------------------------------------------------------

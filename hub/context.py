@@ -7,7 +7,7 @@ touch the store or the plugin manager directly, so the core can change behind it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from hub import deferred
 from hub.events import Candidate, Session
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ class HubContext:
 
     def __init__(self, *, store: Store, branch: BranchConfig, plugin: str, settings: BaseModel | None,
                  state_dir: Path, zone: ZoneInfo, clock: Clock, delivery_key: str | None = None,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None, fleet: Callable[[], Mapping[str, BranchConfig]] | None = None,
+                 default_poll_interval: float = 300.0) -> None:
         self._store = store
         self.branch_config = branch
         self.branch = branch.id
@@ -52,6 +54,9 @@ class HubContext:
         self._clock = clock
         self.delivery_key = delivery_key
         self.public_url = public_url
+        self._fleet = fleet
+        self.default_poll_interval = default_poll_interval
+        """Seconds between two polls of a source whose interval is unset and whose branch sets none."""
         self.log = PluginLog(logging.getLogger(f"hub.plugin.{plugin}"), {"branch": branch.id, "plugin": plugin})
         self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
 
@@ -60,9 +65,15 @@ class HubContext:
         them with the delivery's outcome (one fsynced commit, not one per write)."""
         ctx = HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
                          state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
-                         public_url=self.public_url)
+                         public_url=self.public_url, fleet=self._fleet,
+                         default_poll_interval=self.default_poll_interval)
         ctx._pending = {}
         return ctx
+
+    def fleet(self) -> Mapping[str, BranchConfig]:
+        """Every branch's configuration by id, plugin tables validated (`.settings[plugin]`); read-only. For
+        checks that span branches, e.g. several branches sharing one vendor account and its quota."""
+        return self._fleet() if self._fleet is not None else {self.branch: self.branch_config}
 
     def settings_as(self, model: type[SettingsT]) -> SettingsT:
         """This plugin's validated settings, typed as the model it registered (no cast needed):
@@ -109,8 +120,11 @@ class HubContext:
     def state_get(self, key: str, default: Any = None) -> Any:
         """A value this plugin stored for this branch (JSON-serialisable), or `default`. During a delivery it
         sees the delivery's own writes before they are committed."""
+        held = deferred.current()
         if self._pending is not None and key in self._pending:
             kept, value = self._pending[key]
+        elif held is not None and (self.branch, self.plugin, key) in held.state:
+            kept, value = held.state[(self.branch, self.plugin, key)]
         else:
             kept, value = True, self._store.kv_get(self.branch, self.plugin, key)
         return default if not kept or value is None else value
@@ -119,14 +133,20 @@ class HubContext:
         """Store a JSON-serialisable value. Outside a delivery it is committed at once; during a delivery it is
         committed with the delivery's outcome, after the hook returns or raises (call `checkpoint()` to commit
         earlier, between two steps of an effect that cannot be repeated)."""
+        held = deferred.current()
         if self._pending is not None:
             self._pending[key] = (True, value)
+        elif held is not None:  # handling a webhook: stored with its events
+            held.state[(self.branch, self.plugin, key)] = (True, value)
         else:
             self._store.kv_put(self.branch, self.plugin, key, value)
 
     def state_delete(self, key: str) -> None:
+        held = deferred.current()
         if self._pending is not None:
             self._pending[key] = (False, None)
+        elif held is not None:
+            held.state[(self.branch, self.plugin, key)] = (False, None)
         else:
             self._store.kv_delete(self.branch, self.plugin, key)
 
@@ -160,11 +180,19 @@ class HubContext:
 
         The message is shown to staff: say what is wrong and what to do; never put personal data in it.
         """
-        self._store.report_problem(self.branch, self.plugin, ref, field, message, self.now())
+        held = deferred.current()
+        if held is not None:  # handling a webhook: stored with its events
+            held.report_problem(self.branch, self.plugin, ref, field, message, self.now())
+        else:
+            self._store.report_problem(self.branch, self.plugin, ref, field, message, self.now())
         self.log.warning("input problem", extra={"ref": ref, "field": field, "problem": message})
 
     def resolve_problem(self, ref: str) -> None:
-        self._store.resolve_problem(self.branch, self.plugin, ref)
+        held = deferred.current()
+        if held is not None:
+            held.resolve_problem(self.branch, self.plugin, ref)
+        else:
+            self._store.resolve_problem(self.branch, self.plugin, ref)
 
     def secret_path(self, name: str, namespace: str | None = None) -> Path:
         """Where this plugin keeps a token file for this branch (the directory is created 0700).

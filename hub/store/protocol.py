@@ -8,11 +8,11 @@ Every method answers with builtin types or the frozen rows of `hub.store.rows`; 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from hub.store.rows import (
     DeliveryListing,
@@ -29,6 +29,7 @@ from hub.store.rows import (
 )
 
 __all__ = ["Store"]
+T = TypeVar("T")
 
 
 class Store(Protocol):
@@ -39,6 +40,11 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """BEGIN IMMEDIATE ... COMMIT; nested calls join the outer transaction."""
+        ...
+
+    def batched(self, job: Callable[[], T]) -> T:
+        """Atomic, group-committed: run `job` in one transaction shared with the jobs other threads hand over
+        at the same moment; return its result (or raise its exception) once that transaction is durable."""
         ...
 
     def close(self) -> None:

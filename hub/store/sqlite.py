@@ -17,11 +17,11 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hub.store.migrations import MIGRATIONS
 from hub.store.rows import (
@@ -45,6 +45,20 @@ from hub.store.rows import (
 
 __all__ = ["SqliteStore"]
 RowT = TypeVar("RowT")
+T = TypeVar("T")
+
+
+MAX_GROUP = 64  # jobs in one group commit: bounds how long the write connection is held at once
+
+
+class _Job:
+    """One job handed to a group commit, and what became of it."""
+
+    def __init__(self, job: Callable[[], Any]) -> None:
+        self.job = job
+        self.result: Any = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
 
 
 class _Result:
@@ -95,6 +109,8 @@ class SqliteStore:
         self._pool_lock = threading.Lock()
         self._readers_open = 0
         self._readers_max = max(1, readers)
+        self._batch_lock = threading.Lock()
+        self._waiting: list[_Job] = []
         self._writer = self._connect()
         self.migrate()
 
@@ -180,6 +196,47 @@ class SqliteStore:
                 raise
             finally:
                 self._owner = None
+
+    def batched(self, job: Callable[[], T]) -> T:
+        """Atomic, group-committed: run `job` in one transaction with the jobs other threads hand over at the
+        same moment, and return its result once that transaction is durable (one fsync for the group).
+
+        Whoever gets the write connection first runs every waiting job, each inside its own savepoint, so a
+        job that raises is undone alone and its caller gets the exception; the others still commit.
+        """
+        entry = _Job(job)
+        with self._batch_lock:
+            self._waiting.append(entry)
+        while not entry.done.is_set():
+            with self._write_lock:
+                if entry.done.is_set():  # an earlier leader committed it while this thread waited
+                    break
+                with self._batch_lock:
+                    group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+                self._commit_group(group)
+        if entry.error is not None:
+            raise entry.error
+        return cast(T, entry.result)
+
+    def _commit_group(self, group: list[_Job]) -> None:
+        try:
+            with self._transaction() as conn:
+                for number, entry in enumerate(group):
+                    conn.execute(f"SAVEPOINT job{number}")
+                    try:
+                        entry.result = entry.job()
+                    except Exception as exc:  # this job alone is undone; its caller gets the exception
+                        conn.execute(f"ROLLBACK TO job{number}")
+                        entry.error = exc
+                    conn.execute(f"RELEASE job{number}")
+        except BaseException as exc:  # the commit itself failed: nothing of the group is stored
+            for entry in group:
+                entry.error = entry.error or (exc if isinstance(exc, Exception) else RuntimeError("interrupted"))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for entry in group:
+                entry.done.set()
 
     def close(self) -> None:
         with self._write_lock:
