@@ -39,14 +39,17 @@ def register_commands(cli: click.Group) -> None:
 
 @hookimpl
 def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    from hub_google.quota import report_shared_quota
     from hub_gsheets.connector import Connector
 
     for poller in Connector(hub).pollers():
         register(poller)
+    report_shared_quota(hub)  # several branches on one Google account: a warning in `hub status`
 
 
 @hookimpl
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    from hub_google.quota import quota_check
     from hub_gsheets.connector import Connector
 
     connector = Connector(hub)
@@ -62,6 +65,7 @@ def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
         return f"classeur accessible ({len(tabs)} onglets)" + (" ; l'onglet de suivi sera créé" if missing else "")
 
     register(Check("classeur Google Sheets", reachable))
+    register(Check("quota Google partagé", lambda: quota_check(hub)))
 
 
 @hookimpl
