@@ -9,6 +9,8 @@ from typing import Any
 
 import uvicorn
 
+from hub.web_limits import WebLimits, widen_accept_queue
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -17,14 +19,21 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ServerThread:
-    """uvicorn in a daemon thread; `start()` returns once it accepts connections, `stop()` within a second."""
+    """uvicorn in a daemon thread; `start()` returns once it accepts connections, `stop()` within a second.
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
+    With `limits` (the webhook receiver, exposed to the Internet) stalled and flooding clients are bounded by
+    hub.web_limits; without (the loopback fakes of the sandbox) it is plain uvicorn.
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None,
+                 limits: WebLimits | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
+        options = limits.uvicorn_options() if limits else {}
         config = uvicorn.Config(app, host=self.host, port=self.port, log_config=None, access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=2)
+                                lifespan="off", timeout_graceful_shutdown=2, **options)
         self.server = uvicorn.Server(config)
+        self.limits = limits
         self.thread = threading.Thread(target=self.server.run, name=f"http-{self.port}", daemon=True)
 
     @property
@@ -38,6 +47,8 @@ class ServerThread:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"could not listen on {self.host}:{self.port} (port busy?)")
             time.sleep(0.01)
+        if self.limits:
+            widen_accept_queue(self.server)
         return self
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -38,11 +38,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _refused(request: Request, status: int, reason: str, branch: str = "", plugin: str = "") -> None:
+    """One line per refused webhook: why and from where (never the body, the headers or an unknown path)."""
+    level = logging.INFO if status in (404, 405) else logging.WARNING
+    where = {"branch": branch, "plugin": plugin} if branch else {}
+    log.log(level, "webhook refused", extra={"status": status, "reason": reason,
+                                              "client": request.client.host if request.client else "unknown",
+                                              **where})
+
+
 def build_app(hub: Hub) -> Starlette:
     limit = hub.config.hub.webhooks.max_body_bytes
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "branches": sorted(hub.branches)})
+        return JSONResponse({"ok": True})  # no branch names: the address is public
 
     async def receive(request: Request) -> Response:
         branch, plugin = request.path_params["branch"], request.path_params["plugin"]
@@ -50,19 +59,27 @@ def build_app(hub: Hub) -> Starlette:
         path = "/" + path if path else ""
         plugins = hub.branches.get(branch)
         if plugins is None or plugin not in plugins.names:
+            _refused(request, 404, "no such branch or plugin")
             return PlainTextResponse("no such webhook", status_code=404)
         contributions = await run_in_threadpool(hub.lane_contributions, (branch, plugin))
         if contributions is None:  # its setup failed (recorded, retried): the sender retries later
+            _refused(request, 503, "plugin not set up yet", branch, plugin)
             return PlainTextResponse("not set up yet, retry later", status_code=503)
         route = next((r for r in contributions.routes if r.path == path), None)
         if route is None:
+            _refused(request, 404, "no such route", branch, plugin)
             return PlainTextResponse("no such webhook", status_code=404)
         if request.method not in route.methods:
+            _refused(request, 405, f"method {request.method} not allowed", branch, plugin)
             return PlainTextResponse("method not allowed", status_code=405)
         try:
             body = await _read_body(request, limit)
         except BodyTooLarge:
+            _refused(request, 413, f"body over {limit} bytes", branch, plugin)
             return PlainTextResponse("body too large", status_code=413)
+        except ClientDisconnect:  # gone, or cut by the body deadline (hub.web_limits answered 408)
+            _refused(request, 408, "body not received", branch, plugin)
+            return Response(status_code=408)
         incoming = WebhookRequest(method=request.method, path=path,
                                   headers={k.lower(): v for k, v in request.headers.items()},
                                   query=dict(request.query_params), body=body, received_at=datetime.now(UTC))
@@ -71,6 +88,8 @@ def build_app(hub: Hub) -> Starlette:
         except Exception:
             log.exception("webhook handler failed", extra={"branch": branch, "plugin": plugin})
             return PlainTextResponse("handler error", status_code=500)
+        if reply.status >= 400:
+            _refused(request, reply.status, "refused by the plugin's handler", branch, plugin)
         if reply.events:
             try:
                 await run_in_threadpool(hub.ingest, branch, plugin, reply.events)

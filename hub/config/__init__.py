@@ -73,8 +73,19 @@ class DeliverySettings(_Strict):
 
 class WebhookSettings(_Strict):
     listen: str | None = Field(None, description="host:port for the webhook receiver; unset = no receiver")
-    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="a larger request body is answered 413")
     public_url: str | None = Field(None, description="the HTTPS address the outside world reaches it at")
+    header_timeout: Seconds = Field(10, gt=0, le=300, description=(
+        "seconds a client has to send a request's headers (from connecting, or from the previous answer); "
+        "then it is closed, so stalled sockets cannot pile up"))
+    body_timeout: Seconds = Field(30, gt=0, le=3600, description=(
+        "seconds a request's body may take to arrive after its headers; a slower one is answered 408"))
+    keep_alive: Seconds = Field(5, gt=0, le=300, description=(
+        "seconds an idle connection is kept open between two requests (whole seconds, rounded up)"))
+    max_connections: int = Field(512, ge=8, le=100_000, description=(
+        "open connections at most; beyond it the oldest one still waiting for headers is closed"))
+    max_requests_per_connection: int = Field(100, ge=1, description=(
+        "requests on one kept-alive connection before it is closed"))
 
     _listen = field_validator("listen")(check_listen)
     _public_url = field_validator("public_url")(check_public_url)
