@@ -390,3 +390,14 @@ def test_limits_are_checked_like_any_setting(tmp_path: Path) -> None:
     assert sorted((Path(p.file).name, p.key) for p in problems) == [
         ("hub.toml", "webhooks.header_timeout"), ("hub.toml", "webhooks.max_connections")]
     assert all("\n" not in p.render() for p in problems)
+
+
+def test_the_open_files_limit_is_raised_within_the_hard_limit_and_never_lowered() -> None:
+    script = ("import resource\nfrom hub.web_limits import raise_open_files_limit\n"
+              "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+              "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+              "print(raise_open_files_limit(1024)[0], raise_open_files_limit(512)[0],"
+              " resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    raised, again, now, hard = (int(n) for n in done.stdout.split())
+    assert raised == again == now == (1024 if hard == resource.RLIM_INFINITY else min(1024, hard)), done.stderr
