@@ -58,6 +58,11 @@ class LaneSetup:
                 return None
             return self._try(lane, errors)
 
+    def ready(self, lane: Lane) -> LaneContributions | None:
+        """The lane's contributions if it is already set up, else None: never waits, never sets up (the
+        webhook receiver asks this on the event loop, and only goes to a thread for a lane not set up yet)."""
+        return self._done.get(lane)
+
     def failure(self, lane: Lane) -> bool:
         return lane in self._retry_at
 

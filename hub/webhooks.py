@@ -16,7 +16,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from hub.app import Hub
-from hub.sources import WebhookRequest
+from hub.deferred import DeferredWrites, deferring
+from hub.events import Event
+from hub.sources import WebhookReply, WebhookRequest, WebhookRoute
 
 log = logging.getLogger("hub.webhooks")
 
@@ -47,6 +49,25 @@ def _refused(request: Request, status: int, reason: str, branch: str = "", plugi
                                               **where})
 
 
+class _HandlerFailed(Exception):
+    """The plugin's handler raised (its cause is the exception): 500, and nothing it wrote is kept."""
+
+
+def _handle_and_store(hub: Hub, branch: str, plugin: str, route: WebhookRoute,
+                      incoming: WebhookRequest) -> tuple[WebhookReply, list[Event]]:
+    """Run the handler with its writes held back, then store its events and those writes in one group-committed
+    transaction; returns once durable, so the 2xx that follows always means "stored"."""
+    writes = DeferredWrites()
+    try:
+        with deferring(writes):
+            reply = route.handler(incoming)
+    except Exception as exc:
+        raise _HandlerFailed() from exc
+    if not reply.events and not writes:
+        return reply, []
+    return reply, hub.store_webhook(branch, plugin, reply.events, writes)
+
+
 def build_app(hub: Hub) -> Starlette:
     limit = hub.config.hub.webhooks.max_body_bytes
 
@@ -61,7 +82,8 @@ def build_app(hub: Hub) -> Starlette:
         if plugins is None or plugin not in plugins.names:
             _refused(request, 404, "no such branch or plugin")
             return PlainTextResponse("no such webhook", status_code=404)
-        contributions = await run_in_threadpool(hub.lane_contributions, (branch, plugin))
+        contributions = hub.setup.ready((branch, plugin)) or await run_in_threadpool(
+            hub.lane_contributions, (branch, plugin))
         if contributions is None:  # its setup failed (recorded, retried): the sender retries later
             _refused(request, 503, "plugin not set up yet", branch, plugin)
             return PlainTextResponse("not set up yet, retry later", status_code=503)
@@ -83,19 +105,19 @@ def build_app(hub: Hub) -> Starlette:
         incoming = WebhookRequest(method=request.method, path=path,
                                   headers={k.lower(): v for k, v in request.headers.items()},
                                   query=dict(request.query_params), body=body, received_at=datetime.now(UTC))
-        try:
-            reply = await run_in_threadpool(route.handler, incoming)
-        except Exception:
+        try:  # one hop to a thread: the handler, then the group commit of what it gave
+            reply, stored = await run_in_threadpool(_handle_and_store, hub, branch, plugin, route, incoming)
+        except _HandlerFailed:
             log.exception("webhook handler failed", extra={"branch": branch, "plugin": plugin})
             return PlainTextResponse("handler error", status_code=500)
+        except Exception:
+            log.exception("webhook events not stored", extra={"branch": branch, "plugin": plugin})
+            return PlainTextResponse("not stored, retry later", status_code=503)
         if reply.status >= 400:
             _refused(request, reply.status, "refused by the plugin's handler", branch, plugin)
-        if reply.events:
-            try:
-                await run_in_threadpool(hub.ingest, branch, plugin, reply.events)
-            except Exception:
-                log.exception("webhook events not stored", extra={"branch": branch, "plugin": plugin})
-                return PlainTextResponse("not stored, retry later", status_code=503)
+        else:
+            log.info("webhook stored", extra={"branch": branch, "plugin": plugin, "status": reply.status,
+                                              "events": len(stored)})
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -85,7 +85,7 @@ def test_connections_stay_bounded_under_many_threads(tmp_path: Path) -> None:
                 with store.transaction():
                     store.link("b", "candidate", f"cnd_{n}_{i}", "tool", f"x{n}-{i}")
                 assert store.lookup("b", "candidate", "tool", f"x{n}-{i}") == f"cnd_{n}_{i}"
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]

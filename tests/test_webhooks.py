@@ -93,7 +93,7 @@ def test_storage_failure_answers_503_so_the_sender_retries(client: tuple[TestCli
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
-    monkeypatch.setattr(hub, "ingest", broken)
+    monkeypatch.setattr(hub, "store_webhook", broken)
     assert http.post("/webhooks/bordeaux/recv", content=b"x", headers={"X-Signature": "good"}).status_code == 503
 
 
