@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from hub import hookimpl
 from hub.api import Seconds
@@ -61,6 +61,9 @@ class Settings(BaseModel):
     poll_interval: Seconds | None = Field(None, description="seconds (or '5m') between two polls; hub default if unset")
     lookback: Seconds = Field(7 * 86400.0, description="how far back polling re-reads sessions (late cancellations, "
                                                 "no-shows marked after the session)")
+    poll_budget: float = Field(0.6, gt=0, le=0.9, description="share of the plan's requests per minute (read "
+                               "from Calendly's X-RateLimit-Limit) the booking poller may spend reading changed "
+                               "sessions; a first sync of a busy branch goes on at the next polls")
     no_show_interval: Seconds = Field(3600.0, description="how often past sessions are re-read for no-shows")
     no_show_budget: float = Field(0.2, gt=0, le=0.5, description="share of the plan's requests per minute (read "
                                   "from Calendly's X-RateLimit-Limit) one run of the no-show sweep may spend")
@@ -76,6 +79,15 @@ class Settings(BaseModel):
     single_use_links: bool = Field(False, description="offer single-use booking links "
                                    "(hub calendly link --branch <branch> --candidate <id>)")
     link_event_type: str | None = Field(None, description="event type URI used for single-use booking links")
+
+    @model_validator(mode="after")
+    def _budgets_fit_the_minute(self) -> Settings:
+        """The booking poller and the no-show sweep may run in the same minute; a tenth is left for the webhook
+        check and anything else using the same Calendly user."""
+        if self.poll_budget + self.no_show_budget > 0.9 + 1e-9:
+            raise ValueError(f"poll_budget ({self.poll_budget}) + no_show_budget ({self.no_show_budget}) must not "
+                             "exceed 0.9 of the plan's requests per minute; lower one of them")
+        return self
 
     @field_validator("questions")
     @classmethod

@@ -3,8 +3,24 @@
 Calendly has no "changed since" filter on scheduled events (see docs/calendly.md in the research notes), so
 the cursor keeps a fingerprint of every scheduled event in the window [now - lookback, +inf): status,
 updated_at and invitee counters. A poll lists the window (one request while it fits one page of 100) and
-reads the invitees only of events whose fingerprint changed: an idle poll costs exactly one request.
-The fingerprints travel in the cursor, so they are committed together with the events they produced.
+reads the invitees only of events whose fingerprint changed: an idle poll costs exactly one request, a new
+booking two.
+
+A first sync, a resync or a burst of changes would read 1 + N in one go; at the Free plan's 50 requests a
+minute that got 429, lost the poll's progress and never finished. So the invitee reads are budgeted:
+
+* the poller spends at most `poll_budget` (default 0.6) of the plan's per-minute limit (X-RateLimit-Limit,
+  https://developer.calendly.com/api-docs/overview/rate-limits), counted across the pages of one cycle and
+  across cycles in the same minute, and stops before X-RateLimit-Remaining falls below a tenth of the limit,
+  so the no-show sweep (`no_show_budget`, 0.2) and the webhook check get their share in the same minute;
+* an event read has its fingerprint recorded at once, and the cursor returned (ids and fingerprints only)
+  carries them with the events: when the budget is spent, or on a 429 after something was read, the poll
+  returns what it read with `more=False` and the next poll (next interval) lists the same page again and
+  reads only what is left. A full page asks for the next one at once (`more=True`) while the minute allows.
+
+120 sessions at 50/min are synced in 5 polls of at most 30 requests
+(tests/plugins/calendly/test_calendly_booking_budget.py). The three pollers share one client: a 429 blocks
+them all until Calendly's announced reset, and no longer.
 
 No-shows are marked on the invitee and do not reliably touch the scheduled event, so a second, slower
 poller re-reads the invitees of sessions that already started, paced to a share of the plan's rate limit
@@ -20,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.context import HubContext
+from hub.errors import PluginNotReady
 from hub.events import Event
 from hub.sources import Poller, PollResult
 from hub_calendly.account import Account, calendly_time, make_client
@@ -27,9 +44,10 @@ from hub_calendly.client import CalendlyClient, uuid_of
 from hub_calendly.mapping import programme_for, safe_facts
 from hub_calendly.plugin import Settings
 from hub_calendly.subscription import SubscriptionCheck
-from hub_calendly.sweep import NoShowPoller
+from hub_calendly.sweep import WINDOW, Budget, NoShowPoller
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
+RESERVE = 0.1  # of the plan's minute, never taken by this poller: what poll_budget + no_show_budget leave at least
 
 
 def fingerprint(scheduled_event: dict[str, Any]) -> str:
@@ -60,28 +78,66 @@ class BookingPoller(_Base):
 
     name = "calendly-bookings"
 
+    def __init__(self, hub: HubContext, settings: Settings, client: CalendlyClient | None = None) -> None:
+        super().__init__(hub, settings, client)
+        self._minute: tuple[datetime, int] | None = None  # when this poller's minute began, what it spent since
+
     def poll(self, cursor: str | None) -> PollResult:
         state = _load(cursor)
-        page_token: str | None = state.get("page")
-        if page_token is None:
+        if state.get("pass") is None:
             since = state.pop("since", None)
-            state["min"] = since or calendly_time(self.hub.now() - timedelta(seconds=self.settings.lookback))
-            state["acc"] = {}
-        params = {**self.account.scope_params(), "min_start_time": state["min"], "sort": "start_time:asc"}
-        items, next_token = self.client.scheduled_events_page(params, page_token)
-        known: dict[str, str] = state.get("snap", {})
-        seen: dict[str, str] = state["acc"]
+            state["pass"] = {"min": since or calendly_time(self.hub.now() - timedelta(seconds=self.settings.lookback)),
+                             "page": None, "seen": {}}
+        budget = self._budget()
+        if budget.spent >= budget.cap:
+            return PollResult([], _dump(state))  # this minute's share is spent: the next poll goes on
+        try:
+            events, outcome = self._page(state, budget)
+        finally:
+            self._minute = (self._minute[0], budget.spent) if self._minute else None
+        if outcome == "page":  # the next page at once if this minute allows it (a listing and a read)
+            return PollResult(events, _dump(state), more=budget.allows(2))
+        if outcome == "done":
+            state = {"v": CURSOR_VERSION, "snap": state["pass"]["seen"]}
+        return PollResult(events, _dump(state))
+
+    def _budget(self) -> Budget:
+        """This minute's share, counted across the calls of a cycle (a page each) and across cycles."""
+        now = self.hub.now()
+        if self._minute is None or (now - self._minute[0]).total_seconds() >= WINDOW:
+            self._minute = (now, 0)
+        return Budget(self.client, self.settings.poll_budget, reserve=RESERVE, spent=self._minute[1])
+
+    def _page(self, state: dict[str, Any], budget: Budget) -> tuple[list[Event], str]:
+        """List the pass's current page and read the invitees of events that changed, while the budget allows;
+        "page" (a next page), "done" (the pass ended) or "stopped" (budget or 429: this page again next time).
+
+        An event read has its fingerprint recorded at once (in `snap`, which the listing compares with, and in
+        the pass's `seen`), so what was read travels in the cursor returned and is not read again."""
+        progress = state["pass"]
+        params = {**self.account.scope_params(), "min_start_time": progress["min"], "sort": "start_time:asc"}
+        items, next_token = self.client.scheduled_events_page(params, progress["page"])
+        known: dict[str, str] = state["snap"]
         events: list[Event] = []
+        read = False
         for scheduled_event in items:
             key, mark = uuid_of(str(scheduled_event.get("uri", ""))), fingerprint(scheduled_event)
-            seen[key] = mark
             if known.get(key) != mark:
-                events += self._invitee_facts(scheduled_event)
+                if not budget.allows():
+                    return events, "stopped"
+                try:
+                    events += self._invitee_facts(scheduled_event)
+                except PluginNotReady:
+                    if not read:
+                        raise  # nothing read: the hub waits for the announced reset
+                    return events, "stopped"
+                known[key] = mark
+                read = True
+            progress["seen"][key] = mark
         if next_token:
-            state["page"] = next_token
-            return PollResult(events, _dump(state), more=True)
-        new_state = {"v": CURSOR_VERSION, "snap": seen}
-        return PollResult(events, _dump(new_state))
+            progress["page"] = next_token
+            return events, "page"
+        return events, "done"
 
     def resync_cursor(self, since: datetime | None) -> str | None:
         """Forget the fingerprints and re-read from `since` (default: the lookback window)."""
@@ -106,14 +162,17 @@ def sources_for(hub: HubContext, settings: Settings,
 
 
 def _load(cursor: str | None) -> dict[str, Any]:
-    if not cursor:
-        return {"v": CURSOR_VERSION, "snap": {}}
+    """The cursor's state; a version 1 cursor keeps its fingerprints (its page in progress is started over),
+    anything else re-reads the window (dedupe absorbs it)."""
     try:
-        state = json.loads(cursor)
+        state = json.loads(cursor) if cursor else None
     except ValueError:
+        state = None
+    if not isinstance(state, dict) or state.get("v") not in (1, CURSOR_VERSION):
         return {"v": CURSOR_VERSION, "snap": {}}
-    if not isinstance(state, dict) or state.get("v") != CURSOR_VERSION:
-        return {"v": CURSOR_VERSION, "snap": {}}  # an older cursor: re-read the window, dedupe absorbs it
+    if state["v"] == 1:
+        snap = state.get("snap")
+        return {"v": CURSOR_VERSION, "snap": snap if isinstance(snap, dict) else {}}
     return state
 
 

@@ -109,6 +109,7 @@ class FakeAccount:
     window: int = -1
     used: int = 0
     inject: list[tuple[int, int]] = field(default_factory=list)
+    inject_after: int = 0
 
     @property
     def organization(self) -> str:
@@ -181,10 +182,13 @@ class CalendlySandbox(Sandbox):
             if role is not None:
                 account.role = ROLES[ROLES.index(role)]
 
-    def fail_next(self, branch: str, status: int = 429, reset: int = 30, times: int = 1) -> None:
-        """Make the next `times` requests of this branch fail with `status` (429 carries `reset`)."""
+    def fail_next(self, branch: str, status: int = 429, reset: int = 30, times: int = 1, after: int = 0) -> None:
+        """Make `times` requests of this branch fail with `status` (429 carries `reset`), once `after` more
+        requests have been answered (a failure in the middle of a poll)."""
         with self.lock:
-            self.account(branch).inject.extend([(status, reset)] * times)
+            account = self.account(branch)
+            account.inject.extend([(status, reset)] * times)
+            account.inject_after = after
 
     # --- the script: what candidates and staff do in Calendly ---------------------------------------------------
 
@@ -439,7 +443,9 @@ class CalendlySandbox(Sandbox):
         limits = {"X-RateLimit-Limit": str(account.rate_limit),
                   "X-RateLimit-Remaining": str(max(0, account.rate_limit - account.used)),
                   "X-RateLimit-Reset": str(reset)}
-        if account.inject:
+        if account.inject and account.inject_after > 0:
+            account.inject_after -= 1
+        elif account.inject:
             status, injected_reset = account.inject.pop(0)
             if status == 429:
                 limits.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(injected_reset)})

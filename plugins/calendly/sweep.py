@@ -45,16 +45,28 @@ WINDOW = 60.0  # Calendly's rate-limit window: a pass under way is given one run
 
 
 class Budget:
-    """The requests one run may make: its share of the plan's minute, and never below the reserve left."""
+    """The requests one run may make: its share of the plan's minute, and never below the reserve left.
 
-    def __init__(self, client: CalendlyClient, share: float) -> None:
-        self.client, self.share = client, share
-        self.start = client.requests
+    `reserve` is the share of the minute left to others (default: as much as the run's own share); `spent`
+    counts what the same poller already spent earlier in this minute (the booking poller's budget spans the
+    calls of one cycle)."""
+
+    def __init__(self, client: CalendlyClient, share: float, *, reserve: float | None = None,
+                 spent: int = 0) -> None:
+        self.client, self.share, self.reserve_share = client, share, reserve
+        self.start = client.requests - spent
+
+    def _of_limit(self, share: float) -> int:
+        return max(2, int((self.client.rate_limit or FREE_PLAN_LIMIT) * share))
 
     @property
     def cap(self) -> int:
         """The run's share of the plan's minute, from the latest answer (the plan may have changed)."""
-        return max(2, int((self.client.rate_limit or FREE_PLAN_LIMIT) * self.share))
+        return self._of_limit(self.share)
+
+    @property
+    def reserve(self) -> int:
+        return self.cap if self.reserve_share is None else self._of_limit(self.reserve_share)
 
     @property
     def spent(self) -> int:
@@ -62,7 +74,7 @@ class Budget:
 
     def allows(self, more: int = 1) -> bool:
         remaining = self.client.remaining()
-        reserve_kept = remaining is None or remaining - more >= self.cap
+        reserve_kept = remaining is None or remaining - more >= self.reserve
         return self.spent + more <= self.cap and reserve_kept
 
 
