@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from hub.api import display_phone, spreadsheet_safe
 from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome, OutcomeCategory, Session
 from hub_gsheets.a1 import col_letters, quote_title
 from hub_gsheets.dates import to_serial
@@ -69,14 +70,20 @@ def outcome_label(hub: HubContext, outcome: Outcome) -> str:
 
 
 def candidate_values(candidate: Candidate, hub: HubContext) -> dict[str, Any]:
+    """The person's cells. Written RAW, Sheets never evaluates them, but staff download the sheet as CSV or
+    Excel: what people typed goes through `spreadsheet_safe` (a leading quote before =, +, -, @), and phones
+    are shown as staff dial them (06 12 34 56 78; international only for another country)."""
     referrer = candidate.referrer
+    phone = display_phone(candidate.phone, hub.branch_config.phone_region) if candidate.phone else None
     values = {
-        "registered": to_serial(candidate.registered_at, hub.zone) if candidate.registered_at else None,
         "first_name": candidate.first_name, "last_name": candidate.last_name, "email": candidate.email,
-        "phone": candidate.phone, "referrer": referrer.structure if referrer else None,
+        "phone": phone, "referrer": referrer.structure if referrer else None,
         "referrer_contact": referrer.contact_name if referrer else None,
     }
-    return {k: v for k, v in values.items() if v is not None}
+    cells = {k: spreadsheet_safe(v) for k, v in values.items() if v is not None}
+    if candidate.registered_at:
+        cells["registered"] = to_serial(candidate.registered_at, hub.zone)
+    return cells
 
 
 def record(hub: HubContext, event: Event) -> None:

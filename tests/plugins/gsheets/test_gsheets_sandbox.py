@@ -144,7 +144,8 @@ def test_user_entered_values_become_formulas_raw_ones_stay_text(documented: Any)
                        ["=1+1", "+33 6 12 34 56 78", "Zoé", "12,5"]), option
 
 
-def test_the_tracking_sheet_keeps_hostile_names_and_phones_as_text(gsheets_hub: Any, sandbox: SheetsSandbox) -> None:
+def test_the_tracking_sheet_neutralises_formula_like_names_and_shows_phones_as_dialled(
+        gsheets_hub: Any, sandbox: SheetsSandbox) -> None:
     from gsheets_helpers import SHEET_ID, sync
 
     from hub.events import EventKind
@@ -155,4 +156,5 @@ def test_the_tracking_sheet_keeps_hostile_names_and_phones_as_text(gsheets_hub: 
     sync(gsheets_hub)
     header, row = sandbox.values(SHEET_ID, "Suivi")[:2]
     cells = dict(zip(header, row, strict=False))
-    assert (cells["Prénom"], cells["Nom"], cells["Téléphone"]) == ("=1+1", "@SUM(A1)", "+33 6 12 34 56 78")
+    # a CSV or Excel download of the sheet does not run them (OWASP CSV injection); a French number as dialled
+    assert (cells["Prénom"], cells["Nom"], cells["Téléphone"]) == ("'=1+1", "'@SUM(A1)", "06 12 34 56 78")
