@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 from starlette.applications import Starlette
@@ -29,8 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import default_secret_env
-from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
+from hub.sandbox import DemoAction, DemoContext, Sandbox
 from hub_calendly.sandbox_limits import (
     PLANS,
     ROLES,
@@ -46,7 +44,6 @@ BASE = "https://api.calendly.com"
 WEBHOOK_EVENTS = {"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted",
                   "routing_form_submission.created"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-DEMO_SIGNING_KEY = "demo-signing-key-not-a-secret"
 Handler = Callable[[Request, "FakeAccount", dict[str, Any]], tuple[int, dict[str, Any] | None]]
 
 
@@ -657,83 +654,23 @@ class CalendlySandbox(Sandbox):
         account.links.append(link)
         return 201, {"resource": link}
 
-    # --- hub demo ----------------------------------------------------------------------------------------------------
+    # --- hub demo (sandbox_demo.py) -----------------------------------------------------------------------------
 
     def demo_settings(self, demo: DemoContext) -> dict[str, Any]:
-        self.clock = demo.now
-        self.account(demo.branch)
-        return {"api_url": demo.base_url, "scope": "user"}
+        from hub_calendly import sandbox_demo
+        return sandbox_demo.demo_settings(self, demo)
 
     def demo_environ(self, demo: DemoContext) -> dict[str, str]:
-        env = {default_secret_env(demo.branch, "calendly", "token"): self.token_for(demo.branch)}
-        if demo.webhook_url:
-            env[default_secret_env(demo.branch, "calendly", "webhook_signing_key")] = DEMO_SIGNING_KEY
-        return env
+        from hub_calendly import sandbox_demo
+        return sandbox_demo.demo_environ(self, demo)
 
     def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
-        branch, people = demo.branch, demo.people[:3]
-        booked: dict[str, str] = self._demo.setdefault(branch, {})
-        if demo.webhook_url:
-            url = demo.webhook_url
-            if "/webhooks/" not in url:
-                url = f"{url.rstrip('/')}/webhooks/{branch}/calendly"
-            if not any(s["callback_url"] == url for s in self.account(branch).subscriptions.values()):
-                self.subscribe_directly(branch, url, DEMO_SIGNING_KEY,
-                                        ("invitee.created", "invitee.canceled", "invitee_no_show.created",
-                                         "invitee_no_show.deleted"))
-
-        def book(index: int) -> Callable[[], None]:
-            def run() -> None:
-                person = people[index]
-                day = (demo.now() + timedelta(days=2 + index)).replace(hour=8, minute=30, second=0, microsecond=0)
-                booked[person.email] = self.book(
-                    branch, email=person.email, first_name=person.first_name, last_name=person.last_name,
-                    start=day, phone=person.phone, answers={"Structure qui vous oriente": person.referrer})
-            return run
-
-        def cancel() -> None:
-            self.cancel(booked[people[1].email], "Entretien d'embauche le même jour")
-
-        def reschedule() -> None:
-            start = (demo.now() + timedelta(days=7)).replace(hour=13, minute=30, second=0, microsecond=0)
-            booked[people[2].email] = self.reschedule(booked[people[2].email], start)
-
-        def no_show() -> None:
-            self.mark_no_show(booked[people[0].email])
-
-        actions = [DemoAction(DemoPhase.BOOK, f"Calendly : {p.first_name} réserve un atelier", book(i))
-                   for i, p in enumerate(people)]
-        if len(people) >= 3:
-            actions += [DemoAction(DemoPhase.CHANGE, f"Calendly : {people[1].first_name} annule (entretien d'embauche)",
-                                   cancel),
-                        DemoAction(DemoPhase.CHANGE, f"Calendly : {people[2].first_name} déplace son rendez-vous",
-                                   reschedule)]
-        if people:
-            actions.append(DemoAction(DemoPhase.ATTEND, f"Calendly : absence notée pour {people[0].first_name}",
-                                      no_show))
-        return actions
+        from hub_calendly import sandbox_demo
+        return sandbox_demo.demo_actions(self, demo)
 
     def describe(self, branch: str) -> str:
-        with self.lock:
-            account = self.accounts.get(branch)
-            if account is None:
-                return f"Calendly ({branch}) : aucun compte"
-            zone = ZoneInfo(account.user.get("timezone") or "UTC")
-            rows = [(f"début ({zone.key})", "type", "RDV", "invité", "statut", "absent", "reprogrammé")]
-            for event in sorted(account.events.values(), key=lambda e: e["start_time"]):
-                start = _parse(event["start_time"]).astimezone(zone).strftime("%d/%m/%Y %H:%M")
-                for inv in account.invitees[event["uri"].rsplit("/", 1)[-1]]:
-                    moved = "→ nouveau" if inv["new_invitee"] else ("← ancien" if inv["old_invitee"] else "")
-                    rows.append((start, event["name"], _STATUS.get(event["status"], event["status"]), inv["name"],
-                                 _STATUS.get(inv["status"], inv["status"]), "oui" if inv["no_show"] else "", moved))
-            subs = ", ".join(_STATUS.get(s["state"], s["state"]) for s in account.subscriptions.values()) or "aucun"
-        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-        lines = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        lines.insert(1, "-+-".join("-" * w for w in widths))
-        return f"Calendly ({branch}) — webhooks : {subs}\n" + "\n".join(lines)
-
-
-_STATUS = {"active": "actif", "canceled": "annulé", "disabled": "désactivé"}
+        from hub_calendly import sandbox_demo
+        return sandbox_demo.describe(self, branch)
 
 
 def _not_found() -> tuple[int, dict[str, Any]]:
