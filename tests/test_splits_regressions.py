@@ -185,7 +185,7 @@ class FakeHub:
         self.state: dict[str, Any] = {}
         self.people = people or {}
         self.zone = PARIS
-        self.branch_config = SimpleNamespace(
+        self.branch_config = SimpleNamespace(phone_region="FR",
             programmes={"atelier": SimpleNamespace(label="Atelier Coup de Pouce")},
             outcomes={"Présent(e)": SimpleNamespace(category=OutcomeCategory.PRESENT, contract_type=None),
                       "Absent(e)": SimpleNamespace(category=OutcomeCategory.ABSENT, contract_type=None),
@@ -243,7 +243,7 @@ def test_record_a_registration_writes_the_person_and_indexes_them() -> None:
     assert hub.state == {
         f"row:{CID}": {"v": 1, "updated_at": T0.isoformat(), "values": {
             "registered": to_serial(registered, PARIS), "first_name": "Aïcha", "last_name": "Benali",
-            "email": "a@example.org", "phone": "0612345678", "referrer": "Mission locale",
+            "email": "a@example.org", "phone": "06 12 34 56 78", "referrer": "Mission locale",
             "referrer_contact": "M. Durand", "hub_id": CID, "updated": to_serial(T0, PARIS)}},
         "pending": {CID: 1},
         "index:42": [CID],

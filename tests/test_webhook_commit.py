@@ -56,7 +56,7 @@ def test_one_webhook_is_one_transaction(wired: tuple[TestClient, Hub]) -> None:
     finally:
         hub.store.conn.set_trace_callback(None)
     assert len(begins) == 1
-    assert [e.source_id for e in hub.store.list_events(kind="candidate_registered")][0] == "p1"
+    assert hub.store.list_events(kind="candidate_registered")[0].source_id == "p1"
     assert hub.store.kv_get("bordeaux", "writer", "seen:p1") == 1
 
 
