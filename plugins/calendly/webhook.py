@@ -118,7 +118,7 @@ class WebhookHandler:
             remember_no_show(self.hub, uuid_of(str(invitee.get("uri", ""))), _no_show_id(payload, invitee) or "")
         elif kind == "invitee_no_show.deleted":  # staff took a wrong "absent" back
             events = self._withdrawn(events, str(delivery.get("created_at") or ""), payload, invitee)
-        self.hub.log.info("webhook accepted", extra={"kind": kind, "events": len(events)})
+        self.hub.log.debug("webhook accepted", extra={"kind": kind, "events": len(events)})  # the core logs it once
         return _reply(200, "ok", events)
 
     def _withdrawn(self, events: list[Event], when: str, payload: dict[str, Any],
