@@ -31,9 +31,10 @@ from hub.durations import Offset, parse_offset
 from hub.errors import ConfigError
 from hub.events import Event, EventKind, OutcomeCategory
 from hub.plugins import PluginRegistry
-from hub.sandbox import DemoContext, DemoPerson, DemoPhase, serve
+from hub.sandbox import DemoContext, DemoPerson, DemoPhase, Sandbox, serve
 from hub.serving import ServerThread, free_port
 from hub.store import EventRow, from_ts
+from hub.web_limits import WebLimits
 from hub.webhooks import build_app
 
 MARKER = ".cravate-hub-demo"
@@ -178,26 +179,16 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
     echo(f"Nous sommes le {when(clock(), STORY_ZONE)}.")
     with serve(sandboxes) as urls:
         receiver_port = free_port()
-        contexts = {(b, name): DemoContext(branch=b, base_url=urls[name], people=demo_people(b), now=clock,
-                                           webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{b}/{name}")
-                    for b in BRANCHES for name in sandboxes}
-        branches, secrets = {}, {}
-        for b, title in BRANCHES.items():
-            table: dict[str, object] = {"name": title, "plugins": sorted(sandboxes), "poll_interval": 1,
-                                        "channels": channel_for(sorted(sandboxes))}
-            for name, sandbox in sandboxes.items():
-                table[name] = sandbox.demo_settings(contexts[(b, name)])
-                secrets.update(sandbox.demo_environ(contexts[(b, name)]))
-            branches[b] = table
-        write_config(config_dir, branches, {"state_dir": str((directory / "var").resolve())})
-        _write_secrets(config_dir / "secrets.env", secrets)
+        contexts, branches, secrets = demo_branches(sandboxes, urls, receiver_port, clock)
+        write_demo_config(config_dir, branches, secrets, {"state_dir": str((directory / "var").resolve())})
         try:
             config = load_config(config_dir, registry.settings_models())
         except ConfigError as exc:
             echo(f"La configuration de la démonstration est refusée :\n{exc}")
             return 1
         hub = Hub(config, registry, clock=clock)
-        with ServerThread(build_app(hub), port=receiver_port):
+        limits = WebLimits.of(config.hub.webhooks)  # the same bounds on stalled clients as `hub run`'s receiver
+        with ServerThread(build_app(hub), port=receiver_port, limits=limits):
             actions = [(a.phase, b, name, a) for (b, name), ctx in contexts.items()
                        for a in sandboxes[name].demo_actions(ctx)]
             for phase in DemoPhase:
@@ -228,6 +219,35 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
     for command in ("status", "events", "deliveries"):
         echo(f"  {_hub_command()} --config {config_dir} {command}")
     return 0
+
+
+DemoBranches = tuple[dict[tuple[str, str], DemoContext], dict[str, dict[str, object]], dict[str, str]]
+
+
+def demo_branches(sandboxes: dict[str, Sandbox], urls: dict[str, str], receiver_port: int,
+                  clock: Callable[[], datetime]) -> DemoBranches:
+    """The demo's two branch tables and fake secrets, pointing at the running fakes (`urls`) and at a receiver
+    on `receiver_port`; also used by bench/idle_bench.py to run `hub run` against the same fakes."""
+    contexts = {(b, name): DemoContext(branch=b, base_url=urls[name], people=demo_people(b), now=clock,
+                                       webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{b}/{name}")
+                for b in BRANCHES for name in sandboxes}
+    branches: dict[str, dict[str, object]] = {}
+    secrets: dict[str, str] = {}
+    for b, title in BRANCHES.items():
+        table: dict[str, object] = {"name": title, "plugins": sorted(sandboxes), "poll_interval": 1,
+                                    "channels": channel_for(sorted(sandboxes))}
+        for name, sandbox in sandboxes.items():
+            table[name] = sandbox.demo_settings(contexts[(b, name)])
+            secrets.update(sandbox.demo_environ(contexts[(b, name)]))
+        branches[b] = table
+    return contexts, branches, secrets
+
+
+def write_demo_config(config_dir: Path, branches: dict[str, dict[str, object]], secrets: dict[str, str],
+                      hub_table: dict[str, object]) -> None:
+    """hub.toml, the branch files and the private secrets.env beside them."""
+    write_config(config_dir, branches, hub_table)
+    _write_secrets(config_dir / "secrets.env", secrets)
 
 
 def _claim(directory: Path) -> str | None:

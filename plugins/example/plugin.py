@@ -15,6 +15,8 @@ read), as the Calendly and Google connectors do.
 
 from __future__ import annotations
 
+import atexit
+import threading
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,10 +39,39 @@ class Settings(BaseModel):
     poll_interval: float | None = Field(None, description="seconds between polls (branch default if unset)")
 
 
+_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[str, str], tuple[Settings, httpx.Client]] = {}
+
+
 def _client(hub: HubContext) -> httpx.Client:
+    """The lane's client (one per state directory and branch), built on first use and reused by its polls,
+    deliveries and checks, so its connection pool is kept: a client per call cost a TLS handshake and a pool
+    each time (issue 12). httpx clients are thread-safe. Rebuilt when the branch's settings change; closed
+    by `close_clients()` (at exit)."""
     settings = hub.settings_as(Settings)
-    return httpx.Client(base_url=settings.url, timeout=10,
-                        headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"})
+    key = (str(hub.state_dir), hub.branch)
+    with _LOCK:
+        found = _CLIENTS.get(key)
+        if found is not None and found[0] == settings:
+            return found[1]
+        client = httpx.Client(base_url=settings.url, timeout=10,
+                              headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"})
+        _CLIENTS[key] = (settings, client)
+    if found is not None:
+        found[1].close()
+    return client
+
+
+def close_clients() -> None:
+    """Close every lane's client (their pooled connections); the next use builds a new one."""
+    with _LOCK:
+        clients = [client for _, client in _CLIENTS.values()]
+        _CLIENTS.clear()
+    for client in clients:
+        client.close()
+
+
+atexit.register(close_clients)
 
 
 SERVICE = "Carnet"  # how staff name the service: every failure message starts with it
@@ -48,14 +79,14 @@ SERVICE = "Carnet"  # how staff name the service: every failure message starts w
 
 def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
     def poll(cursor: str | None) -> PollResult:
-        with _client(hub) as client:
-            try:
-                reply = client.get("/signups", params={"after": cursor or "0", "limit": 100})
-            except httpx.TransportError as exc:  # `from None`: the error's text may hold the URL
-                raise failure_from_exception(exc, service=SERVICE) from None
-            # Carnet has no login command: a refused token is replaced in the environment, so no auth_fix
-            # (staff are sent to `hub doctor`, then `hub retry`)
-            page = check_response(reply, service=SERVICE).json()
+        client = _client(hub)
+        try:
+            reply = client.get("/signups", params={"after": cursor or "0", "limit": 100})
+        except httpx.TransportError as exc:  # `from None`: the error's text may hold the URL
+            raise failure_from_exception(exc, service=SERVICE) from None
+        # Carnet has no login command: a refused token is replaced in the environment, so no auth_fix
+        # (staff are sent to `hub doctor`, then `hub retry`)
+        page = check_response(reply, service=SERVICE).json()
         events = []
         for item in page["items"]:
             try:
@@ -106,15 +137,15 @@ def journal_line(event: Event, zone: ZoneInfo) -> str:
 
 
 def _write_journal(hub: HubContext, event: Event, **extra: Any) -> None:
-    with _client(hub) as client:
-        try:
-            # The delivery key makes a repeated delivery (after a crash) a no-op on Carnet's side.
-            reply = client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
-                                json={"kind": event.kind.value, "candidate": event.candidate_id,
-                                      "text": journal_line(event, hub.zone), **extra})
-        except httpx.TransportError as exc:
-            raise failure_from_exception(exc, service=SERVICE) from None
-        check_response(reply, service=SERVICE)  # 5xx: retried later; 400 (bad line): dead letter at once
+    client = _client(hub)
+    try:
+        # The delivery key makes a repeated delivery (after a crash) a no-op on Carnet's side.
+        reply = client.post("/journal", headers={"Idempotency-Key": str(hub.delivery_key)},
+                            json={"kind": event.kind.value, "candidate": event.candidate_id,
+                                  "text": journal_line(event, hub.zone), **extra})
+    except httpx.TransportError as exc:
+        raise failure_from_exception(exc, service=SERVICE) from None
+    check_response(reply, service=SERVICE)  # 5xx: retried later; 400 (bad line): dead letter at once
 
 
 @hookimpl
@@ -131,8 +162,8 @@ def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> Non
 @hookimpl
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     def reachable() -> str:
-        with _client(hub) as client:
-            check_response(client.get("/signups", params={"after": "0", "limit": 1}), service=SERVICE)
+        client = _client(hub)
+        check_response(client.get("/signups", params={"after": "0", "limit": 1}), service=SERVICE)
         return "Carnet reachable, token accepted"
     register(Check("carnet", reachable))
 

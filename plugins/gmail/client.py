@@ -40,6 +40,10 @@ MAX_WAIT = 24 * 3600.0
 QUOTA_WAIT = 60.0
 """Per-user request quotas are counted per minute (https://developers.google.com/gmail/api/reference/quota)."""
 _RETRY_AT = re.compile(r"Retry after (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)")
+METHODS = frozenset({"users.getProfile", "users.labels.list", "users.drafts.create", "users.drafts.get",
+                     "users.drafts.list", "users.drafts.send", "users.threads.get", "users.messages.list",
+                     "users.messages.get", "users.history.list"})
+"""The only Gmail methods this channel calls (the service object is built with these alone)."""
 _SENDING = re.compile(r"sending (limit|quota)|limit for sending", re.IGNORECASE)
 
 
@@ -61,17 +65,18 @@ class GmailClient:
 
     def __init__(self, *, branch: str, auth: GoogleAuth | None = None, api_endpoint: str | None = None,
                  http: Any = None, clock: Callable[[], datetime] | None = None) -> None:
-        from googleapiclient.discovery import build
+        from hub_google.discovery import lean_service
 
         self.branch = branch
         self.auth = auth
         self.clock = clock or (lambda: datetime.now(UTC))
         self.requests = 0
-        options = {"api_endpoint": api_endpoint.rstrip("/") + "/"} if api_endpoint else None
         credentials = auth.credentials if auth is not None and http is None else None
-        service = build("gmail", "v1", credentials=credentials, http=http, client_options=options,
-                        cache_discovery=False, static_discovery=True)
+        service = lean_service("gmail", "v1", METHODS, credentials=credentials, http=http, api_endpoint=api_endpoint)
+        # each resource built once (the library builds a new one, docstrings included, on every call)
         self.users = service.users()
+        self._labels, self._drafts = self.users.labels(), self.users.drafts()
+        self._threads, self._messages, self._history = self.users.threads(), self.users.messages(), self.users.history()
 
     # --- the mailbox ----------------------------------------------------------------------------------------
 
@@ -80,42 +85,42 @@ class GmailClient:
         return self._execute(self.users.getProfile(userId="me"))
 
     def labels(self) -> list[dict[str, Any]]:
-        return list(self._execute(self.users.labels().list(userId="me")).get("labels", []))
+        return list(self._execute(self._labels.list(userId="me")).get("labels", []))
 
     # --- sending: drafts (reference E2, pattern a) -----------------------------------------------------------
 
     def create_draft(self, raw: str) -> dict[str, Any]:
         """{id, message: {id, threadId, labelIds}}."""
-        return self._execute(self.users.drafts().create(userId="me", body={"message": {"raw": raw}}))
+        return self._execute(self._drafts.create(userId="me", body={"message": {"raw": raw}}))
 
     def get_draft(self, draft_id: str) -> dict[str, Any] | None:
         """The draft, or None once it is gone (Gmail deletes a draft when it is sent)."""
-        return self._execute(self.users.drafts().get(userId="me", id=draft_id, format="minimal"), missing_ok=True)
+        return self._execute(self._drafts.get(userId="me", id=draft_id, format="minimal"), missing_ok=True)
 
     def find_drafts(self, query: str) -> list[dict[str, Any]]:
-        return list(self._execute(self.users.drafts().list(userId="me", q=query, maxResults=10)).get("drafts", []))
+        return list(self._execute(self._drafts.list(userId="me", q=query, maxResults=10)).get("drafts", []))
 
     def send_draft(self, draft_id: str) -> dict[str, Any]:
         """The sent message {id, threadId, labelIds}: a new message id, the draft is deleted (drafts guide)."""
-        return self._execute(self.users.drafts().send(userId="me", body={"id": draft_id}))
+        return self._execute(self._drafts.send(userId="me", body={"id": draft_id}))
 
     # --- reading ----------------------------------------------------------------------------------------------
 
     def get_thread(self, thread_id: str) -> dict[str, Any] | None:
-        return self._execute(self.users.threads().get(userId="me", id=thread_id, format="minimal"), missing_ok=True)
+        return self._execute(self._threads.get(userId="me", id=thread_id, format="minimal"), missing_ok=True)
 
     def list_messages(self, query: str, *, page_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
-        return self._execute(self.users.messages().list(userId="me", q=query, pageToken=page_token,
+        return self._execute(self._messages.list(userId="me", q=query, pageToken=page_token,
                                                         maxResults=max_results))
 
     def get_message(self, message_id: str, fmt: str, headers: list[str] | None = None) -> dict[str, Any] | None:
-        request = self.users.messages().get(userId="me", id=message_id, format=fmt, metadataHeaders=headers)
+        request = self._messages.get(userId="me", id=message_id, format=fmt, metadataHeaders=headers)
         return self._execute(request, missing_ok=True)
 
     def history(self, start: str, *, page_token: str | None = None) -> dict[str, Any] | None:
         """Messages added to the inbox since history id `start`; None on 404 (the id is too old: full sync;
         told by the endpoint, not the body, which is the same as any notFound)."""
-        request = self.users.history().list(userId="me", startHistoryId=start, historyTypes=["messageAdded"],
+        request = self._history.list(userId="me", startHistoryId=start, historyTypes=["messageAdded"],
                                             labelId="INBOX", pageToken=page_token, maxResults=100)
         return self._execute(request, missing_ok=True)
 
