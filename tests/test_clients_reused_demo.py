@@ -1,0 +1,44 @@
+"""`hub demo` serves its webhook receiver with the same limits on stalled clients as `hub run` (issue 12), and
+bench/idle_bench.py can set up the demo's branches without playing the story."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hub.demo
+from hub.demo import BRANCHES, DemoClock, demo_branches
+from hub.plugins import PluginRegistry
+from hub.web_limits import WebLimits
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_demo_receiver_has_the_webhook_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    class Recording:
+        def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None,
+                     limits: WebLimits | None = None) -> None:
+            seen.append(limits)
+            raise _Stop  # the story is not needed: only how the receiver is started
+
+    monkeypatch.setattr(hub.demo, "ServerThread", Recording)
+    with pytest.raises(_Stop):
+        hub.demo.run_demo(tmp_path / "demo", PluginRegistry.discover(), echo=lambda _: None)
+    assert len(seen) == 1 and isinstance(seen[0], WebLimits)
+
+
+def test_demo_branches_point_every_plugin_at_its_fake() -> None:
+    sandboxes = PluginRegistry.discover().sandboxes()
+    urls = {name: f"http://127.0.0.1:{9000 + i}" for i, name in enumerate(sandboxes)}
+    contexts, branches, secrets = demo_branches(sandboxes, urls, 9999, DemoClock())
+    assert set(branches) == set(BRANCHES) and len(contexts) == len(BRANCHES) * len(sandboxes)
+    for table in branches.values():
+        assert table["plugins"] == sorted(sandboxes)
+    assert all(c.webhook_url and c.webhook_url.startswith("http://127.0.0.1:9999/") for c in contexts.values())
+    assert secrets
