@@ -128,7 +128,7 @@ def rss_mb(pid: int) -> float:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
 
 
-def start_hub(root: Path, port: int) -> subprocess.Popen[bytes]:
+def start_hub(root: Path, port: int, command: str | None = None) -> subprocess.Popen[bytes]:
     write_config(root, {"paris": {
         "plugins": ["calendly"], "programmes": {"atelier": {"label": "Atelier"}},
         "calendly": {"token": {"env": "BENCH_CALENDLY_TOKEN"}, "api_url": "http://127.0.0.1:9",
@@ -136,9 +136,9 @@ def start_hub(root: Path, port: int) -> subprocess.Popen[bytes]:
                      "no_show_interval": "1h", "subscription_check_interval": "1h"}}},
         {"webhooks": {"listen": f"127.0.0.1:{port}"}})
     env = {**os.environ, "HUB_CONFIG": str(root), "BENCH_CALENDLY_TOKEN": "not-a-token", "BENCH_SIGNING_KEY": KEY}
-    hub = Path(sys.executable).with_name("hub")
+    hub = command or Path(sys.executable).with_name("hub")
     log = open(root / "hub.log", "wb")  # noqa: SIM115 - the child keeps it; closed when the bench ends
-    return subprocess.Popen([str(hub), "-q", "run"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    return subprocess.Popen([str(hub), "run"], env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def start_node_red(binary: str, home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -163,34 +163,47 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compare", help="another `hub` executable (e.g. an older commit's venv) run alongside")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        hub_port, red_port = free_port(), free_port()
+        hub_port, red_port, old_port = free_port(), free_port(), free_port()
         hub = start_hub(root / "hub", hub_port)
         red = start_node_red(args.node_red, root / "node-red", red_port) if args.node_red else None
+        old = start_hub(root / "old", old_port, args.compare) if args.compare else None
         try:
             wait_listening(hub_port, "/healthz")
             if red is not None:
                 wait_listening(red_port, "/")
-            ok = 0
+            if old is not None:
+                wait_listening(old_port, "/healthz")
+            ok = {"hub": 0, "old": 0}
             for n in range(args.rounds):
+                anchor = None
                 if red is not None:
-                    r = load(red_port, "/webhooks/bench", args.requests, args.clients, sign=False)
-                    print(f"round {n + 1} Node-RED no-op: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
-                          f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, non-2xx {r['non_2xx']}")
-                h = load(hub_port, "/webhooks/paris/calendly", args.requests, args.clients, sign=True)
-                ok += args.requests - int(h["non_2xx"])
-                ratio = f" (ratio {h['rps'] / r['rps']:.2f})" if red is not None else ""
-                print(f"round {n + 1} hub, stored: {h['rps']:,.0f} req/s{ratio}, p50 {h['p50_ms']:.1f} ms, "
-                      f"p95 {h['p95_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms, non-2xx {h['non_2xx']}")
-            print(f"hub: {ok} answered 2xx, {stored_events(root / 'hub')} bookings stored; RSS {rss_mb(hub.pid):.0f} MB"
-                  + (f"; Node-RED RSS {rss_mb(red.pid):.0f} MB" if red is not None else ""))
+                    anchor = load(red_port, "/webhooks/bench", args.requests, args.clients, sign=False)
+                    report(n, "Node-RED no-op", anchor, None)
+                for name, port in (("hub", hub_port), ("old", old_port if old is not None else None)):
+                    if port is None:
+                        continue
+                    result = load(port, "/webhooks/paris/calendly", args.requests, args.clients, sign=True)
+                    ok[name] += args.requests - int(result["non_2xx"])
+                    report(n, "hub, stored" if name == "hub" else "older hub, stored", result, anchor)
+            print(f"hub: {ok['hub']} answered 2xx, {stored_events(root / 'hub')} bookings stored; "
+                  f"RSS {rss_mb(hub.pid):.0f} MB" + (f"; Node-RED RSS {rss_mb(red.pid):.0f} MB" if red else "")
+                  + (f"; older hub: {ok['old']} 2xx, {stored_events(root / 'old')} stored, RSS {rss_mb(old.pid):.0f} MB"
+                     if old else ""))
         finally:
-            for proc in (hub, red):
+            for proc in (hub, red, old):
                 if proc is not None:
                     proc.send_signal(signal.SIGTERM)
                     proc.wait(timeout=30)
+
+
+def report(n: int, name: str, result: dict[str, float], anchor: dict[str, float] | None) -> None:
+    ratio = f" (ratio {result['rps'] / anchor['rps']:.2f})" if anchor is not None and name != "Node-RED no-op" else ""
+    print(f"round {n + 1} {name}: {result['rps']:,.0f} req/s{ratio}, p50 {result['p50_ms']:.1f} ms, "
+          f"p95 {result['p95_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, non-2xx {result['non_2xx']:.0f}")
 
 
 if __name__ == "__main__":

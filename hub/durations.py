@@ -7,6 +7,7 @@ apart from fixed lengths of time.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +41,9 @@ class Offset:
         return add_months(when, -self.months) - timedelta(seconds=self.seconds)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_offset(text: str) -> Offset:
+    """Cached: the schedule's offsets are parsed for every stored booking (a config string, never personal)."""
     match = _PATTERN.match(str(text))
     if not match:
         raise ValueError(f"{text!r} is not a duration; write e.g. '48h', '30m', '3d' or '3 months'")

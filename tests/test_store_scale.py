@@ -5,6 +5,7 @@ bench/scale_bench.py, not here."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,17 +20,22 @@ def plan(store: SqliteStore, sql: str, args: dict[str, object] | tuple[object, .
     return [str(row[3]) for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
 
 
-def due_sql(store: SqliteStore, lane: bool) -> str:
-    """The due-deliveries query exactly as the store runs it (captured through SQLite's trace)."""
+def traced(store: SqliteStore, call: Callable[[], object], marker: str) -> str:
+    """The statement a store method runs, exactly as it runs it (captured through SQLite's trace)."""
     seen: list[str] = []
     store.conn.set_trace_callback(seen.append)
     store._owner = threading.get_ident()  # read through the traced write connection
     try:
-        store.due_deliveries(NOW, 10, branch="b" if lane else None, plugin="p" if lane else None)
+        call()
     finally:
         store._owner = None
         store.conn.set_trace_callback(None)
-    return next(s for s in seen if "FROM deliveries d" in s)
+    return next(s for s in seen if marker in s)
+
+
+def due_sql(store: SqliteStore, lane: bool) -> str:
+    return traced(store, lambda: store.due_deliveries(NOW, 10, branch="b" if lane else None,
+                                                      plugin="p" if lane else None), "FROM deliveries d")
 
 
 @pytest.fixture()
@@ -44,6 +50,7 @@ def test_due_deliveries_walk_the_open_rows_in_order_without_sorting_the_backlog(
                                                                                  lane: bool) -> None:
     steps = plan(store, due_sql(store, lane))
     assert any("deliveries_lane_open" in s or "deliveries_open" in s for s in steps), steps
+    assert any("deliveries_retrying" in s for s in steps), steps  # the earlier-sibling check
     assert not any("TEMP B-TREE" in s for s in steps), steps
     assert not any(s.startswith("SCAN") and "USING" not in s for s in steps), steps
 
@@ -66,6 +73,18 @@ def test_a_cancellation_reads_only_the_session_s_own_reminders(store: SqliteStor
 def test_hot_queries_search_an_index(store: SqliteStore, name: str, sql: str) -> None:
     steps = plan(store, sql)
     assert steps and all(s.startswith(("SEARCH", "USE TEMP B-TREE FOR GROUP BY")) for s in steps), (name, steps)
+
+
+@pytest.mark.parametrize("name", ["retry", "failed deliveries", "status"])
+def test_commands_on_unfinished_deliveries_read_only_those(store: SqliteStore, name: str) -> None:
+    calls: dict[str, tuple[Callable[[], object], str]] = {
+        "retry": (lambda: store.retry_deliveries(NOW, branch="b"), "UPDATE deliveries"),
+        "failed deliveries": (lambda: store.list_deliveries(states=["dead", "retrying"]), "FROM deliveries d"),
+        "status": (lambda: store.open_delivery_health(), "FROM deliveries"),
+    }
+    call, marker = calls[name]
+    steps = plan(store, traced(store, call, marker))
+    assert any("deliveries_unfinished" in s for s in steps), steps
 
 
 def test_statistics_can_be_refreshed_at_any_time(store: SqliteStore) -> None:

@@ -120,9 +120,17 @@ CREATE INDEX deliveries_order ON deliveries(branch, plugin, candidate_id, state,
 CREATE INDEX deliveries_sent ON deliveries(branch, kind, state, updated_at)
 """,
     """
+DROP INDEX deliveries_due;
+DROP INDEX deliveries_order;
+DROP INDEX deliveries_sent;
 CREATE INDEX deliveries_open ON deliveries(event_seq, next_attempt_at) WHERE state IN ('pending','retrying');
 CREATE INDEX deliveries_lane_open ON deliveries(branch, plugin, event_seq, next_attempt_at)
     WHERE state IN ('pending','retrying');
+CREATE INDEX deliveries_retrying ON deliveries(branch, plugin, candidate_id, event_seq) WHERE state='retrying';
+CREATE INDEX deliveries_unfinished ON deliveries(state, branch, plugin) WHERE state IN ('pending','retrying','dead');
+CREATE INDEX deliveries_sent_by_time ON deliveries(branch, updated_at) WHERE kind='message_due' AND state='done';
+CREATE INDEX deliveries_sent_by_person ON deliveries(candidate_id, updated_at)
+    WHERE kind='message_due' AND state='done';
 CREATE INDEX schedule_waiting ON schedule(session_id) WHERE state='waiting';
 CREATE INDEX events_source ON events(branch, source, seq)
 """,

@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 from hub.store.migrations import MIGRATIONS
 from hub.store.rows import (
+    DEAD,
     PENDING,
     RETRYING,
     SKIPPED,
@@ -48,6 +49,7 @@ RowT = TypeVar("RowT")
 T = TypeVar("T")
 
 
+UNFINISHED = "state IN ('pending','retrying','dead')"  # verbatim the WHERE of the partial index deliveries_unfinished
 MAX_GROUP = 64  # jobs in one group commit: bounds how long the write connection is held at once
 
 
@@ -342,7 +344,7 @@ class SqliteStore:
                FROM deliveries d INDEXED BY {index} JOIN events e ON e.seq = d.event_seq
                WHERE {where}d.state IN ('pending','retrying') AND d.next_attempt_at <= :now
                  AND NOT EXISTS (SELECT 1 FROM pauses p WHERE p.branch=d.branch AND p.plugin=d.plugin)
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_order
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_retrying
                                  WHERE o.branch=d.branch AND o.plugin=d.plugin AND o.candidate_id=d.candidate_id
                                    AND o.state='retrying' AND o.next_attempt_at > :now
                                    AND o.event_seq < d.event_seq)
@@ -363,7 +365,7 @@ class SqliteStore:
         """Atomic. Put dead (and retrying) deliveries back to pending, due now; how many."""
         states = ["dead", "retrying"] if include_retrying else ["dead"]
         sql = (f"UPDATE deliveries SET state='pending', attempts=0, first_failed_at=NULL, next_attempt_at=?,"
-               f" updated_at=? WHERE state IN ({','.join('?' * len(states))})")
+               f" updated_at=? WHERE {UNFINISHED} AND state IN ({','.join('?' * len(states))})")
         args: list[Any] = [ts(now), ts(now), *states]
         if branch:
             sql, args = sql + " AND branch=?", [*args, branch]
@@ -397,7 +399,7 @@ class SqliteStore:
         """Per (branch, plugin) and state among pending/retrying/dead: how many, and since when the oldest
         problem (first failure of a retrying one, last update of a dead one). Reads only open and dead rows."""
         sql = ("SELECT branch, plugin, state, COUNT(*) n, MIN(first_failed_at) first_failed, MIN(updated_at) oldest,"
-               " MIN(next_attempt_at) next_at FROM deliveries WHERE state IN ('pending','retrying','dead')"
+               f" MIN(next_attempt_at) next_at FROM deliveries WHERE {UNFINISHED}"
                + (" AND branch=?" if branch else "") + " GROUP BY branch, plugin, state")
         out: dict[tuple[str, str], LaneHealth] = {}
         for row in self._read(sql, (branch,) if branch else ()):
@@ -421,6 +423,8 @@ class SqliteStore:
                " d.updated_at, e.id AS event_id FROM deliveries d JOIN events e ON e.seq=d.event_seq WHERE 1=1")
         args: list[Any] = []
         if states:
+            if set(states) <= {PENDING, RETRYING, DEAD}:  # through the small index of unfinished deliveries
+                sql += " AND " + UNFINISHED.replace("state", "d.state")
             sql += f" AND d.state IN ({','.join('?' * len(states))})"
             args += list(states)
         if branch:
