@@ -30,8 +30,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test  # about 20 minutes; Node-RED side by side when `node-red` is on the PATH
 	$(BIN)/python bench/core_bench.py
+	$(BIN)/python bench/scale_bench.py
+	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/idle_bench.py --default-intervals --minutes 10
 
 clean:
 	rm -rf $(VENV) .venv-demo demo-out demo-out-ci .pytest_cache
