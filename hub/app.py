@@ -298,4 +298,8 @@ class Hub:
         return report
 
     def close(self) -> None:
-        self.store.close()
+        """Close every lane's clients (`close_lane`, each plugin alone), then the store."""
+        try:
+            self.setup.close()
+        finally:
+            self.store.close()

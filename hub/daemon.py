@@ -4,7 +4,8 @@ served, until SIGTERM/SIGINT.
 The main thread only fires the schedule, hands each idle lane its next step and watches deadlines; network
 calls happen in the lane workers (hub/lanes.py), so a service that never answers delays only its own lane.
 A stop request is honoured between steps: the main thread gives lanes `STOP_GRACE` seconds to finish the
-step in progress, then leaves; nothing needs cleaning up (every step is a committed transaction).
+step in progress, then leaves; nothing needs cleaning up (every step is a committed transaction) but the
+lanes' clients, which the caller's `hub.close()` closes (`close_lane`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class Daemon:
                 if blocked:
                     log.warning("stopped without waiting for services that do not answer",
                                 extra={"lanes": [f"{b}/{p}" for b, p in blocked]})
+                for lane in blocked:  # hub.close() closes the other lanes' clients (close_lane)
+                    self.hub.setup.leave_open(lane)
                 if server is not None:
                     server.stop()
                 log.info("daemon stopped")

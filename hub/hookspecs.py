@@ -3,11 +3,12 @@
 All hooks are synchronous: the daemon calls them from its own loop (and webhook handlers from a worker
 thread), so a plugin uses blocking httpx / google-api-python-client calls and never needs an event loop.
 
-Two families:
+Two families, and one closing hook:
 * contribution hooks (`register_*`) receive a `register` callback; the core calls each plugin's
   implementation on its own, so it always knows which plugin contributed what;
 * domain-event hooks (past tense) receive the plugin's context `hub` and one frozen `Event`; each plugin's
-  implementation is called alone, once per event, by the dispatcher; return values are ignored.
+  implementation is called alone, once per event, by the dispatcher; return values are ignored;
+* `close_lane` ends what `register_sources` / `register_webhooks` built for a branch (its clients).
 Never rely on the order plugins are called in.
 """
 
@@ -32,9 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTRIBUTION_HOOKS",
     "EVENT_HOOKS",
+    "LANE_HOOKS",
     "PROJECT",
     "candidate_needs_call",
     "candidate_registered",
+    "close_lane",
     "followup_due",
     "hookimpl",
     "hookspec",
@@ -80,7 +83,7 @@ def register_commands(cli: click.Group) -> None:
     """
 
 
-# --- contributions, per branch -----------------------------------------------------------------------------
+# --- contributions, per branch, and their end ---------------------------------------------------------------
 
 
 @hookspec
@@ -109,6 +112,19 @@ def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
 
     A check is `Check(name, run)`; `run()` returns a short success message or raises (PluginAuthFailed,
     PluginNotReady or any error, whose message must say what to do).
+    """
+
+
+@hookspec
+def close_lane(hub: HubContext) -> None:
+    """The lane (this branch and plugin) stops: close the clients built for it (HTTP pools, httplib2 connections).
+
+    Called once per lane that was set up (its `register_sources` and `register_webhooks` succeeded), when the
+    hub closes (`hub run` ending, a command or a test closing its hub), after the lane's last poll and
+    delivery (a lane still blocked in a request when `hub run` stops is left to the process's exit). `hub` is
+    the same context those two hooks received, so a plugin may key what it built on it.
+    Each plugin's implementation is called alone; it must not raise: a failure is logged as a warning with
+    its exception type and never stops the other plugins' closing. Return values are ignored.
     """
 
 
@@ -219,5 +235,7 @@ CONTRIBUTION_HOOKS: tuple[str, ...] = (
     "register_checks",
     "register_sandbox",
 )
+LANE_HOOKS: tuple[str, ...] = ("close_lane",)
+"""Called by the core for one lane with its context alone (no `register`, no event)."""
 
 

@@ -66,6 +66,20 @@ class LaneSetup:
     def failure(self, lane: Lane) -> bool:
         return lane in self._retry_at
 
+    def leave_open(self, lane: Lane) -> None:
+        """Forget a lane without closing it: its worker is still inside a request when `hub run` stops, and
+        closing a client under a running request is not safe (httplib2); the process's exit ends it."""
+        with self._lock:
+            self._done.pop(lane, None)
+
+    def close(self) -> list[Lane]:
+        """Call `close_lane` once for every lane set up, each plugin alone (a failure is logged by the facade,
+        never stops the others); returns the lanes whose close failed. A later `get` sets a lane up again."""
+        with self._lock:
+            done = sorted(self._done.items(), key=lambda item: item[0])  # kept alive until closed
+            self._done.clear()
+        return [lane for lane, _ in done if not self.branches[lane[0]].close_lane(lane[1])]
+
     def _try(self, lane: Lane, errors: list[str] | None) -> LaneContributions | None:
         branch, plugin = lane
         plugins = self.branches[branch]

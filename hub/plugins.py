@@ -21,6 +21,7 @@ import pluggy
 
 from hub import hookspecs
 from hub.hookspecs import EVENT_HOOKS, PROJECT
+from hub.logs import redact
 
 if TYPE_CHECKING:
     import click
@@ -184,3 +185,19 @@ class BranchPlugins:
 
     def checks(self, plugin: str) -> list[Check]:
         return self.contribution(plugin, "register_checks")
+
+    def close_lane(self, plugin: str) -> bool:
+        """Call one plugin's `close_lane` for this branch, alone, with the context its contributions got.
+        A failure is logged (warning, with its type) and returned as False, never raised: one plugin's close
+        must not keep the others' clients open nor the store from closing."""
+        for impl in self.pm.hook.close_lane.get_hookimpls():
+            if impl.plugin_name != plugin:
+                continue
+            args = {"hub": self.context(plugin)}
+            try:
+                impl.function(*[args[a] for a in impl.argnames])
+            except Exception as exc:
+                log.warning("plugin close failed", extra={"branch": self.branch, "plugin": plugin, "hook": "close_lane",
+                                                          "error": redact(f"{type(exc).__name__}: {exc}")})
+                return False
+        return True

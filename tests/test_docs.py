@@ -11,7 +11,7 @@ import pytest
 from hub import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
-HOOKS = sorted(hookspecs.EVENT_HOOKS + hookspecs.CONTRIBUTION_HOOKS)
+HOOKS = sorted(hookspecs.EVENT_HOOKS + hookspecs.CONTRIBUTION_HOOKS + hookspecs.LANE_HOOKS)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ Every hook a plugin may implement, generated from `hub/hookspecs.py` by `tools/g
 fails when this file is stale). All hooks are **synchronous**. Import the marker with
 `from hub import hookimpl`.
 
-Two families:
+Two families, and one closing hook:
 
 - **contribution hooks** (`register_*`) receive a `register` callback; the core calls each plugin's
   implementation alone, so it knows who contributed what, and one plugin's failure stays its own;
@@ -24,7 +24,8 @@ Two families:
   calls one plugin's implementation alone per delivery, with `hub.delivery_key` set to the delivery's stable
   idempotency key. Return values are ignored. Raise `PluginNotReady(retry_after=...)`, `PluginAuthFailed` or
   `DeliveryRejected` (from `hub`) to steer retries; any other exception is retried a few times, then
-  dead-lettered.
+  dead-lettered;
+- **`close_lane`** receives the lane's `hub` alone when the hub closes: close the clients built for it.
 
 Never rely on the order plugins are called in; do not use `tryfirst`, `trylast`, wrappers or `historic`.
 
@@ -36,13 +37,15 @@ hub starts ──> register_settings (each plugin, once)  ──> branch files v
 per branch ──> register_sources / register_webhooks / register_checks (each enabled plugin, with its context)
 daemon loop: poll sources ──> store events (dedupe) + deliveries ──> event hooks, one plugin at a time
             schedule ──> session_reminder_due / followup_due
+hub closes ──> close_lane (each lane set up, each plugin alone) ──> store closed
 tests, hub sandbox, hub demo ──> register_sandbox
 ```
 """
 
 GROUPS = [
     ("Setup", ["register_settings", "register_commands"]),
-    ("Contributions, per branch", ["register_sources", "register_webhooks", "register_checks", "register_sandbox"]),
+    ("Contributions, per branch, and their end", ["register_sources", "register_webhooks", "register_checks",
+                                                  "close_lane", "register_sandbox"]),
     ("Domain events", list(hookspecs.EVENT_HOOKS)),
 ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import UTC, datetime
 
 from hub.context import HubContext
@@ -16,8 +18,29 @@ def calendly_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_LOCK = threading.Lock()
+_CLIENTS: weakref.WeakKeyDictionary[HubContext, weakref.WeakSet[CalendlyClient]] = weakref.WeakKeyDictionary()
+"""The clients built for each lane, by the lane's context, for `close_lane`. Weak on both sides: a hub never
+closed (or a lane's pollers dropped) leaves nothing behind here, and one hub's close never touches another's."""
+
+
 def make_client(hub: HubContext, settings: Settings) -> CalendlyClient:
-    return CalendlyClient(settings.token.get_secret_value(), settings.api_url, clock=hub.now)
+    return remember(hub, CalendlyClient(settings.token.get_secret_value(), settings.api_url, clock=hub.now))
+
+
+def remember(hub: HubContext, client: CalendlyClient) -> CalendlyClient:
+    """Note a client built for the lane of `hub`, so that `close_clients(hub)` closes it."""
+    with _LOCK:
+        _CLIENTS.setdefault(hub, weakref.WeakSet()).add(client)
+    return client
+
+
+def close_clients(hub: HubContext) -> None:
+    """Close every client built for the lane of `hub` (their pooled connections); they must not be used after."""
+    with _LOCK:
+        clients = list(_CLIENTS.pop(hub, ()))
+    for client in clients:
+        client.close()
 
 
 class Account:

@@ -147,6 +147,14 @@ def register_webhooks(hub: HubContext, register: Callable[[WebhookRoute], None])
 
 
 @hookimpl
+def close_lane(hub: HubContext) -> None:
+    """The branch's clients (the pollers' shared one, the webhook handler's) close with its lane."""
+    from hub_calendly.account import close_clients
+
+    close_clients(hub)
+
+
+@hookimpl
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     from hub_calendly.subscription import checks_for
 

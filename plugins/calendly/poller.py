@@ -39,7 +39,7 @@ from hub.context import HubContext
 from hub.errors import PluginNotReady
 from hub.events import Event
 from hub.sources import Poller, PollResult
-from hub_calendly.account import Account, calendly_time, make_client
+from hub_calendly.account import Account, calendly_time, make_client, remember
 from hub_calendly.client import CalendlyClient, uuid_of
 from hub_calendly.mapping import programme_for, safe_facts
 from hub_calendly.plugin import Settings
@@ -150,7 +150,7 @@ class BookingPoller(_Base):
 def sources_for(hub: HubContext, settings: Settings,
                 client_factory: Callable[[], CalendlyClient] | None = None) -> list[Poller]:
     """The three pollers of a branch; they share one client so a rate-limit pause applies to all."""
-    client = client_factory() if client_factory else make_client(hub, settings)
+    client = remember(hub, client_factory()) if client_factory else make_client(hub, settings)
     bookings = BookingPoller(hub, settings, client)
     no_shows = NoShowPoller(hub, settings, client)
     check = SubscriptionCheck(hub, settings, client)

@@ -47,7 +47,7 @@ def _client(hub: HubContext) -> httpx.Client:
     """The lane's client (one per state directory and branch), built on first use and reused by its polls,
     deliveries and checks, so its connection pool is kept: a client per call cost a TLS handshake and a pool
     each time (issue 12). httpx clients are thread-safe. Rebuilt when the branch's settings change; closed
-    by `close_clients()` (at exit)."""
+    when the lane stops (`close_lane`), else by `close_clients()` at exit."""
     settings = hub.settings_as(Settings)
     key = (str(hub.state_dir), hub.branch)
     with _LOCK:
@@ -62,11 +62,16 @@ def _client(hub: HubContext) -> httpx.Client:
     return client
 
 
-def close_clients() -> None:
-    """Close every lane's client (their pooled connections); the next use builds a new one."""
+def close_clients(hub: HubContext | None = None) -> None:
+    """Close the branch's client of `hub`, or every lane's (their pooled connections); the next use builds a
+    new one, so another hub on the same state directory and branch only loses its open connections."""
     with _LOCK:
-        clients = [client for _, client in _CLIENTS.values()]
-        _CLIENTS.clear()
+        if hub is None:
+            clients = [client for _, client in _CLIENTS.values()]
+            _CLIENTS.clear()
+        else:
+            found = _CLIENTS.pop((str(hub.state_dir), hub.branch), None)
+            clients = [found[1]] if found is not None else []
     for client in clients:
         client.close()
 
@@ -157,6 +162,12 @@ def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
 def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
     settings = hub.settings_as(Settings)
     register(Poller("signups", _poll_signups(hub), interval=settings.poll_interval))
+
+
+@hookimpl
+def close_lane(hub: HubContext) -> None:
+    """The hub stops: close this branch's client (not at process exit only: tests and tools open many hubs)."""
+    close_clients(hub)
 
 
 @hookimpl

@@ -72,11 +72,18 @@ class GmailClient:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.requests = 0
         credentials = auth.credentials if auth is not None and http is None else None
-        service = lean_service("gmail", "v1", METHODS, credentials=credentials, http=http, api_endpoint=api_endpoint)
+        self.service = lean_service("gmail", "v1", METHODS, credentials=credentials, http=http,
+                                    api_endpoint=api_endpoint)
         # each resource built once (the library builds a new one, docstrings included, on every call)
-        self.users = service.users()
+        self.users = self.service.users()
         self._labels, self._drafts = self.users.labels(), self.users.drafts()
         self._threads, self._messages, self._history = self.users.threads(), self.users.messages(), self.users.history()
+
+    def close(self) -> None:
+        """Close the service's httplib2 connections: httplib2 keeps its sockets open until told (httplib2 issue
+        148). A test stand-in without close() (HttpMockSequence) has nothing to close."""
+        if callable(getattr(self.service._http, "close", None)):
+            self.service.close()
 
     # --- the mailbox ----------------------------------------------------------------------------------------
 

@@ -64,6 +64,13 @@ class Mailbox:
         with _LOCK:
             self._client = None
 
+    def close(self) -> None:
+        """Close the client's connections; a later use builds a new client."""
+        with _LOCK:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
 
 def mailbox(hub: HubContext) -> Mailbox:
     """The branch's Mailbox, shared by its deliveries, its bounce source and its checks."""
@@ -74,3 +81,12 @@ def mailbox(hub: HubContext) -> Mailbox:
         if found is None or found.settings != settings:
             found = _MAILBOXES[key] = Mailbox(hub, settings)
         return found
+
+
+def close_mailbox(hub: HubContext) -> None:
+    """The lane stops: close its mailbox's client and forget the mailbox (another hub on the same state
+    directory and branch builds a new client at its next use)."""
+    with _LOCK:
+        found = _MAILBOXES.pop((str(hub.state_dir), hub.branch), None)
+    if found is not None:
+        found.close()

@@ -73,6 +73,14 @@ def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> Non
 
 
 @hookimpl
+def close_lane(hub: HubContext) -> None:
+    """The mailbox's Gmail client (its httplib2 connections) closes with the lane."""
+    from hub_gmail.mailbox import close_mailbox
+
+    close_mailbox(hub)
+
+
+@hookimpl
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     from hub_gmail.checks import checks
     from hub_gmail.mailbox import mailbox

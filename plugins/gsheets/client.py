@@ -55,6 +55,12 @@ class SheetsClient:
         self._spreadsheets = self.service.spreadsheets()
         self._values = self._spreadsheets.values()
 
+    def close(self) -> None:
+        """Close the service's httplib2 connections: httplib2 keeps its sockets open until told (httplib2 issue
+        148). A test stand-in without close() (HttpMockSequence) has nothing to close."""
+        if callable(getattr(self.service._http, "close", None)):
+            self.service.close()
+
     # --- reads --------------------------------------------------------------------------------------------------
 
     def batch_get(self, spreadsheet_id: str, ranges: list[str]) -> list[list[list[Any]]]:

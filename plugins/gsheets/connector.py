@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +18,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 HTTP_FACTORY: Callable[[], Any] | None = None
 """Tests may set this to return an httplib2 stand-in (e.g. googleapiclient.http.HttpMockSequence)."""
+_LOCK = threading.Lock()
+_CONNECTORS: weakref.WeakKeyDictionary[HubContext, weakref.WeakSet[Connector]] = weakref.WeakKeyDictionary()
+"""Each lane's connectors, by the lane's context, for `close_lane`. Weak on both sides: a hub never closed
+leaves nothing behind, and one hub's close never touches another's."""
 
 
 class Connector:
@@ -30,6 +36,8 @@ class Connector:
         self.form = FormSource(hub, self.client) if self.settings.form_sheet else None
         self.tracking = TrackingSheet(hub, self.client)
         self.outcomes = OutcomeSource(hub, self.tracking)
+        with _LOCK:
+            _CONNECTORS.setdefault(hub, weakref.WeakSet()).add(self)
 
     def client(self) -> SheetsClient:
         if self._client is None:
@@ -40,6 +48,12 @@ class Connector:
             self._client = SheetsClient(branch=self.hub.branch, auth=auth, api_endpoint=self.settings.api_endpoint,
                                         http=HTTP_FACTORY() if HTTP_FACTORY else None)
         return self._client
+
+    def close(self) -> None:
+        """Close the client's connections; a later use builds a new client."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _guard(self, poll: Callable[[str | None], PollResult]) -> Callable[[str | None], PollResult]:
         def guarded(cursor: str | None) -> PollResult:
@@ -58,3 +72,11 @@ class Connector:
         out.append(Poller("suivi", self._guard(self.outcomes.poll), interval=self.settings.sync_interval,
                           resync_cursor=self.outcomes.resync_cursor))
         return out
+
+
+def close_connectors(hub: HubContext) -> None:
+    """Close the Sheets clients of every connector built for the lane of `hub`."""
+    with _LOCK:
+        connectors = list(_CONNECTORS.pop(hub, ()))
+    for connector in connectors:
+        connector.close()

@@ -48,6 +48,14 @@ def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> Non
 
 
 @hookimpl
+def close_lane(hub: HubContext) -> None:
+    """The connector's Sheets client (its httplib2 connections) closes with the lane."""
+    from hub_gsheets.connector import close_connectors
+
+    close_connectors(hub)
+
+
+@hookimpl
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     from hub_google.quota import quota_check
     from hub_gsheets.connector import Connector
