@@ -86,3 +86,16 @@ def test_a_failing_job_is_undone_alone_and_its_caller_gets_the_error(store: Sqli
     assert outcome == {"error": "refused", "good": None}
     assert store.lookup("b", "candidate", "tool", "bad") is None
     assert store.lookup("b", "candidate", "tool", "ok") == "cnd_ok"
+
+
+def test_a_job_handed_over_inside_a_transaction_joins_it_and_takes_no_one_else_s(store: SqliteStore) -> None:
+    """Otherwise another thread's job would be answered "stored" before the outer transaction commits."""
+    from hub.store.sqlite import _Job
+
+    other = _Job(lambda: store.link("b", "candidate", "cnd_other", "tool", "other"))
+    with store.transaction():
+        store._waiting.append(other)  # another thread's job, waiting for the writer
+        assert store.batched(lambda: store.link("b", "candidate", "cnd_in", "tool", "in")) is None
+        assert not other.done.is_set()
+        store._waiting.remove(other)
+    assert store.lookup("b", "candidate", "tool", "in") == "cnd_in"

@@ -206,6 +206,9 @@ class SqliteStore:
         Whoever gets the write connection first runs every waiting job, each inside its own savepoint, so a
         job that raises is undone alone and its caller gets the exception; the others still commit.
         """
+        if self._owner == threading.get_ident():  # inside this thread's transaction: it commits, not a group
+            with self._transaction():
+                return job()
         entry = _Job(job)
         with self._batch_lock:
             self._waiting.append(entry)
