@@ -182,8 +182,16 @@ def no_show_event(candidate: Candidate, session: Session, no_show: dict[str, Any
     observed = parse_time(no_show.get("created_at") or invitee.get("updated_at"), "no_show.created_at")
     outcome = Outcome(ref=no_show.get("uri") or None, category=OutcomeCategory.ABSENT, observed_at=observed,
                       label="Absent", recorded_by="calendly")
-    return Event(kind=EventKind.OUTCOME_RECORDED, occurred_at=observed, source_id=f"{invitee['uri']}#no_show",
+    return Event(kind=EventKind.OUTCOME_RECORDED, occurred_at=observed, source_id=absence_key(invitee, no_show),
                  candidate=candidate, session=session, outcome=outcome)
+
+
+def absence_key(invitee: dict[str, Any], no_show: dict[str, Any]) -> str:
+    """One key per no-show Calendly records, not per invitee: staff may take an absence back and mark it again,
+    and the second absence is a new fact. (An absence stored under the older per-invitee key comes once more
+    under this one: its outcome is found by the no-show's URI, so it is the same outcome and no mail goes twice.)"""
+    no_show_id = str(no_show.get("uri") or "").rstrip("/").rsplit("/", 1)[-1]
+    return f"{invitee['uri']}#no_show" + (f":{no_show_id}" if no_show_id else "")
 
 
 def withdrawal(booked: Event, when: str, invitee: dict[str, Any], no_show_id: str | None = None) -> Event:

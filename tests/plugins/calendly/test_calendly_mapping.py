@@ -77,7 +77,8 @@ def test_a_no_show_is_an_absent_outcome() -> None:
     assert [e.kind for e in events] == [EventKind.SESSION_BOOKED, EventKind.OUTCOME_RECORDED]
     outcome = events[1].outcome
     assert outcome is not None and outcome.category is OutcomeCategory.ABSENT
-    assert events[1].source_id == f"{invitee['uri']}#no_show"
+    no_show_id = invitee["no_show"]["uri"].rsplit("/", 1)[-1]
+    assert events[1].source_id == f"{invitee['uri']}#no_show:{no_show_id}"  # one key per no-show, not per invitee
 
 
 def test_event_types_choose_programme_and_module_and_filter_others() -> None:

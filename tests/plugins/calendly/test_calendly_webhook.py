@@ -218,6 +218,27 @@ def test_a_no_show_taken_back_retracts_the_absence(calendly_hub: Hub, sandbox: C
     assert session is not None and session["status"] == "booked"  # no longer a no-show
 
 
+def test_a_no_show_marked_again_after_being_taken_back_is_recorded_again(calendly_hub: Hub, sandbox: CalendlySandbox,
+                                                                         clock: FakeClock) -> None:
+    """Staff take a wrong "absent" back, then mark it again (the person really did not come): the second absence
+    was deduplicated away when absences were keyed by invitee alone."""
+    sandbox.sender = webhook_sender(calendly_hub)
+    sandbox.subscribe_directly(BRANCH, "http://127.0.0.1:1/webhooks/antenne/calendly", KEY,
+                               events=("invitee.created", "invitee_no_show.created", "invitee_no_show.deleted"))
+    uri = sandbox.book(BRANCH, email="a@exemple.invalid", first_name="Awa", last_name="Diallo",
+                       start=clock() + timedelta(hours=1))
+    clock.advance(hours=2)
+    sandbox.unmark_no_show(sandbox.mark_no_show(uri))
+    clock.advance(minutes=10)
+    sandbox.mark_no_show(uri)
+    assert [d.status for d in sandbox.outbox] == [200, 200, 200, 200]
+    outcomes = [e["outcome"]["category"] for e in stored(calendly_hub, "outcome_recorded")]
+    assert outcomes == ["absent", "absence_withdrawn", "absent"]
+    session_id = stored(calendly_hub, "outcome_recorded")[-1]["session"]["id"]
+    session = calendly_hub.store.get_entity("sessions", session_id)
+    assert session is not None and session["status"] == "no_show"
+
+
 def test_a_failed_delivery_is_retried_re_signed_and_accepted_after_the_tolerance(
         calendly_hub: Hub, sandbox: CalendlySandbox, clock: FakeClock) -> None:
     """Calendly retries a failed delivery with exponential back-off for 24 hours and signs each attempt anew, so a
