@@ -34,6 +34,7 @@ from hub.store import Store, open_store
 
 log = logging.getLogger("hub")
 MAX_PAGES_PER_CYCLE = 50
+MIN_AGAIN_AFTER = 1.0  # seconds: a source asking to be polled again sooner never makes the lane spin
 Lane = tuple[str, str]
 
 
@@ -78,6 +79,7 @@ class Hub:
                                      gate=policy.check)
         self.setup = LaneSetup(self.store, self.branches, clock)
         self._next_poll: dict[tuple[str, str, str], float] = {}
+        self._again_after: dict[tuple[str, str, str], float] = {}  # a source's own "sooner" for its next poll
         self._needs_call_checked: dict[str, float] = {}
 
     def _context_factory(self, branch_id: str) -> Callable[[str], HubContext]:
@@ -182,8 +184,11 @@ class Hub:
         if use_stored_cursor:
             cursor = self.store.cursor(branch, plugin, poller.name)
         new = 0
+        self._again_after.pop((branch, plugin, poller.name), None)
         for _ in range(max_pages):
             result = poller.poll(cursor)
+            if result.again_after is not None:  # the source wants the next poll sooner than its interval
+                self._again_after[(branch, plugin, poller.name)] = result.again_after
             new += len(self.ingest(branch, plugin, result.events, source=poller.name, cursor=result.cursor))
             cursor = result.cursor
             if on_page:
@@ -225,6 +230,9 @@ class Hub:
             try:
                 report.ingested += self.poll(branch, plugin, poller, should_stop=should_stop)
                 report.polled += 1
+                again = self._again_after.pop(key, None)
+                if again is not None:
+                    self._next_poll[key] = mono + min(interval, max(again, MIN_AGAIN_AFTER))
             except Exception as exc:  # one broken source never stops the others
                 failure = classify(exc)
                 if failure.kind is FailureKind.UNEXPECTED:

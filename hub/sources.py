@@ -15,13 +15,16 @@ class PollResult:
     """One page read from a source.
 
     `cursor` is stored with the events in one transaction and handed to the next `poll`. `more=True` asks
-    the hub to poll again at once (more pages are waiting). `progress` (done, total) feeds resync's bar.
+    the hub to poll again at once (more pages are waiting). `again_after` (seconds) asks for the next poll
+    sooner than the source's interval, e.g. work is left and the vendor's rate-limit window resets then (never
+    later than the interval). `progress` (done, total) feeds resync's bar.
     """
 
     events: list[Event]
     cursor: str | None
     more: bool = False
     progress: tuple[int, int] | None = None
+    again_after: float | None = None
 
 
 @dataclass(frozen=True)

@@ -89,17 +89,25 @@ class BookingPoller(_Base):
             state["pass"] = {"min": since or calendly_time(self.hub.now() - timedelta(seconds=self.settings.lookback)),
                              "page": None, "seen": {}}
         budget = self._budget()
-        if budget.spent >= budget.cap:
-            return PollResult([], _dump(state))  # this minute's share is spent: the next poll goes on
+        if budget.spent >= budget.cap:  # this minute's share is spent: the next poll goes on when it is over
+            return PollResult([], _dump(state), again_after=self._rest_of_minute())
         try:
             events, outcome = self._page(state, budget)
         finally:
             self._minute = (self._minute[0], budget.spent) if self._minute else None
         if outcome == "page":  # the next page at once if this minute allows it (a listing and a read)
-            return PollResult(events, _dump(state), more=budget.allows(2))
+            more = budget.allows(2)
+            return PollResult(events, _dump(state), more=more, again_after=None if more else self._rest_of_minute())
         if outcome == "done":
-            state = {"v": CURSOR_VERSION, "snap": state["pass"]["seen"]}
-        return PollResult(events, _dump(state))
+            return PollResult(events, _dump({"v": CURSOR_VERSION, "snap": state["pass"]["seen"]}))
+        return PollResult(events, _dump(state), again_after=self._rest_of_minute())  # stopped: work is left
+
+    def _rest_of_minute(self) -> float:
+        """Seconds until this poller's minute is over and its share is whole again: a catch-up on the Free plan
+        goes on then, not a whole poll_interval later."""
+        if self._minute is None:
+            return float(WINDOW)
+        return max(1.0, WINDOW - (self.hub.now() - self._minute[0]).total_seconds())
 
     def _budget(self) -> Budget:
         """This minute's share, counted across the calls of a cycle (a page each) and across cycles."""

@@ -102,3 +102,24 @@ def test_the_two_budgets_must_leave_a_tenth_of_the_minute(make_hub: Callable[...
         make_hub({BRANCH: {"plugins": ["calendly"], "calendly": {"api_url": sandbox_url, "poll_budget": 0.8}}},
                  environ={"HUB_ANTENNE_CALENDLY_TOKEN": sandbox.token_for(BRANCH)})
     assert "poll_budget (0.8) + no_show_budget (0.2) must not exceed 0.9" in str(caught.value)
+
+
+def test_a_catch_up_asks_for_the_next_poll_when_the_minute_is_over_not_a_poll_interval_later(
+        calendly_hub: Hub, sandbox: CalendlySandbox, clock: FakeClock) -> None:
+    """With the default poll_interval (5 minutes) a Free-plan catch-up of 120 sessions took 25 minutes; the
+    poller now asks the hub to come back when its minute's share is whole again."""
+    _busy_branch(sandbox, clock)
+    source = poller(calendly_hub, BOOKINGS)
+    result = source.poll(calendly_hub.store.cursor(BRANCH, "calendly", BOOKINGS))
+    assert result.again_after is not None and 1 <= result.again_after <= 60
+    while result.more:  # the pages this minute allows, as the hub would poll them
+        result = source.poll(result.cursor)
+    assert result.again_after is not None and result.again_after <= 60
+    for _ in range(POLL_BOUND + 3):  # once synced, the ordinary interval again
+        clock.advance(minutes=1)
+        result = source.poll(result.cursor)
+        while result.more:
+            result = source.poll(result.cursor)
+        if result.again_after is None:
+            break
+    assert result.again_after is None
