@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -20,17 +19,9 @@ from .conftest import BRANCH, deliver, fixture_bytes, poller
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Client]:
+def made(instances: Callable[[type[httpx.Client]], list[httpx.Client]]) -> list[httpx.Client]:
     """Every httpx client built from now on (the connector's: the sandbox is already served)."""
-    clients: list[httpx.Client] = []
-    init = httpx.Client.__init__
-
-    def recording_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
-        clients.append(self)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "__init__", recording_init)
-    return clients
+    return instances(httpx.Client)
 
 
 def test_closing_the_hub_closes_the_pollers_and_the_webhook_handlers_clients(

@@ -4,7 +4,6 @@ request (issue 12, item 4): a client per call cost a new connection pool and han
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -31,16 +30,8 @@ def carnet_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[str, obj
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Client]:
-    clients: list[httpx.Client] = []
-    init = httpx.Client.__init__
-
-    def counting_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
-        clients.append(self)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "__init__", counting_init)
-    return clients
+def made(instances: Callable[[type[httpx.Client]], list[httpx.Client]]) -> list[httpx.Client]:
+    return instances(httpx.Client)
 
 
 def test_twenty_polls_and_deliveries_share_one_client(carnet_hub: Hub, made: list[httpx.Client]) -> None:

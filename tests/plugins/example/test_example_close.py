@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -28,16 +27,8 @@ def carnet_url(register_plugin: Callable[[str, object], object]) -> Iterator[str
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Client]:
-    clients: list[httpx.Client] = []
-    init = httpx.Client.__init__
-
-    def recording_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
-        clients.append(self)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "__init__", recording_init)
-    return clients
+def made(instances: Callable[[type[httpx.Client]], list[httpx.Client]]) -> list[httpx.Client]:
+    return instances(httpx.Client)
 
 
 def _hub(make_hub: Callable[..., Hub], url: str, *branches: str) -> Hub:

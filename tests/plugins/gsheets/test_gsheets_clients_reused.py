@@ -8,32 +8,10 @@ every few seconds then kept the daemon busy and its memory swinging. Counted, no
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-import pytest
-from googleapiclient import discovery
 from gsheets_helpers import poll
 
 from hub.app import Hub
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How many services and resource objects google-api-python-client made."""
-    counts = {"services": 0, "resources": 0}
-    build, init = discovery.build_from_document, discovery.Resource.__init__
-
-    def counting_build(*args: Any, **kwargs: Any) -> Any:
-        counts["services"] += 1
-        return build(*args, **kwargs)
-
-    def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        counts["resources"] += 1
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(discovery, "build_from_document", counting_build)  # build() calls it too
-    monkeypatch.setattr(discovery.Resource, "__init__", counting_init)
-    return counts
 
 
 def test_twenty_polls_build_the_service_and_its_resources_once(make_gsheets_hub: Callable[..., Hub],

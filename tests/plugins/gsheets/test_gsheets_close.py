@@ -4,27 +4,11 @@ until told (issue 12, item 4: they stayed open for the process's life)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import httplib2
-import pytest
 from gsheets_helpers import poll
 
 from hub.app import Hub
-
-
-@pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[httplib2.Http]:
-    """Every httplib2.Http built from now on (google-auth-httplib2 wraps one per service)."""
-    made: list[httplib2.Http] = []
-    init = httplib2.Http.__init__
-
-    def recording_init(self: httplib2.Http, *args: Any, **kwargs: Any) -> None:
-        made.append(self)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(httplib2.Http, "__init__", recording_init)
-    return made
 
 
 def test_closing_the_hub_closes_the_sheets_connections(make_gsheets_hub: Callable[..., Hub],
