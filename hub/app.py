@@ -159,9 +159,11 @@ class Hub:
     def store_webhook(self, branch: str, plugin: str, events: Sequence[Event], writes: DeferredWrites) -> list[Event]:
         """A webhook's events and what its handler wrote, in one transaction group-committed with the webhooks
         arriving at the same moment; returns once durable (the receiver answers 2xx only then)."""
+        cleaned = self.ingestor.clean(branch, events)  # outside the writer's lock
+
         def job() -> list[Event]:
             writes.apply(self.store)
-            return self.ingestor.ingest(branch, plugin, events, self.clock()) if events else []
+            return self.ingestor.ingest_cleaned(branch, plugin, cleaned, self.clock()) if cleaned else []
         try:
             stored = self.store.batched(job)
         except BaseException:

@@ -131,7 +131,7 @@ class Daemon:
         listen = self.hub.config.hub.webhooks.listen
         if not listen:
             return None
-        from hub.webhooks import build_app  # Starlette only when a receiver is configured
+        from hub.webhooks import build_app  # uvicorn only when a receiver is configured
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         _check_port_free(host, int(port), listen)

@@ -33,6 +33,7 @@ class ServerThread:
         config = uvicorn.Config(app, host=self.host, port=self.port, log_config=None, access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=2, **options)
         self.server = uvicorn.Server(config)
+        self.app = app
         self.limits = limits
         self.thread = threading.Thread(target=self.server.run, name=f"http-{self.port}", daemon=True)
 
@@ -54,6 +55,9 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=5)
+        close = getattr(self.app, "close", None)  # the webhook receiver's thread pool
+        if callable(close):
+            close()
 
     def __enter__(self) -> ServerThread:
         return self.start()

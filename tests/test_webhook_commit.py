@@ -72,7 +72,7 @@ def test_when_storing_fails_nothing_the_handler_wrote_is_kept(wired: tuple[TestC
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
-    monkeypatch.setattr(hub.ingestor, "ingest", broken)
+    monkeypatch.setattr(hub.ingestor, "ingest_cleaned", broken)
     assert http.post("/webhooks/bordeaux/writer", content=b"p2").status_code == 503
     assert hub.store.kv_get("bordeaux", "writer", "seen:p2") is None
     assert hub.store.list_events() == []

@@ -85,6 +85,11 @@ def test_unknown_routes_and_methods(client: tuple[TestClient, Hub]) -> None:
     assert http.post("/webhooks/bordeaux/other", content=b"x").status_code == 404
     assert http.get("/webhooks/bordeaux/recv").status_code == 405
     assert http.get("/webhooks/bordeaux/recv/ping", headers={"X-Signature": "no"}).status_code == 401
+    for nowhere in ("/", "/webhooks/", "/webhooks/bordeaux", "/webhooks//recv", "/elsewhere"):
+        assert http.post(nowhere, content=b"x").status_code == 404, nowhere
+    assert http.request("OPTIONS", "/webhooks/bordeaux/recv").status_code == 405
+    assert http.post("/webhooks/bordeaux/recv?a=1&b=", content=b"x", headers={"X-Signature": "good"}
+                     ).status_code == 200
 
 
 def test_storage_failure_answers_503_so_the_sender_retries(client: tuple[TestClient, Hub],
