@@ -1,0 +1,73 @@
+"""The Outlook channel (Microsoft 365): the hub's e-mails leave from the branch's Exchange mailbox.
+
+- auth (auth.py, msal_http.py): one MSAL application per branch, its token cache kept 0600 in the state
+  directory, MSAL speaking through the branch's httpx client; `hub auth outlook --branch B` (commands.py)
+  tests app credentials or signs a person in with the device code flow.
+- `message_due` (send.py): a draft with a property naming the delivery, its immutable id committed before
+  it is sent, so a crash at any point sends it once; 2 Graph requests per mail normally; Exchange's 30 mails
+  a minute and 10,000 recipients a day counted by the hub, a 429 honoured.
+- Graph (graph.py): failures mapped to the hub's, at most 4 requests in flight per mailbox in the process.
+- `hub doctor` (checks.py): a token, its permissions, the mailbox.
+
+Permissions (Microsoft Graph): Mail.Send and Mail.ReadWrite (drafts); application permissions for auth =
+"app" (an administrator grants them and should restrict the app to the branch's mailbox with Exchange
+Online's RBAC for Applications), delegated ones for auth = "delegated". MSAL is imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hub import hookimpl
+from hub.errors import DeliveryRejected
+from hub_outlook.settings import Settings
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from hub.context import HubContext
+    from hub.events import Event
+    from hub.sources import Check
+
+__all__ = ["Settings"]
+
+
+@hookimpl
+def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
+    register(Settings)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from hub_outlook.commands import add_auth_command
+
+    add_auth_command(cli)
+
+
+@hookimpl
+def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
+    from hub_outlook.checks import checks
+    from hub_outlook.mailbox import mailbox
+
+    for check in checks(mailbox(hub)):
+        register(check)
+
+
+@hookimpl
+def close_lane(hub: HubContext) -> None:
+    """The mailbox's httpx client (login and Graph connections) closes with the lane."""
+    from hub_outlook.mailbox import close_mailbox
+
+    close_mailbox(hub)
+
+
+@hookimpl
+def message_due(hub: HubContext, event: Event) -> None:
+    from hub_outlook.mailbox import mailbox
+    from hub_outlook.send import deliver
+
+    if event.message is None:  # the event model requires it; kept for the type checker
+        raise DeliveryRejected("message_due sans message")
+    deliver(hub, event.message, mailbox(hub))

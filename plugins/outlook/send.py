@@ -1,0 +1,265 @@
+"""`message_due`: one e-mail per delivery key from the branch's Exchange mailbox, never twice across a crash.
+
+`sendMail` answers 202 with no id, so a send made just before a crash could not be found again. Instead the
+mail goes through a draft (reference §4): its immutable id (graph.py asks for immutable ids on every request,
+so the id stays the same when the message moves from Drafts to Sent Items) is committed before it is sent,
+and the draft carries a single-value extended property, `CravateDeliveryKey` in the hub's own property set,
+whose value is a hash of the delivery key (nothing personal), so a draft whose id was never committed is found
+again. Private state `send:<delivery key>` holds ids only:
+
+    none --commit {"s": "new"}--> POST /users/{mb}/messages (the draft, with the property)
+         --commit {"s": "draft", "id", "t": now}--> POST /users/{mb}/messages/{id}/send (202)
+         --> {"s": "sent", "id", "msg", "c"}  (committed with the delivery's outcome)
+
+On a repeat of the same delivery key:
+
+    "sent"   nothing, no request.
+    "new"    the process stopped around the draft's creation: GET messages?$filter= on the property finds it
+             (a draft -> send it; already sent -> done) or not (create it).
+    "draft"  GET messages/{id}?$select=isDraft: false -> it was sent, done; true -> send it (but see the lag
+             below); 404 (deleted, or gone from where the id points) -> look it up by the property, else create
+             a new draft and send it.
+
+The lag. The 202 of `/send` "does not indicate that the request processing has completed" (user-sendmail.md,
+reference §2.1): for a few seconds after it the message may still read `isDraft: true`. A crash right after
+the 202 followed by an immediate restart would then send the draft a second time. So "t" records when the
+send was about to be made, and a repeat that finds the recorded draft still a draft less than SEND_LAG after
+"t" waits (PluginNotReady, retry_after = what remains) instead of sending; past SEND_LAG a message still in
+Drafts was not sent (the crash came before the send, or the send failed) and is sent. The price is that a
+crash between the "draft" commit and the send delays that one mail by up to SEND_LAG. SEND_LAG is 5 minutes:
+Microsoft documents no bound for the lag ("a few seconds" is observed) [?], a late mail is cheap, a double one
+is not.
+
+Graph requests per mail (the re-delivery after a crash, not counting what was done before it; the token is
+one more request to login.microsoftonline.com per hour, none when cached), measured by
+tests/plugins/outlook/test_outlook_send.py:
+
+    normal case                                           2  create draft, send
+    repeat after "sent"                                   0
+    crash before the draft was made ("new", no draft)     3  find by property (none), create, send
+    crash after the draft was made, before its commit     2  find by property (a draft), send
+    crash after the "draft" commit, before the send       2  get (isDraft true, past SEND_LAG), send
+                                                             (1 and a wait of SEND_LAG - elapsed before it)
+    crash after the send, before "sent" was committed     1  get (isDraft false): no second mail
+    the draft was deleted before being sent               4  get (404), find by property (none), create, send
+    a minute's 30 mails or the day's 10,000 recipients    0  PluginNotReady until the window frees; a 429
+      reached, or Graph asked to wait earlier                from Graph pauses the channel the same way
+
+Limits (Exchange Online, per mailbox, reference §4): 30 messages per minute and 10,000 recipients per rolling
+24 h. The hub counts its own sends in private state (`window`: the last minute's send times, and recipients in
+5-minute buckets over 24 h) and defers, never fails. Staff sending from the same mailbox are not counted: Exchange
+then refuses with a 429 or a 4xx the hub has not met yet [?].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
+from hub_outlook.auth import SERVICE
+from hub_outlook.graph import Throttled
+
+if TYPE_CHECKING:
+    from hub.context import HubContext
+    from hub.events import Message
+    from hub_outlook.graph import GraphClient
+    from hub_outlook.mailbox import Mailbox
+    from hub_outlook.settings import Settings
+
+log = logging.getLogger("hub.plugin.outlook")
+PROPERTY_SET = "eb3876f0-afcf-4536-86a1-59533a1c4946"
+"""The hub's own MAPI property set (a GUID made for cravate-hub); never change it: drafts made before would no
+longer be found."""
+PROPERTY_ID = f"String {{{PROPERTY_SET}}} Name CravateDeliveryKey"
+SEND_LAG = 300.0
+MINUTE = 60.0
+DAY = 24 * 3600.0
+BUCKET = 300
+RECIPIENTS_PER_MAIL = 1  # To only: the hub sends no Cc or Bcc
+
+
+def state_key(delivery_key: str) -> str:
+    return f"send:{delivery_key}"
+
+
+def marker(delivery_key: str) -> str:
+    """The property's value: a hash of the delivery key (the key holds ids only, but needs not be shown)."""
+    return hashlib.sha256(f"cravate-hub:{delivery_key}".encode()).hexdigest()[:40]
+
+
+class SendLimit(PluginNotReady):
+    """The mailbox's sending limits (the hub's own count) or a pause Graph asked for: wait, no request."""
+
+
+class SendWindow:
+    """The hub's count of this mailbox's sends (last minute; recipients over 24 h) and Graph's pause, in
+    private state. Generic enough to live in the core one day: Gmail's channel keeps the same kind of window."""
+
+    KEY = "window"
+
+    def __init__(self, hub: HubContext, settings: Settings) -> None:
+        self.hub = hub
+        self.per_minute = settings.per_minute
+        self.daily = settings.daily_recipients
+        data = hub.state_get(self.KEY) or {}
+        now = self._now()
+        self.recent = sorted(float(t) for t in data.get("recent", []) if float(t) > now - MINUTE)
+        self.buckets = {int(b): int(n) for b, n in data.get("buckets", {}).items() if int(b) + BUCKET > now - DAY}
+        self.blocked_until = float(data.get("blocked_until", 0.0))
+
+    def _now(self) -> float:
+        return self.hub.now().timestamp()
+
+    def _save(self) -> None:
+        self.hub.state_put(self.KEY, {"recent": self.recent[-self.per_minute:],
+                                      "buckets": {str(b): n for b, n in sorted(self.buckets.items())},
+                                      "blocked_until": self.blocked_until})
+
+    def recipients_today(self) -> int:
+        now = self._now()
+        return sum(n for b, n in self.buckets.items() if b + BUCKET > now - DAY)
+
+    def check(self, recipients: int = RECIPIENTS_PER_MAIL) -> None:
+        """Raise SendLimit (no request made) while Graph's pause lasts or a limit would be passed."""
+        now = self._now()
+        if self.blocked_until > now:
+            raise SendLimit(f"{SERVICE} : envois en pause à la demande de Microsoft Graph (429)",
+                            retry_after=math.ceil(self.blocked_until - now))
+        recent = [t for t in self.recent if t > now - MINUTE]
+        if len(recent) >= self.per_minute:
+            wait = recent[-self.per_minute] + MINUTE - now
+            raise SendLimit(f"{SERVICE} : limite de {self.per_minute} envois par minute atteinte",
+                            retry_after=max(1.0, math.ceil(wait)))
+        if self.recipients_today() + recipients > self.daily:
+            live = sorted(b for b in self.buckets if b + BUCKET > now - DAY)
+            wait = (live[0] + BUCKET + DAY - now) if live else 3600.0  # a bucket's end: never early
+            raise SendLimit(f"{SERVICE} : limite de {self.daily} destinataires par 24 h atteinte",
+                            retry_after=max(1.0, math.ceil(wait)))
+
+    def count_send(self, recipients: int = RECIPIENTS_PER_MAIL) -> None:
+        now = self._now()
+        self.recent.append(now)
+        bucket = int(now // BUCKET * BUCKET)
+        self.buckets[bucket] = self.buckets.get(bucket, 0) + recipients
+        self._save()
+
+    def pause(self, seconds: float) -> None:
+        """Graph said 429: the next deliveries wait without asking."""
+        self.blocked_until = self._now() + math.ceil(seconds)
+        self._save()
+
+
+def deliver(hub: HubContext, message: Message, box: Mailbox) -> None:
+    """Send `message` once for `hub.delivery_key` (see the module's docstring)."""
+    if message.medium != "email":
+        raise DeliveryRejected(f"Outlook n'envoie que des e-mails, pas « {message.medium} »")
+    key = hub.delivery_key
+    if not key:
+        raise RuntimeError("message_due called outside a delivery (no delivery key)")
+    record: dict[str, Any] | None = hub.state_get(state_key(key))
+    if record is not None and record.get("s") == "sent":
+        return
+    window = SendWindow(hub, box.settings)
+    window.check()
+    try:
+        _deliver(hub, message, box, key, record, window)
+    except Throttled as exc:
+        window.pause(exc.retry_after or 60.0)
+        raise
+    except PluginAuthFailed:
+        box.forget()  # the next try re-reads the token cache (after `hub auth outlook`)
+        raise
+
+
+def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: dict[str, Any] | None,
+             window: SendWindow) -> None:
+    client = box.client()
+    state = record.get("s") if record else None
+    draft_id: str | None = None
+    if record is not None and state == "draft":
+        found = client.get_message(str(record["id"]))
+        if found is None:
+            found = _by_marker(client, key)
+        if found is not None and not found.get("isDraft", True):
+            _record_sent(hub, message, key, str(found["id"]), window)
+            return
+        if found is not None:
+            draft_id = str(found["id"])
+            waited = hub.now().timestamp() - float(record.get("t", 0.0))
+            if waited < SEND_LAG:  # maybe sent a moment ago and not yet out of Drafts: see the docstring
+                raise PluginNotReady(f"{SERVICE} : envoi peut-être en cours, vérification dans quelques minutes",
+                                     retry_after=max(1.0, math.ceil(SEND_LAG - waited)))
+    elif state == "new":
+        found = _by_marker(client, key)
+        if found is not None and not found.get("isDraft", True):
+            _record_sent(hub, message, key, str(found["id"]), window)
+            return
+        if found is not None:
+            draft_id = str(found["id"])
+    if draft_id is None:
+        if state != "new":  # a crash while creating leaves a trace: the repeat looks for the draft first
+            hub.state_put(state_key(key), {"s": "new"})
+            hub.checkpoint()
+        created = client.create_draft(graph_message(message, box.settings, key))
+        if not created.get("id"):
+            raise PluginNotReady(f"{SERVICE} a créé le brouillon sans en donner l'identifiant")
+        draft_id = str(created["id"])
+    hub.state_put(state_key(key), {"s": "draft", "id": draft_id, "t": hub.now().timestamp()})
+    hub.checkpoint()  # the draft's id is durable before anything is sent
+    client.send_draft(draft_id)
+    _record_sent(hub, message, key, draft_id, window)
+
+
+def _by_marker(client: GraphClient, key: str) -> dict[str, Any] | None:
+    """The message carrying this delivery's property: a sent one first (then it went), else a draft."""
+    found = client.find_by_property(PROPERTY_ID, marker(key))
+    sent = [m for m in found if not m.get("isDraft", True)]
+    return (sent or found)[0] if found else None
+
+
+def graph_message(message: Message, settings: Settings, key: str) -> dict[str, Any]:
+    """The draft's JSON (Graph `message` resource).
+
+    Graph takes one body: the HTML part when the core rendered one, else the text. `internetMessageHeaders`
+    accepts only names starting with `x-` (Graph answers 400 otherwise), so only the X- headers of the message
+    are passed: List-Unsubscribe and List-Unsubscribe-Post cannot be set this way; the privacy issue will need
+    a MIME upload (POST /messages with a base64 MIME body) for them.
+    """
+    if message.html:
+        body = {"contentType": "html", "content": message.html}
+    else:
+        body = {"contentType": "text", "content": message.text}
+    draft: dict[str, Any] = {
+        "subject": message.subject,
+        "body": body,
+        "toRecipients": [_recipient(message.to, message.to_name)],
+        "singleValueExtendedProperties": [{"id": PROPERTY_ID, "value": marker(key)}],
+    }
+    reply_to = message.reply_to or settings.reply_to
+    if reply_to:
+        draft["replyTo"] = [_recipient(reply_to)]
+    from_name = message.from_name or settings.from_name
+    if from_name and settings.mailbox:
+        draft["from"] = _recipient(settings.mailbox, from_name)
+    headers = [{"name": name, "value": value} for name, value in message.headers.items()
+               if name.lower().startswith("x-")]
+    if headers:
+        draft["internetMessageHeaders"] = headers
+    return draft
+
+
+def _recipient(address: str, name: str | None = None) -> dict[str, Any]:
+    email: dict[str, str] = {"address": address}
+    if name:
+        email["name"] = name
+    return {"emailAddress": email}
+
+
+def _record_sent(hub: HubContext, message: Message, key: str, graph_id: str, window: SendWindow) -> None:
+    hub.state_put(state_key(key), {"s": "sent", "id": graph_id, "msg": message.id, "c": message.candidate_id})
+    window.count_send()
+    log.info("mail sent", extra={"branch": hub.branch, "message_id": message.id, "graph_id": graph_id,
+                                 "candidate": message.candidate_id, "purpose": message.purpose})

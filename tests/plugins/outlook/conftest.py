@@ -1,0 +1,48 @@
+"""Fixtures: Microsoft's login and Graph faked at the wire (respx, nothing reaches Microsoft), and hubs whose
+branch sends through the Outlook channel with the real client and real MSAL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import respx
+
+import hub_outlook.plugin
+from hub.app import Hub
+
+from .outlook_helpers import BRANCH, SECRET, FakeMicrosoft, outlook_table
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mocked:
+        yield mocked
+
+
+@pytest.fixture
+def microsoft(router: respx.MockRouter) -> FakeMicrosoft:
+    fake = FakeMicrosoft()
+    fake.install(router)
+    return fake
+
+
+@pytest.fixture
+def make_outlook_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[str, object], object],
+                     microsoft: FakeMicrosoft) -> Callable[..., Hub]:
+    """A hub whose branch 'lyon' uses the Outlook channel; keyword arguments override [outlook] settings."""
+    register_plugin("outlook", hub_outlook.plugin)
+
+    def make(**overrides: Any) -> Hub:
+        table = outlook_table(**overrides)
+        if table.get("auth") == "delegated" or "certificate_file" in table:
+            table.pop("client_secret", None)
+        return make_hub({BRANCH: {"plugins": ["outlook"], "outlook": table}},
+                        environ={"OUTLOOK_SECRET_LYON": SECRET})
+    return make
+
+
+@pytest.fixture
+def outlook_hub(make_outlook_hub: Callable[..., Hub]) -> Hub:
+    return make_outlook_hub()
