@@ -35,7 +35,7 @@ def make_outlook_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[st
     register_plugin("outlook", hub_outlook.plugin)
 
     def make(**overrides: Any) -> Hub:
-        table = outlook_table(**overrides)
+        table = {k: v for k, v in outlook_table(**overrides).items() if v is not None}
         if table.get("auth") == "delegated" or "certificate_file" in table:
             table.pop("client_secret", None)
         return make_hub({BRANCH: {"plugins": ["outlook"], "outlook": table}},

@@ -99,7 +99,7 @@ class FakeMicrosoft:
         self.graph = graph.rstrip("/")
         self.mailbox = mailbox
         self.token_posts: list[str] = []  # grant types, in order
-        self.token_answers: list[httpx.Response] = []  # answered first, before the normal ones
+        self.token_answers: list[httpx.Response | Exception] = []  # answered (raised) first
         self.discovery_gets = 0
         self.pending_polls = 1  # device code: `authorization_pending` this many times first
         self.revoked = False  # refresh tokens refused (invalid_grant)
@@ -107,7 +107,7 @@ class FakeMicrosoft:
         self.issued = 0
         self.valid_tokens: set[str] = set()
         self.graph_calls: list[str] = []
-        self.graph_answers: list[httpx.Response] = []  # answered first, before the normal ones
+        self.graph_answers: list[httpx.Response | Exception] = []  # answered (raised) first
         self.messages: dict[str, dict[str, Any]] = {}
         self.on_graph: Callable[[httpx.Request], None] | None = None
         self._lock = threading.Lock()
@@ -138,7 +138,7 @@ class FakeMicrosoft:
         grant = form.get("grant_type", "")
         self.token_posts.append(grant.rsplit(":", 1)[-1])
         if self.token_answers:
-            return self.token_answers.pop(0)
+            return _answer(self.token_answers.pop(0))
         if grant == "client_credentials":
             if form.get("client_secret") not in (SECRET, None) and "client_assertion" not in form:
                 return httpx.Response(401, json=entra_error("invalid_client", 7000215,
@@ -194,7 +194,7 @@ class FakeMicrosoft:
         if token not in self.valid_tokens:
             return httpx.Response(401, json=graph_error("InvalidAuthenticationToken", "Access token has expired."))
         if self.graph_answers:
-            return self.graph_answers.pop(0)
+            return _answer(self.graph_answers.pop(0))
         if not path.startswith(prefix):
             return httpx.Response(404, json=graph_error("ErrorInvalidUser", "The requested user is invalid."))
         return self._answer(name, request, path[len(prefix):])
@@ -264,6 +264,12 @@ class FakeMicrosoft:
             out, mark[0] = self.graph_calls[mark[0]:], len(self.graph_calls)
             return out
         return read
+
+
+def _answer(answer: httpx.Response | Exception) -> httpx.Response:
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def outlook_table(**overrides: Any) -> dict[str, Any]:
