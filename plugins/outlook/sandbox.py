@@ -67,6 +67,7 @@ _ROUTES: list[tuple[str, str, str, re.Pattern[str]]] = [
         ("POST", "/users/{m}/messages/{id}/send", "send_draft", rf"^{_M}/messages/(?P<id>[^/]+)/send$"),
         ("GET", "/users/{m}/mailFolders/{folder}/messages", "list_messages",
          rf"^{_M}/mailFolders/(?P<folder>[^/]+)/messages$"),
+        ("GET", "/users/{m}/mailFolders/{folder}", "get_folder", rf"^{_M}/mailFolders/(?P<folder>[^/]+)$"),
         ("POST", "/users/{m}/sendMail", "send_mail", rf"^{_M}/sendMail$"),
         ("POST", "/users/{m}/events", "create_event", rf"^{_M}/events$"),
         ("GET", "/users/{m}/events", "list_events", rf"^{_M}/events$"),
@@ -557,8 +558,10 @@ class OutlookSandbox(GraphResources, Sandbox):
         if handler.endswith("subscription") or handler in ("list_subscriptions", "reauthorize"):
             return getattr(self, f"_{handler}")(ctx, admitted.grant, params.get("id"))
         assert box is not None  # every other route names a mailbox
-        if handler in ("list_messages",):
+        if handler == "list_messages":
             return self.list_messages(ctx, box, params.get("folder"))
+        if handler == "get_folder":
+            return self.get_folder(ctx, box, params["folder"])
         if handler in ("create_event", "list_events", "delta"):
             return getattr(self, handler)(ctx, box, params.get("cal"))
         if "id" in params:

@@ -35,6 +35,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from hub_outlook.sandbox_model import (
+    WELL_KNOWN_FOLDERS,
     Event,
     GraphError,
     Mailbox,
@@ -181,6 +182,21 @@ class GraphResources:
             if props:  # Graph leaves the property out when no property matches
                 out["singleValueExtendedProperties"] = props
         return out
+
+    def get_folder(self, ctx: Ctx, box: Mailbox, folder: str) -> Reply:
+        """GET /mailFolders/{well-known name or id} (mailFolder resource), $select honoured."""
+        key = box.folder_of(folder)
+        inside = [m for m in box.messages.values() if m.folder == key]
+        full = {"id": box.folders[key], "displayName": WELL_KNOWN_FOLDERS[key],
+                "parentFolderId": box.folders["inbox"][:-4] + "AQAA", "childFolderCount": 0,
+                "unreadItemCount": 0, "totalItemCount": len(inside), "sizeInBytes": 0, "isHidden": False}
+        selected = [s.strip() for s in ctx.query.get("$select", "").split(",") if s.strip()]
+        unknown = [s for s in selected if s not in full]
+        if unknown:
+            raise bad_request("RequestBroker--ParseUri",
+                              f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.mailFolder'.")
+        shown = {k: full[k] for k in ("id", *selected)} if selected else full
+        return Reply(200, {"@odata.context": _context(ctx, box, "mailFolders/$entity"), **shown})
 
     def get_message(self, ctx: Ctx, box: Mailbox, message_id: str) -> Reply:
         message = box.message(message_id)

@@ -256,6 +256,8 @@ def test_without_immutable_ids_the_id_changes_when_sent(graph: Graph, fake: Outl
     [moved] = graph("GET", f"/users/{MAILBOX}/mailFolders/sentitems/messages").json()["value"]
     assert moved["id"] != draft["id"] and moved["subject"] == "Bienvenue"
     assert graph("GET", f"/users/{MAILBOX}/mailFolders/drafts/messages").json()["value"] == []
+    folder = graph("GET", f"/users/{MAILBOX}/mailFolders/sentitems", params={"$select": "id,totalItemCount"}).json()
+    assert folder["id"] == moved["parentFolderId"] and folder["totalItemCount"] == 1
     assert graph("DELETE", f"/users/{MAILBOX}/messages/{moved['id']}").status_code == 204
     assert error(graph("POST", f"/users/{MAILBOX}/messages/AAMkADnope/send"))["code"] == "ErrorItemNotFound"
 
