@@ -40,6 +40,8 @@ class MsalHttp:
         self._count()
         if isinstance(data, str | bytes):  # MSAL sends a form as a dict, sometimes already encoded
             return self.http.post(self.target(url), params=params, content=data, headers=headers)
+        if isinstance(data, dict):  # a certificate's client_assertion comes as bytes: requests sends its text,
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}  # httpx "b'...'"
         return self.http.post(self.target(url), params=params, data=data, headers=headers)
 
     def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> httpx.Response:
