@@ -49,7 +49,11 @@ PHASE_TITLES = {
     DemoPhase.OUTCOME: "Résultats",
 }
 BRANCHES = {"bordeaux": "La Cravate Solidaire Bordeaux", "lyon": "La Cravate Solidaire Lyon"}
-TOOLS = {"calendly": "Calendly", "example": "Carnet", "gsheets": "Google Sheets", "gmail": "Gmail"}
+TOOLS = {"calendly": "Calendly", "example": "Carnet", "gsheets": "Google Sheets", "gmail": "Gmail",
+         "outlook": "Outlook"}
+BRANCH_TOOLS = {"bordeaux": ("calendly", "example", "outlook"), "lyon": ("calendly", "example", "gmail", "gsheets")}
+"""Which fakes each branch uses: Bordeaux on Microsoft 365, Lyon on Google Workspace, side by side. An installed
+plugin named nowhere here (a third-party connector) is left out of the story, and the demo says so."""
 STORY_ZONE = ZoneInfo("Europe/Paris")
 _NAMES = {
     "bordeaux": [("Aïcha", "Benali", "Mission locale"), ("Jérôme", "Lefèvre", "France Travail"),
@@ -173,9 +177,14 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
         return 1
     config_dir = directory / "config"
     clock = DemoClock(story_start())
-    tools = listing(sorted(TOOLS.get(n, n) for n in sandboxes))
-    echo(f"Démonstration : {len(BRANCHES)} antennes ({listing([b.title() for b in BRANCHES])}) et des copies "
-         f"simulées de {tools}, sur cet ordinateur seulement.")
+    unused = sorted(set(sandboxes) - {name for names in BRANCH_TOOLS.values() for name in names})
+    sandboxes = {name: sandbox for name, sandbox in sandboxes.items() if name not in unused}
+    echo(f"Démonstration : {len(BRANCHES)} antennes et des copies simulées de leurs outils, sur cet ordinateur "
+         "seulement :")
+    for b in BRANCHES:
+        echo(f"  {b.title()} : {listing(sorted(TOOLS.get(n, n) for n in branch_tools(b, sandboxes)))}")
+    if unused:
+        echo(f"Module(s) installé(s) laissé(s) hors de la démonstration : {listing(unused)}.")
     echo(f"Nous sommes le {when(clock(), STORY_ZONE)}.")
     with serve(sandboxes) as urls:
         receiver_port = free_port()
@@ -230,17 +239,23 @@ def demo_branches(sandboxes: dict[str, Sandbox], urls: dict[str, str], receiver_
     on `receiver_port`; also used by bench/idle_bench.py to run `hub run` against the same fakes."""
     contexts = {(b, name): DemoContext(branch=b, base_url=urls[name], people=demo_people(b), now=clock,
                                        webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{b}/{name}")
-                for b in BRANCHES for name in sandboxes}
+                for b in BRANCHES for name in branch_tools(b, sandboxes)}
     branches: dict[str, dict[str, object]] = {}
     secrets: dict[str, str] = {}
     for b, title in BRANCHES.items():
-        table: dict[str, object] = {"name": title, "plugins": sorted(sandboxes), "poll_interval": 1,
-                                    "channels": channel_for(sorted(sandboxes))}
-        for name, sandbox in sandboxes.items():
-            table[name] = sandbox.demo_settings(contexts[(b, name)])
-            secrets.update(sandbox.demo_environ(contexts[(b, name)]))
+        names = branch_tools(b, sandboxes)
+        table: dict[str, object] = {"name": title, "plugins": names, "poll_interval": 1,
+                                    "channels": channel_for(names)}
+        for name in names:
+            table[name] = sandboxes[name].demo_settings(contexts[(b, name)])
+            secrets.update(sandboxes[name].demo_environ(contexts[(b, name)]))
         branches[b] = table
     return contexts, branches, secrets
+
+
+def branch_tools(branch: str, sandboxes: dict[str, Sandbox]) -> list[str]:
+    """The installed fakes a demo branch uses (BRANCH_TOOLS), sorted."""
+    return sorted(name for name in BRANCH_TOOLS.get(branch, ()) if name in sandboxes)
 
 
 def write_demo_config(config_dir: Path, branches: dict[str, dict[str, object]], secrets: dict[str, str],
@@ -399,7 +414,7 @@ def _leftover_sessions(hub: Hub, after: int, told: set[int]) -> Iterable[str]:
 
 def _summary(hub: Hub, sandboxes: dict[str, Any], echo: Callable[[str], None]) -> None:
     echo("\n== Ce que chaque outil contient maintenant ==")
-    for index, branch in enumerate(BRANCHES):
+    for branch in BRANCHES:
         events = {r.id: r for r in hub.store.list_events(branch=branch, limit=100_000)}
         deliveries = hub.store.list_deliveries(branch=branch, limit=100_000)
         waiting = Counter(d.state for d in deliveries if d.state not in ("done", "skipped"))
@@ -419,10 +434,12 @@ def _summary(hub: Hub, sandboxes: dict[str, Any], echo: Callable[[str], None]) -
         if problems:
             echo(f"  {len(problems)} ligne(s) à corriger par l'équipe : " +
                  "; ".join(f"{p.field} : {p.message}" for p in problems))
-        sheets = sandboxes.get("gsheets")
-        if index == 0 and sheets is not None:
+        names = hub.branches[branch].names
+        if "gsheets" in names and "gsheets" in sandboxes:
             echo("  Le tableau de suivi dans Google Sheets :")
-            echo("\n".join(f"    {line}" for line in sheets.describe(branch).splitlines()))
+            echo("\n".join(f"    {line}" for line in sandboxes["gsheets"].describe(branch).splitlines()))
+        if "outlook" in names and "outlook" in sandboxes:
+            echo(f"  {sandboxes['outlook'].describe(branch).splitlines()[0]}")  # the mails are listed below
 
 
 _STATE_WORDS = {"pending": "en attente", "retrying": "en cours de nouvel essai", "dead": "en échec"}

@@ -15,8 +15,8 @@ from hub.events import Event, EventKind
 
 __all__ = ["MAIL_CHANNEL_ORDER", "channel_for", "print_mails"]
 
-MAIL_CHANNEL_ORDER = ("gmail", "example")
-"""The demo's mail channel: the real mail connector's fake when it is installed, else the example's."""
+MAIL_CHANNEL_ORDER = ("gmail", "outlook", "example")
+"""The demo's mail channel: a real mail connector's fake when the branch has one, else the example's."""
 
 
 def channel_for(plugins: list[str]) -> dict[str, str]:

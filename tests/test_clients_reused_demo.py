@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import hub.demo
-from hub.demo import BRANCHES, DemoClock, demo_branches
+from hub.demo import BRANCH_TOOLS, BRANCHES, DemoClock, demo_branches
 from hub.plugins import PluginRegistry
 from hub.web_limits import WebLimits
 
@@ -37,8 +37,10 @@ def test_demo_branches_point_every_plugin_at_its_fake() -> None:
     sandboxes = PluginRegistry.discover().sandboxes()
     urls = {name: f"http://127.0.0.1:{9000 + i}" for i, name in enumerate(sandboxes)}
     contexts, branches, secrets = demo_branches(sandboxes, urls, 9999, DemoClock())
-    assert set(branches) == set(BRANCHES) and len(contexts) == len(BRANCHES) * len(sandboxes)
-    for table in branches.values():
-        assert table["plugins"] == sorted(sandboxes)
+    assert set(branches) == set(BRANCHES) and len(contexts) == sum(len(t) for t in BRANCH_TOOLS.values())
+    assert branches["bordeaux"]["plugins"] == ["calendly", "example", "outlook"]  # Microsoft 365
+    assert branches["lyon"]["plugins"] == ["calendly", "example", "gmail", "gsheets"]  # Google Workspace
+    assert branches["bordeaux"]["channels"] == {"email": "outlook"} and branches["lyon"]["channels"] == {
+        "email": "gmail"}
     assert all(c.webhook_url and c.webhook_url.startswith("http://127.0.0.1:9999/") for c in contexts.values())
     assert secrets

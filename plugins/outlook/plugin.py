@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from hub.context import HubContext
     from hub.events import Event
+    from hub.sandbox import Sandbox
     from hub.sources import Check
 
 __all__ = ["Settings"]
@@ -71,3 +72,10 @@ def message_due(hub: HubContext, event: Event) -> None:
     if event.message is None:  # the event model requires it; kept for the type checker
         raise DeliveryRejected("message_due sans message")
     deliver(hub, event.message, mailbox(hub))
+
+
+@hookimpl
+def register_sandbox(register: Callable[[Sandbox], None]) -> None:
+    from hub_outlook.sandbox import OutlookSandbox
+
+    register(OutlookSandbox())

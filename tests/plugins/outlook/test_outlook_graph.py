@@ -226,6 +226,3 @@ class TestOutlookConformance(ConnectorConformance):
         super().test_repeated_delivery_has_one_effect(connector_hub)
         assert self.fake.sent(), "the message_due sample was delivered"
 
-    @pytest.mark.skip(reason="the sandbox (plugins/outlook/sandbox.py) is registered later, with `hub demo`")
-    def test_sandbox_contributed(self) -> None:  # pragma: no cover
-        super().test_sandbox_contributed()
