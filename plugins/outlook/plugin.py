@@ -79,3 +79,22 @@ def register_sandbox(register: Callable[[Sandbox], None]) -> None:
     from hub_outlook.sandbox import OutlookSandbox
 
     register(OutlookSandbox())
+
+
+@hookimpl
+def session_booked(hub: HubContext, event: Event) -> None:
+    """An event in the branch's Outlook calendar (`calendar = true`), moved on a reschedule (calendar.py)."""
+    from hub_outlook.calendar import booked
+    from hub_outlook.mailbox import mailbox
+
+    if hub.settings_as(Settings).calendar:
+        booked(hub, event, mailbox(hub).client())
+
+
+@hookimpl
+def session_cancelled(hub: HubContext, event: Event) -> None:
+    from hub_outlook.calendar import cancelled
+    from hub_outlook.mailbox import mailbox
+
+    if hub.settings_as(Settings).calendar:
+        cancelled(hub, event, mailbox(hub).client())

@@ -59,6 +59,13 @@ class Settings(BaseModel):
     graph_url: str = Field(GRAPH_URL, description="Microsoft Graph base URL; a sandbox's in tests and demos")
     max_concurrency: int = Field(4, ge=1, le=4, description=(
         "Graph requests in flight at once on this mailbox, across the whole hub (Outlook allows 4)"))
+    calendar: bool = Field(False, description=(
+        "put each session booked in the hub into the mailbox's Outlook calendar (moved on a reschedule, "
+        "cancelled on a cancellation); needs Calendars.ReadWrite"))
+    calendar_id: str | None = Field(None, description="the calendar's id; unset = the mailbox's default calendar")
+    invite_candidates: bool = Field(False, description=(
+        "add the candidate to the calendar event as an attendee, so Outlook sends them the invitation and, on a "
+        "cancellation, the cancellation"))
 
     @field_validator("login_url", "graph_url")
     @classmethod

@@ -1,0 +1,126 @@
+"""Sessions in the branch's Outlook calendar, against the sandbox: one event per session even when the create is
+retried after a crash (transactionId), a reschedule moves the same event, a cancellation cancels it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import hub_outlook.plugin
+from hub.app import Hub
+from hub.sandbox import DemoContext
+from hub.serving import ServerThread
+from hub.testing import T0, FakeClock, make_candidate, make_event, make_session
+from hub_outlook import graph as graph_module
+from hub_outlook.sandbox import OutlookSandbox
+
+BRANCH = "lyon"
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs, nothing uncommitted survives."""
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> Iterator[tuple[OutlookSandbox, str]]:
+    sandbox = OutlookSandbox(clock=clock)
+    with ServerThread(sandbox.app()) as server:
+        yield sandbox, server.url
+
+
+@pytest.fixture
+def make_calendar_hub(fake: tuple[OutlookSandbox, str], make_hub: Callable[..., Hub], clock: FakeClock,
+                      register_plugin: Callable[[str, object], object]) -> Callable[..., Hub]:
+    sandbox, url = fake
+    register_plugin("outlook", hub_outlook.plugin)
+
+    def make(**settings: Any) -> Hub:
+        demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
+        table = {**sandbox.demo_settings(demo), "calendar": True, **settings}
+        return make_hub({BRANCH: {"plugins": ["outlook"], "schedule": {"reminders": [], "followups": []},
+                                  "outlook": table}}, environ=sandbox.demo_environ(demo))
+    return make
+
+
+def book(hub: Hub, session_ref: str, hours: int, **session: Any) -> None:
+    person = make_candidate(ref="p1", email="ines.haddad@example.org", first_name="Inès", last_name="Haddad")
+    start = T0 + timedelta(days=3, hours=hours)
+    hub.ingest(BRANCH, "tests", [make_event("session_booked", candidate=person, source_id=session_ref,
+                                            session=make_session(start, ref=session_ref, **session))])
+
+
+def test_a_booking_becomes_one_event_and_its_id_is_linked(make_calendar_hub: Callable[..., Hub],
+                                                          fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub()
+    book(hub, "s1", 9)
+    assert hub.cycle().errors == []
+    (event,) = sandbox.events(BRANCH)
+    assert event["subject"] == "atelier — Inès H."  # first name and initial, no contact detail
+    assert not event.get("attendees")  # the branch does not invite candidates
+    assert event["start"]["dateTime"].startswith((T0 + timedelta(days=3, hours=9)).strftime("%Y-%m-%dT%H:%M"))
+    assert hub.store.lookup(BRANCH, "session", "outlook", event["id"]) is not None  # the identity link
+
+
+def test_a_create_retried_after_a_crash_makes_no_second_event(make_calendar_hub: Callable[..., Hub],
+                                                              fake: tuple[OutlookSandbox, str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub()
+    real = graph_module.GraphClient.request
+
+    def create_then_die(self: graph_module.GraphClient, method: str, path: str, **kw: Any) -> Any:
+        answer = real(self, method, path, **kw)
+        if method == "POST" and path.endswith("/events"):
+            raise Crash  # the event exists; its link was never committed
+        return answer
+    monkeypatch.setattr(graph_module.GraphClient, "request", create_then_die)
+    book(hub, "s1", 9)
+    with pytest.raises(Crash):
+        hub.cycle()
+    monkeypatch.setattr(graph_module.GraphClient, "request", real)
+    assert hub.cycle().errors == []  # the re-delivery posts again with the same transactionId
+    assert len(sandbox.events(BRANCH)) == 1
+    assert sandbox.count("POST /users/{m}/events") == 2
+
+
+def test_a_reschedule_moves_the_same_event(make_calendar_hub: Callable[..., Hub],
+                                           fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub()
+    book(hub, "s1", 9)
+    hub.cycle()
+    (before,) = sandbox.events(BRANCH)
+    book(hub, "s2", 30, replaces_ref="s1")
+    assert hub.cycle().errors == []
+    (after,) = sandbox.events(BRANCH)
+    assert after["id"] == before["id"]
+    assert after["start"]["dateTime"].startswith((T0 + timedelta(days=3, hours=30)).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_a_cancellation_cancels_it_and_invited_candidates_are_told(make_calendar_hub: Callable[..., Hub],
+                                                                   fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub(invite_candidates=True)
+    book(hub, "s1", 9)
+    hub.cycle()
+    (event,) = sandbox.events(BRANCH)
+    assert [a["emailAddress"]["address"] for a in event["attendees"]] == ["ines.haddad@example.org"]
+    person = make_candidate(ref="p1", email="ines.haddad@example.org", first_name="Inès", last_name="Haddad")
+    hub.ingest(BRANCH, "tests", [make_event("session_cancelled", candidate=person, source_id="s1-cancel",
+                                            session=make_session(T0 + timedelta(days=3, hours=9), ref="s1"))])
+    assert hub.cycle().errors == []
+    assert sandbox.events(BRANCH) == []
+    assert len(sandbox.cancellations(BRANCH)) == 1
+
+
+def test_without_calendar_nothing_reaches_the_calendar(make_calendar_hub: Callable[..., Hub],
+                                                       fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub(calendar=False)
+    book(hub, "s1", 9)
+    assert hub.cycle().errors == []
+    assert sandbox.events(BRANCH) == [] and sandbox.count("POST /users/{m}/events") == 0
