@@ -705,7 +705,8 @@ class OutlookSandbox(GraphResources, Sandbox):
         self.add_mailbox(address, branch=demo.branch, name=f"La Cravate Solidaire {demo.branch.title()}")
         return {"tenant_id": DEMO_TENANT_ID, "client_id": DEMO_CLIENT_ID, "auth": "app",
                 "client_secret": {"env": default_secret_env(demo.branch, "outlook", "client_secret")},
-                "mailbox": address, "login_url": f"{demo.base_url}/login", "graph_url": f"{demo.base_url}/graph/v1.0"}
+                "mailbox": address, "login_url": f"{demo.base_url}/login", "graph_url": f"{demo.base_url}/graph/v1.0",
+                "calendar": True}
 
     def demo_environ(self, demo: DemoContext) -> dict[str, str]:
         return {default_secret_env(demo.branch, "outlook", "client_secret"): DEMO_SECRET}
