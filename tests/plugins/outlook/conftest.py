@@ -11,6 +11,9 @@ import respx
 
 import hub_outlook.plugin
 from hub.app import Hub
+from hub.serving import ServerThread
+from hub.testing import FakeClock
+from hub_outlook.sandbox import OutlookSandbox
 
 from .outlook_helpers import BRANCH, SECRET, FakeMicrosoft, outlook_table
 
@@ -46,3 +49,11 @@ def make_outlook_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[st
 @pytest.fixture
 def outlook_hub(make_outlook_hub: Callable[..., Hub]) -> Hub:
     return make_outlook_hub()
+
+
+@pytest.fixture
+def outlook_sandbox(clock: FakeClock) -> Iterator[tuple[OutlookSandbox, str]]:
+    """The Outlook sandbox served on loopback, on the tests' clock, and its base URL."""
+    sandbox = OutlookSandbox(clock=clock)
+    with ServerThread(sandbox.app()) as server:
+        yield sandbox, server.url

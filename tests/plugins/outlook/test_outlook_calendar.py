@@ -3,7 +3,7 @@ retried after a crash (transactionId), a reschedule moves the same event, a canc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +12,6 @@ import pytest
 import hub_outlook.plugin
 from hub.app import Hub
 from hub.sandbox import DemoContext
-from hub.serving import ServerThread
 from hub.testing import T0, FakeClock, make_candidate, make_event, make_session
 from hub_outlook import graph as graph_module
 from hub_outlook.sandbox import OutlookSandbox
@@ -25,10 +24,8 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> Iterator[tuple[OutlookSandbox, str]]:
-    sandbox = OutlookSandbox(clock=clock)
-    with ServerThread(sandbox.app()) as server:
-        yield sandbox, server.url
+def fake(outlook_sandbox: tuple[OutlookSandbox, str]) -> tuple[OutlookSandbox, str]:
+    return outlook_sandbox
 
 
 @pytest.fixture

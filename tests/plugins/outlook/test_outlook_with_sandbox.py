@@ -3,14 +3,13 @@ strict fakes of Entra ID and Graph over loopback (the respx tests pin each reque
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 import hub_outlook.plugin
 from hub.app import Hub
 from hub.sandbox import DemoContext
-from hub.serving import ServerThread
 from hub.testing import FakeClock, make_candidate, make_event, make_message
 from hub_outlook.sandbox import OutlookSandbox
 
@@ -24,10 +23,8 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-def sandbox(clock: FakeClock) -> Iterator[tuple[OutlookSandbox, str]]:
-    fake = OutlookSandbox(clock=clock)
-    with ServerThread(fake.app()) as server:
-        yield fake, server.url
+def sandbox(outlook_sandbox: tuple[OutlookSandbox, str]) -> tuple[OutlookSandbox, str]:
+    return outlook_sandbox
 
 
 @pytest.fixture
