@@ -93,7 +93,8 @@ class Hub:
                                            zone=self.config.zone(branch_id), clock=self.clock,
                                            public_url=self.config.hub.webhooks.public_url,
                                            fleet=lambda: self.config.branches,
-                                           default_poll_interval=float(self.config.hub.poll_interval))
+                                           default_poll_interval=float(self.config.hub.poll_interval),
+                                           wake=self.poll_soon)
             return cache[plugin]
         return context
 
@@ -200,6 +201,10 @@ class Hub:
         if new:  # one line per read that brought something (events are logged at debug)
             log.info("source read", extra={"branch": branch, "plugin": plugin, "source": poller.name, "new": new})
         return new
+
+    def poll_soon(self, branch: str, plugin: str, source: str) -> None:
+        """The source is due at the daemon's next tick (HubContext.poll_soon); one dict write, any thread."""
+        self._next_poll[(branch, plugin, source)] = 0.0
 
     # --- lanes -----------------------------------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ class HubContext:
     def __init__(self, *, store: Store, branch: BranchConfig, plugin: str, settings: BaseModel | None,
                  state_dir: Path, zone: ZoneInfo, clock: Clock, delivery_key: str | None = None,
                  public_url: str | None = None, fleet: Callable[[], Mapping[str, BranchConfig]] | None = None,
-                 default_poll_interval: float = 300.0) -> None:
+                 default_poll_interval: float = 300.0,
+                 wake: Callable[[str, str, str], None] | None = None) -> None:
         self._store = store
         self.branch_config = branch
         self.branch = branch.id
@@ -57,6 +58,7 @@ class HubContext:
         self._fleet = fleet
         self.default_poll_interval = default_poll_interval
         """Seconds between two polls of a source whose interval is unset and whose branch sets none."""
+        self._wake = wake
         self.log = PluginLog(logging.getLogger(f"hub.plugin.{plugin}"), {"branch": branch.id, "plugin": plugin})
         self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
 
@@ -66,7 +68,7 @@ class HubContext:
         ctx = HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
                          state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
                          public_url=self.public_url, fleet=self._fleet,
-                         default_poll_interval=self.default_poll_interval)
+                         default_poll_interval=self.default_poll_interval, wake=self._wake)
         ctx._pending = {}
         return ctx
 
@@ -74,6 +76,14 @@ class HubContext:
         """Every branch's configuration by id, plugin tables validated (`.settings[plugin]`); read-only. For
         checks that span branches, e.g. several branches sharing one vendor account and its quota."""
         return self._fleet() if self._fleet is not None else {self.branch: self.branch_config}
+
+    def poll_soon(self, source: str) -> None:
+        """Ask the daemon to poll this plugin's source `source` (its Poller's name) at its next tick (about a
+        second) instead of waiting for its interval: for a vendor's change notification that only says "something
+        changed, read it". Safe from a webhook handler's thread; without a daemon (a command, a test) it does
+        nothing."""
+        if self._wake is not None:
+            self._wake(self.branch, self.plugin, source)
 
     def settings_as(self, model: type[SettingsT]) -> SettingsT:
         """This plugin's validated settings, typed as the model it registered (no cast needed):

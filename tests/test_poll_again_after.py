@@ -45,3 +45,19 @@ def test_the_next_poll_comes_when_the_source_asks(catching: tuple[Hub, Catching]
     assert plugin.calls == 1
     wait = hub._next_poll[("b", "catching", "catch-up")] - before
     assert low <= wait <= high + 0.5, wait
+
+
+def test_a_plugin_asking_to_poll_soon_is_polled_at_the_next_tick_not_after_its_interval(
+        catching: tuple[Hub, Catching]) -> None:
+    hub, plugin = catching
+    hub.poll_lane(("b", "catching"), CycleReport())
+    hub.poll_lane(("b", "catching"), CycleReport())
+    assert plugin.calls == 1  # within its 300 s interval: not polled again
+    hub.context("b", "catching").poll_soon("catch-up")  # e.g. a change notification said "something changed"
+    hub.poll_lane(("b", "catching"), CycleReport())
+    assert plugin.calls == 2
+    hub.poll_lane(("b", "catching"), CycleReport())
+    assert plugin.calls == 2  # one signal, one poll
+    hub.context("b", "catching").for_delivery("k").poll_soon("catch-up")  # a delivery's context can ask too
+    hub.poll_lane(("b", "catching"), CycleReport())
+    assert plugin.calls == 3

@@ -11,6 +11,7 @@ draft once sent moves to Sent Items), and the id the send recorded would no long
     404 on a lookup          None (`missing_ok`); a mailbox that does not exist -> PluginAuthFailed
     429, 5xx                 PluginNotReady with Retry-After (Graph sends seconds); 429 is `Throttled`, which
                              send.py remembers so the next mails wait without asking
+    410, syncStateNotFound   SyncReset: a delta link Graph no longer knows; the reader starts a full round
     400 and other 4xx        OutlookRejected (DeliveryRejected) with Graph's error code, never the body
 
 At most `max_concurrency` (Outlook allows 4 per app and mailbox, reference §2.5) requests are in flight per
@@ -64,6 +65,14 @@ class OutlookRejected(DeliveryRejected):
     """Graph refuses this request for good (an invalid recipient...): dead letter, no retry."""
 
 
+class SyncReset(PluginNotReady):
+    """A delta or skip token Graph no longer knows (410 Gone, or `syncStateNotFound`): "the client must start
+    a full synchronization" (https://learn.microsoft.com/graph/delta-query-overview#synchronization-reset)."""
+
+
+SYNC_RESET_CODES = frozenset({"syncStateNotFound", "syncStateInvalid", "resyncRequired"})
+
+
 class Throttled(PluginNotReady):
     """Graph answered 429: the mailbox (or the app) is throttled for `retry_after` seconds."""
 
@@ -93,19 +102,30 @@ class GraphClient:
             self._user = self.auth.user_id()
         return self._user
 
-    def mailbox_path(self, rest: str = "") -> str:
-        return f"/users/{quote(self.user, safe='@')}{rest}"
+    def mailbox_path(self, rest: str = "", mailbox: str | None = None) -> str:
+        """`/users/{mailbox}{rest}`: the branch's mailbox, or another one (a coach's) named by address."""
+        return f"/users/{quote(mailbox or self.user, safe='@')}{rest}"
 
     # --- the one place requests are made ----------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
                 json_body: dict[str, Any] | None = None, permission: str = "Mail.ReadWrite",
-                missing_ok: bool = False) -> dict[str, Any] | None:
-        """One Graph request; its JSON body ({} when empty), or None for a 404 when `missing_ok`."""
-        semaphore = slots(self.base, self.user, self.settings.max_concurrency)
+                missing_ok: bool = False, prefer: tuple[str, ...] = (),
+                mailbox: str | None = None) -> dict[str, Any] | None:
+        """One Graph request; its JSON body ({} when empty), or None for a 404 when `missing_ok`.
+
+        `path` is relative to graph_url, or a whole link Graph gave (`@odata.nextLink`, `@odata.deltaLink`),
+        which must point under graph_url: the token is never sent elsewhere. `prefer` adds Prefer values
+        (`outlook.timezone="UTC"`, `odata.maxpagesize=50`). `mailbox` names the mailbox the request acts on
+        when it is not the branch's (a coach's calendar): its own 4 slots."""
+        if path.startswith(("https://", "http://")):
+            if not path.startswith(self.base + "/"):
+                raise PluginNotReady(f"{SERVICE} a donné un lien hors de graph_url : lien ignoré")
+            path = path[len(self.base):]
+        semaphore = slots(self.base, mailbox or self.user, self.settings.max_concurrency)
         token = self.auth.access_token()
         for attempt in (1, 2):
-            response = self._send(semaphore, method, path, params, json_body, token)
+            response = self._send(semaphore, method, path, params, json_body, token, prefer)
             if response.status_code == 401 and attempt == 1:
                 self.auth.drop(token)  # an access token revoked before its expiry: one new one, one retry
                 token = self.auth.access_token()
@@ -119,11 +139,14 @@ class GraphClient:
                                           "request_id": response.headers.get("request-id", "")})
         if status == 404 and code not in MAILBOX_MISSING and missing_ok:
             return None
+        if status == 410 or code in SYNC_RESET_CODES:
+            raise SyncReset(f"{SERVICE} a oublié l'état de synchronisation ({status} {code}) : relecture complète")
         raise self.failure(status, code, response.headers, permission)
 
     def _send(self, semaphore: threading.BoundedSemaphore, method: str, path: str, params: dict[str, str] | None,
-              json_body: dict[str, Any] | None, token: str) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}", "Prefer": IMMUTABLE_IDS, "Accept": "application/json"}
+              json_body: dict[str, Any] | None, token: str, prefer: tuple[str, ...] = ()) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Prefer": ", ".join((IMMUTABLE_IDS, *prefer)),
+                   "Accept": "application/json"}
         if not semaphore.acquire(timeout=SLOT_WAIT):
             raise PluginNotReady(f"{SERVICE} : la boîte a déjà {self.settings.max_concurrency} requêtes en cours",
                                  retry_after=30.0)

@@ -66,6 +66,28 @@ class Settings(BaseModel):
     invite_candidates: bool = Field(False, description=(
         "add the candidate to the calendar event as an attendee, so Outlook sends them the invitation and, on a "
         "cancellation, the cancellation"))
+    coach_mailboxes: dict[str, str] = Field(default_factory=dict, description=(
+        "the coach's name as the booking tool gives it (Calendly's host) -> that person's Microsoft 365 address: "
+        "the session goes into the coach's calendar instead of the mailbox's (app-only Calendars.ReadWrite on "
+        "that mailbox, or a calendar shared with the signed-in person)"))
+    teams_meetings: bool = Field(False, description=(
+        "a remote session (no place given, or a place such as 'visio', 'à distance', 'en ligne', and no video "
+        "link from the booking tool) gets a Teams meeting in its calendar event"))
+    source: bool = Field(False, description=(
+        "read the sessions staff book straight in Outlook (in source_calendar_id, or with source_category) as "
+        "bookings and cancellations; needs Calendars.Read (Calendars.ReadWrite covers it)"))
+    source_calendar_id: str | None = Field(None, description=(
+        "the calendar staff book sessions in; unset = calendar_id, else the mailbox's default calendar"))
+    source_category: str | None = Field(None, description=(
+        "only events with this Outlook category are sessions (e.g. 'Cravate'); unset = every event of that "
+        "calendar with at least one attendee from outside"))
+    source_programme: str | None = Field(None, description=(
+        "programme given to sessions read from Outlook (e.g. 'Coaching emploi')"))
+    source_days: int = Field(120, ge=7, le=365, description=(
+        "how many days ahead sessions are read; the window moves forward every day"))
+    notifications: bool = Field(True, description=(
+        "when the hub has a public https address (webhooks.public_url), ask Graph to signal calendar changes "
+        "so they arrive within seconds; the regular reading stays on as the safety net"))
 
     @field_validator("login_url", "graph_url")
     @classmethod
