@@ -8,6 +8,13 @@ cancels it. Enabled by `calendar = true` in the branch's [outlook] table.
   before its link was committed gives back the same event, not a second one.
 - A reschedule (a session whose `replaces` names the old one): the old session's event is moved
   (`PATCH`), and the new session is linked to the same event: the attendees see one event that moved.
+- A coach's calendar: when the session names a host that `coach_mailboxes` maps to an address, the event is
+  made there (`/users/{coach}/events`, its own 4 request slots) and linked as `address/id`; a reschedule to
+  another coach cancels the first event and makes a new one.
+- A Teams meeting (`teams_meetings = true`) for a remote session without a video link of its own
+  (`isOnlineMeeting` + `onlineMeetingProvider: teamsForBusiness`; the invitation carries the link when
+  candidates are invited).
+- Sessions read from this calendar by the calendar source (event.source == "outlook") are left alone.
 - A cancellation: `POST .../events/{id}/cancel` with the branch's French comment when attendees were invited
   (they get the cancellation; only the organizer may cancel), else `DELETE`. Gone already (404): done.
 
@@ -19,6 +26,8 @@ the branch invites candidates (then their address, as an attendee).
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -34,17 +43,57 @@ PERMISSION = "Calendars.ReadWrite"
 CANCEL_COMMENT = "Ce rendez-vous avec {branch} est annulé. N'hésitez pas à nous contacter pour en fixer un autre."
 
 
+TRANSACTION_PREFIX = "cravatehub-"
+REMOTE = re.compile(r"visio|distance|en ligne|teams|online|remote", re.IGNORECASE)
+
+
 def transaction_id(delivery_key: str) -> str:
-    """Graph's transactionId from the delivery key: stable across retries, no personal data."""
-    return hashlib.sha256(delivery_key.encode()).hexdigest()[:40]
+    """Graph's transactionId from the delivery key: stable across retries, no personal data; its prefix tells
+    the calendar source (calendar_source.py) that the hub made this event."""
+    return TRANSACTION_PREFIX + hashlib.sha256(delivery_key.encode()).hexdigest()[:29]  # 40 characters in all
 
 
-def _events_path(client: GraphClient, settings: Settings, event_id: str | None = None) -> str:
-    if event_id is not None:
-        return client.mailbox_path(f"/events/{quote(event_id, safe='')}")
-    if settings.calendar_id:
-        return client.mailbox_path(f"/calendars/{quote(settings.calendar_id, safe='')}/events")
-    return client.mailbox_path("/events")
+def is_hub_transaction(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(TRANSACTION_PREFIX)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a session's event lives: the branch's mailbox (`mailbox` None) or a coach's, and its id. Linked as
+    the event id alone, or `address/id` for a coach's calendar."""
+
+    mailbox: str | None
+    event_id: str | None = None
+
+    @classmethod
+    def parse(cls, linked: str) -> Target:
+        address, slash, event_id = linked.rpartition("/")
+        return cls(address or None, event_id) if slash and "@" in address else cls(None, linked)
+
+    def linked(self) -> str:
+        assert self.event_id is not None
+        return f"{self.mailbox}/{self.event_id}" if self.mailbox else self.event_id
+
+    def path(self, client: GraphClient, settings: Settings, rest: str = "") -> str:
+        if self.event_id is not None:
+            return client.mailbox_path(f"/events/{quote(self.event_id, safe='')}{rest}", self.mailbox)
+        if settings.calendar_id and self.mailbox is None:
+            return client.mailbox_path(f"/calendars/{quote(settings.calendar_id, safe='')}/events")
+        return client.mailbox_path("/events", self.mailbox)
+
+
+def target_for(settings: Settings, session: Session) -> Target:
+    """The coach's calendar when the session names a coach the branch maps, else the branch's."""
+    wanted = (session.host or "").strip().casefold()
+    for host, address in settings.coach_mailboxes.items():
+        if wanted and host.strip().casefold() == wanted:
+            return Target(address.strip())
+    return Target(None)
+
+
+def is_remote(session: Session) -> bool:
+    """Remote, and without a video link of its own: the place says so ("visio", "à distance", "en ligne")."""
+    return not session.video_link and bool(session.location and REMOTE.search(session.location))
 
 
 def _when(session: Session) -> dict[str, Any]:
@@ -71,6 +120,8 @@ def _body(hub: HubContext, event: Event, settings: Settings) -> dict[str, Any]:
     }
     if session.location:
         body["location"] = {"displayName": session.location}
+    if settings.teams_meetings and is_remote(session):
+        body["isOnlineMeeting"], body["onlineMeetingProvider"] = True, "teamsForBusiness"
     if settings.invite_candidates and candidate is not None and candidate.email:
         body["attendees"] = [{"emailAddress": {"address": candidate.email, "name": candidate.display_name},
                               "type": "required"}]
@@ -80,35 +131,44 @@ def _body(hub: HubContext, event: Event, settings: Settings) -> dict[str, Any]:
 def booked(hub: HubContext, event: Event, client: GraphClient) -> None:
     settings = hub.settings_as(Settings)
     session = event.session
-    if not settings.calendar or session is None or session.id is None:
-        return
+    if not settings.calendar or session is None or session.id is None or event.source == hub.plugin:
+        return  # a session read from this very calendar is already there
     body = _body(hub, event, settings)
-    known = hub.external_id("session", session.id)
-    moved_from = hub.external_id("session", session.replaces) if session.replaces else None
-    target = known or moved_from
-    if target is not None:
-        updated = client.request("PATCH", _events_path(client, settings, target), json_body=body,
-                                 permission=PERMISSION, missing_ok=True)
-        if updated is not None:
-            hub.link("session", session.id, target)
-            return
+    wanted = target_for(settings, session)
+    linked = hub.external_id("session", session.id) or (
+        hub.external_id("session", session.replaces) if session.replaces else None)
+    if linked is not None:
+        known = Target.parse(linked)
+        if known.mailbox == wanted.mailbox:
+            updated = client.request("PATCH", known.path(client, settings), json_body=body, permission=PERMISSION,
+                                     missing_ok=True, mailbox=known.mailbox)
+            if updated is not None:
+                hub.link("session", session.id, known.linked())
+                return
+        else:  # another coach now: the event leaves the first one's calendar
+            _remove(hub, client, settings, known)
     body["transactionId"] = transaction_id(hub.delivery_key or session.id)
-    created = client.request("POST", _events_path(client, settings), json_body=body, permission=PERMISSION) or {}
-    hub.link("session", session.id, str(created["id"]))
+    created = client.request("POST", wanted.path(client, settings), json_body=body, permission=PERMISSION,
+                             mailbox=wanted.mailbox) or {}
+    hub.link("session", session.id, Target(wanted.mailbox, str(created["id"])).linked())
 
 
 def cancelled(hub: HubContext, event: Event, client: GraphClient) -> None:
     settings = hub.settings_as(Settings)
     session = event.session
-    if not settings.calendar or session is None or session.id is None:
+    if not settings.calendar or session is None or session.id is None or event.source == hub.plugin:
         return
-    event_id = hub.external_id("session", session.id)
-    if event_id is None:
-        return
-    path = _events_path(client, settings, event_id)
+    linked = hub.external_id("session", session.id)
+    if linked is not None:
+        _remove(hub, client, settings, Target.parse(linked))
+
+
+def _remove(hub: HubContext, client: GraphClient, settings: Settings, target: Target) -> None:
+    """Cancel the event (attendees told, in the branch's words) when candidates are invited, else delete it."""
     if settings.invite_candidates:
         comment = CANCEL_COMMENT.format(branch=hub.branch_config.name or hub.branch)
-        client.request("POST", path + "/cancel", json_body={"Comment": comment}, permission=PERMISSION,
-                       missing_ok=True)
+        client.request("POST", target.path(client, settings, "/cancel"), json_body={"Comment": comment},
+                       permission=PERMISSION, missing_ok=True, mailbox=target.mailbox)
     else:
-        client.request("DELETE", path, permission=PERMISSION, missing_ok=True)
+        client.request("DELETE", target.path(client, settings), permission=PERMISSION, missing_ok=True,
+                       mailbox=target.mailbox)

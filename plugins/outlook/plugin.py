@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from hub.context import HubContext
     from hub.events import Event
     from hub.sandbox import Sandbox
-    from hub.sources import Check
+    from hub.sources import Check, Poller, WebhookRoute
 
 __all__ = ["Settings"]
 
@@ -72,6 +72,36 @@ def message_due(hub: HubContext, event: Event) -> None:
     if event.message is None:  # the event model requires it; kept for the type checker
         raise DeliveryRejected("message_due sans message")
     deliver(hub, event.message, mailbox(hub))
+
+
+@hookimpl
+def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
+    """`source = true`: the calendar staff book in, read with calendarView delta (calendar_source.py); with a
+    public https address, the subscription that makes Graph signal its changes (notifications.py)."""
+    settings = hub.settings_as(Settings)
+    if not settings.source:
+        return
+    from hub_outlook.calendar_source import CalendarSource
+    from hub_outlook.mailbox import mailbox
+    from hub_outlook.notifications import keeper_poller
+
+    register(CalendarSource(hub, settings, mailbox(hub)).poller())
+    keeper = keeper_poller(hub, settings, mailbox(hub))
+    if keeper is not None:
+        register(keeper)
+
+
+@hookimpl
+def register_webhooks(hub: HubContext, register: Callable[[WebhookRoute], None]) -> None:
+    """Graph's change and lifecycle notifications (validation handshake included), when notifications are on."""
+    settings = hub.settings_as(Settings)
+    if not settings.source:
+        return
+    from hub_outlook.mailbox import mailbox
+    from hub_outlook.notifications import routes
+
+    for route in routes(hub, settings, mailbox(hub)):
+        register(route)
 
 
 @hookimpl

@@ -121,3 +121,60 @@ def test_without_calendar_nothing_reaches_the_calendar(make_calendar_hub: Callab
     book(hub, "s1", 9)
     assert hub.cycle().errors == []
     assert sandbox.events(BRANCH) == [] and sandbox.count("POST /users/{m}/events") == 0
+
+
+COACH = "coach.martin@cravate-demo.onmicrosoft.com"
+OTHER_COACH = "coach.diallo@cravate-demo.onmicrosoft.com"
+
+
+def test_a_session_with_a_mapped_coach_goes_to_the_coachs_calendar(make_calendar_hub: Callable[..., Hub],
+                                                                    fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub(coach_mailboxes={"Paul Martin": COACH, "Awa Diallo": OTHER_COACH})
+    sandbox.add_mailbox(COACH)
+    sandbox.add_mailbox(OTHER_COACH)
+    book(hub, "s1", 9, host="paul martin")  # the name as the booking tool writes it, case aside
+    assert hub.cycle().errors == []
+    assert sandbox.events(BRANCH) == []
+    (event,) = sandbox.events(COACH)
+    assert event["organizer"]["emailAddress"]["address"] == COACH
+    book(hub, "s2", 30, replaces_ref="s1", host="Awa Diallo")  # moved, and to another coach
+    assert hub.cycle().errors == []
+    assert sandbox.events(COACH) == []
+    (moved,) = sandbox.events(OTHER_COACH)
+    assert moved["start"]["dateTime"].startswith((T0 + timedelta(days=3, hours=30)).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_an_unmapped_coach_leaves_the_session_in_the_branch_calendar(make_calendar_hub: Callable[..., Hub],
+                                                                      fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub(coach_mailboxes={"Paul Martin": COACH})
+    book(hub, "s1", 9, host="Quelqu'un d'autre")
+    assert hub.cycle().errors == []
+    assert len(sandbox.events(BRANCH)) == 1
+
+
+@pytest.mark.parametrize(("location", "video_link", "teams"), [
+    ("En visio", None, True), ("À distance", None, True), ("12 rue de la Paix, Lyon", None, False),
+    ("Visio", "https://zoom.us/j/123", False), (None, None, False)],
+    ids=["visio", "a distance", "in person", "own video link", "no place"])
+def test_a_remote_session_gets_a_teams_meeting_when_the_branch_wants_it(
+        make_calendar_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str], location: str | None,
+        video_link: str | None, teams: bool) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub(teams_meetings=True)
+    book(hub, "s1", 9, location=location, video_link=video_link)
+    assert hub.cycle().errors == []
+    (event,) = sandbox.events(BRANCH)
+    assert event["isOnlineMeeting"] is teams
+    assert bool(event["onlineMeeting"] and event["onlineMeeting"]["joinUrl"].startswith("https://teams")) is teams
+
+
+def test_without_teams_meetings_a_remote_session_gets_none(make_calendar_hub: Callable[..., Hub],
+                                                           fake: tuple[OutlookSandbox, str]) -> None:
+    sandbox, _ = fake
+    hub = make_calendar_hub()
+    book(hub, "s1", 9, location="En visio")
+    assert hub.cycle().errors == []
+    (event,) = sandbox.events(BRANCH)
+    assert event["isOnlineMeeting"] is False
