@@ -71,8 +71,8 @@ class Settings(BaseModel):
         "the session goes into the coach's calendar instead of the mailbox's (app-only Calendars.ReadWrite on "
         "that mailbox, or a calendar shared with the signed-in person)"))
     teams_meetings: bool = Field(False, description=(
-        "a remote session (no place given, or a place such as 'visio', 'à distance', 'en ligne', and no video "
-        "link from the booking tool) gets a Teams meeting in its calendar event"))
+        "a remote session (a place such as 'visio', 'à distance', 'en ligne', and no video link from the booking "
+        "tool) gets a Teams meeting in its calendar event"))
     source: bool = Field(False, description=(
         "read the sessions staff book straight in Outlook (in source_calendar_id, or with source_category) as "
         "bookings and cancellations; needs Calendars.Read (Calendars.ReadWrite covers it)"))
