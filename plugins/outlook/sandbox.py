@@ -115,6 +115,11 @@ class Subscription:
     expires: datetime
     client_state: str | None
     creator_id: str
+    paused: bool = False
+    """A reauthorizationRequired challenge went unanswered: no change notifications until the app reauthorizes
+    or renews ("eventually change notification delivery pauses, until you take the required action ... If the
+    API call succeeds, the change notification flow resumes", change-notifications-lifecycle-events; the
+    sandbox pauses at once, the strictest case)."""
 
 
 @dataclass
@@ -338,7 +343,7 @@ class OutlookSandbox(GraphResources, Sandbox):
             deliveries = []
             for sub in self.subscriptions.values():
                 if sub.mailbox != box.address or sub.kind != kind or change_type not in sub.change_types \
-                        or sub.expires <= now:
+                        or sub.expires <= now or sub.paused:
                     continue
                 path = f"Users/{box.oid}/{'Events' if kind == 'events' else 'Messages'}/{item}"
                 change: dict[str, Any] = {
@@ -355,7 +360,8 @@ class OutlookSandbox(GraphResources, Sandbox):
     def lifecycle(self, subscription_id: str, event: str) -> int:
         """A lifecycle notification ("reauthorizationRequired", "subscriptionRemoved", "missed") to the
         subscription's lifecycleNotificationUrl (change-notifications-lifecycle-events); "subscriptionRemoved"
-        also deletes the subscription. Returns the HTTP status received."""
+        also deletes the subscription, "reauthorizationRequired" pauses its change notifications until it is
+        reauthorized or renewed. Returns the HTTP status received."""
         if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
             raise ValueError(event)
         with self.lock:
@@ -370,6 +376,8 @@ class OutlookSandbox(GraphResources, Sandbox):
                 change["clientState"] = sub.client_state
             if event == "subscriptionRemoved":
                 del self.subscriptions[sub.id]
+            if event == "reauthorizationRequired":
+                sub.paused = True
             url = sub.lifecycle_url
         return self._post(url, {"value": [change]}, self.notification_timeout)
 
@@ -686,6 +694,7 @@ class OutlookSandbox(GraphResources, Sandbox):
         data = ctx.json()
         if "expirationDateTime" in data:
             sub.expires = self._expiry(data["expirationDateTime"])
+        sub.paused = False  # "renewing your subscription also reauthorizes your endpoint"
         return Reply(200, {"@odata.context": f"{ctx.base}/$metadata#subscriptions/$entity",
                            **self._subscription_json(sub)})
 
@@ -694,7 +703,7 @@ class OutlookSandbox(GraphResources, Sandbox):
         return Reply(204)
 
     def _reauthorize(self, ctx: Ctx, grant: Grant, subscription_id: str | None) -> Reply:
-        self._subscription(grant, subscription_id)
+        self._subscription(grant, subscription_id).paused = False
         return Reply(200)
 
     # --- the demo ----------------------------------------------------------------------------------------------
