@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.api import default_secret_env
-from hub.sandbox import DemoAction, DemoContext, Sandbox
+from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
 from hub_outlook.sandbox_graph import GRAPH_JSON, Ctx, GraphResources, Reply
 from hub_outlook.sandbox_login import Grant, Login, LoginError
 from hub_outlook.sandbox_model import (
@@ -299,8 +299,10 @@ class OutlookSandbox(GraphResources, Sandbox):
 
     def staff_create_event(self, who: str, subject: str, start: datetime, end: datetime, *,
                            attendees: list[str] | tuple[str, ...] = (), organizer: str | None = None,
-                           time_zone: str = "UTC", calendar: str | None = None, location: str | None = None) -> str:
-        """Staff add an event in Outlook (organizer: the mailbox unless said otherwise); returns its id."""
+                           time_zone: str = "UTC", calendar: str | None = None, location: str | None = None,
+                           names: dict[str, str] | None = None) -> str:
+        """Staff add an event in Outlook (organizer: the mailbox unless said otherwise; `names` gives attendees'
+        display names by address, as Outlook fills them from the address book); returns its id."""
         with self.lock:
             box = self.mailbox(who)
             data: dict[str, Any] = {
@@ -309,7 +311,8 @@ class OutlookSandbox(GraphResources, Sandbox):
                           "timeZone": time_zone},
                 "end": {"dateTime": end.astimezone(zone(time_zone)).replace(tzinfo=None).isoformat(),
                         "timeZone": time_zone},
-                "attendees": [{"emailAddress": {"address": a}, "type": "required"} for a in attendees]}
+                "attendees": [{"emailAddress": {"address": a, "name": (names or {}).get(a, a)}, "type": "required"}
+                              for a in attendees]}
             if location:
                 data["location"] = {"displayName": location}
             return self.new_event(box, data, organizer or box.address, calendar).id
@@ -704,7 +707,7 @@ class OutlookSandbox(GraphResources, Sandbox):
 
     def _reauthorize(self, ctx: Ctx, grant: Grant, subscription_id: str | None) -> Reply:
         self._subscription(grant, subscription_id).paused = False
-        return Reply(200)
+        return Reply(204)  # subscription-reauthorize: "If successful, this action returns a 204 No Content"
 
     # --- the demo ----------------------------------------------------------------------------------------------
 
@@ -715,13 +718,30 @@ class OutlookSandbox(GraphResources, Sandbox):
         return {"tenant_id": DEMO_TENANT_ID, "client_id": DEMO_CLIENT_ID, "auth": "app",
                 "client_secret": {"env": default_secret_env(demo.branch, "outlook", "client_secret")},
                 "mailbox": address, "login_url": f"{demo.base_url}/login", "graph_url": f"{demo.base_url}/graph/v1.0",
-                "calendar": True}
+                "calendar": True, "source": True, "source_programme": "Coaching emploi"}
 
     def demo_environ(self, demo: DemoContext) -> dict[str, str]:
         return {default_secret_env(demo.branch, "outlook", "client_secret"): DEMO_SECRET}
 
     def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
-        return []
+        """Staff take a booking by phone and put it straight in the Outlook calendar, then move it."""
+        address, name = "nadia.belkacem@example.org", "Nadia Belkacem"
+        made: dict[str, str] = {}
+        day = (demo.now().astimezone(zone("Romance Standard Time")) + timedelta(days=3)).replace(
+            hour=14, minute=0, second=0, microsecond=0)
+
+        def book() -> None:
+            made["id"] = self.staff_create_event(demo.branch, "Entretien — Nadia B.", day, day + timedelta(hours=1),
+                                                 attendees=[address], names={address: name},
+                                                 time_zone="Romance Standard Time", location="Antenne, 1er étage")
+
+        def move() -> None:
+            earlier = day - timedelta(days=1)
+            self.staff_move_event(demo.branch, made["id"], earlier, earlier + timedelta(hours=1))
+
+        return [DemoAction(DemoPhase.BOOK, "Outlook : l'accueil note dans l'agenda un rendez-vous pris par "
+                                           "téléphone (Nadia)", book),
+                DemoAction(DemoPhase.CHANGE, "Outlook : le rendez-vous de Nadia est avancé d'un jour", move)]
 
     def describe(self, branch: str) -> str:
         """What the branch's fake mailbox and calendar hold, in French, without addresses."""

@@ -33,7 +33,7 @@ def hub(sandbox: tuple[OutlookSandbox, str], make_hub: Callable[..., Hub], clock
     fake, url = sandbox
     register_plugin("outlook", hub_outlook.plugin)
     demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
-    return make_hub({BRANCH: {"plugins": ["outlook"], "outlook": fake.demo_settings(demo)}},
+    return make_hub({BRANCH: {"plugins": ["outlook"], "outlook": {**fake.demo_settings(demo), "source": False}}},
                     environ=fake.demo_environ(demo))
 
 
