@@ -36,7 +36,7 @@ def make_calendar_hub(fake: tuple[OutlookSandbox, str], make_hub: Callable[..., 
 
     def make(**settings: Any) -> Hub:
         demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
-        table = {**sandbox.demo_settings(demo), "calendar": True, **settings}
+        table = {**sandbox.demo_settings(demo), "calendar": True, "source": False, **settings}
         return make_hub({BRANCH: {"plugins": ["outlook"], "schedule": {"reminders": [], "followups": []},
                                   "outlook": table}}, environ=sandbox.demo_environ(demo))
     return make
@@ -178,3 +178,25 @@ def test_without_teams_meetings_a_remote_session_gets_none(make_calendar_hub: Ca
     assert hub.cycle().errors == []
     (event,) = sandbox.events(BRANCH)
     assert event["isOnlineMeeting"] is False
+
+
+def test_graph_requests_per_booking_reschedule_and_cancellation(make_calendar_hub: Callable[..., Hub],
+                                                                fake: tuple[OutlookSandbox, str]) -> None:
+    """The figures in README's table: one Graph request per calendar change (tokens aside, one an hour)."""
+    sandbox, _ = fake
+    hub = make_calendar_hub()
+
+    def graph_requests() -> list[str]:
+        return [r.route for r in sandbox.requests() if "/events" in r.route]  # not mail, not the source
+    book(hub, "s1", 9)
+    hub.cycle()
+    assert graph_requests() == ["POST /users/{m}/events"]
+    book(hub, "s2", 30, replaces_ref="s1")
+    hub.cycle()
+    assert graph_requests()[1:] == ["PATCH /users/{m}/events/{id}"]
+    person = make_candidate(ref="p1", email="ines.haddad@example.org", first_name="Inès", last_name="Haddad")
+    hub.ingest(BRANCH, "tests", [make_event("session_cancelled", candidate=person, source_id="s2-cancel",
+                                            session=make_session(T0 + timedelta(days=3, hours=30), ref="s2"))])
+    hub.cycle()
+    assert graph_requests()[2:] == ["DELETE /users/{m}/events/{id}"]
+    print("Graph requests: booking 1, reschedule 1, cancellation 1")
