@@ -5,6 +5,9 @@ sandbox.py authenticates, routes and throttles; these handlers get the caller's 
 Behaviour with its source; [?] marks a guess:
 - `internetMessageHeaders`: names must start with x-/X- (400 InvalidInternetMessageHeader), at most 5
   (400 InvalidInternetMessageHeaderCollection); third-party reports of the live service, wording [?];
+- event bodies (create, update): a name that is no property of microsoft.graph.event is refused with 400
+  RequestBodyRead, as Graph does (`check_event_properties` names the live answers); the sandbox keeps only the
+  properties it models (EVENT_FIELDS, start and end);
 - `$filter` on messages: only `singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value eq '...')`
   (the form of https://learn.microsoft.com/graph/api/resources/extended-properties-overview); any other filter
   is refused with 400 so a test never passes on a filter the fake would ignore;
@@ -69,6 +72,21 @@ MAX_HEADERS = 5
 _SAFE = "$,/()':"
 EVENT_FIELDS = ("subject", "body", "location", "attendees", "categories", "isOnlineMeeting", "onlineMeetingProvider",
                 "transactionId", "importance", "sensitivity", "showAs", "isReminderOn")
+"""What the sandbox keeps of an event's JSON (start and end aside); other event properties are accepted and
+dropped."""
+EVENT_PROPERTIES = frozenset(name.lower() for name in (
+    "id", "categories", "changeKey", "createdDateTime", "lastModifiedDateTime",  # entity, outlookItem
+    "allowNewTimeProposals", "attendees", "body", "bodyPreview", "cancelledOccurrences", "end", "hasAttachments",
+    "hideAttendees", "iCalUId", "importance", "isAllDay", "isCancelled", "isDraft", "isOnlineMeeting",
+    "isOrganizer", "isReminderOn", "location", "locations", "onlineMeeting", "onlineMeetingProvider",
+    "onlineMeetingUrl", "organizer", "originalEndTimeZone", "originalStart", "originalStartTimeZone", "recurrence",
+    "reminderMinutesBeforeStart", "responseRequested", "responseStatus", "sensitivity", "seriesMasterId", "showAs",
+    "start", "subject", "transactionId", "type", "webLink",
+    "attachments", "calendar", "exceptionOccurrences", "extensions", "instances",  # navigation properties
+    "multiValueExtendedProperties", "singleValueExtendedProperties"))
+"""Every property of microsoft.graph.event in v1.0, read-only ones and those of its base types included (the
+event resource page, https://learn.microsoft.com/graph/api/resources/event, "Properties" and "Relationships",
+and the v1.0 OpenAPI description of the type). Graph refuses any other name (`check_event_properties`)."""
 
 
 @dataclass
@@ -318,6 +336,7 @@ class GraphResources:
 
     def create_event(self, ctx: Ctx, box: Mailbox, calendar_id: str | None) -> Reply:
         data = ctx.json()
+        check_event_properties(data)
         tz = ctx.zone
         if calendar_id is not None and calendar_id not in box.calendars:
             raise item_not_found()
@@ -365,7 +384,9 @@ class GraphResources:
                            **event_json(box, box.event(event_id), ctx.zone)})
 
     def patch_event(self, ctx: Ctx, box: Mailbox, event_id: str) -> Reply:
-        event, data, tz = box.event(event_id), ctx.json(), ctx.zone
+        data = ctx.json()
+        check_event_properties(data)
+        event, tz = box.event(event_id), ctx.zone
         self.update_event(box, event, data)
         return Reply(200, {"@odata.context": _context(ctx, box, "events/$entity"), **event_json(box, event, tz)})
 
@@ -470,6 +491,23 @@ class GraphResources:
             found += [(seq, _removed(event_id)) for event_id, cal, seq in box.tombstones
                       if cal == state["cal"] and floor < seq <= upto]
         return sorted(found, key=lambda pair: pair[0])
+
+
+def check_event_properties(data: dict[str, Any]) -> None:
+    """Graph reads a POST or PATCH body against the event type before anything else: a name that is not a
+    property of microsoft.graph.event is refused, 400 RequestBodyRead, and nothing is created or changed. Live
+    answers: a PATCH of an event carrying the SDK's `graphResponseHeaders` (microsoftgraph/msgraph-sdk-java#391,
+    then with the type named 'Microsoft.OutlookServices.Event') and, with today's type names, a message carrying
+    `OdataType` (microsoftgraph/msgraph-sdk-python#440): "The property 'OdataType' does not exist on type
+    'microsoft.graph.message'. Make sure to only use property names that are defined by the type or mark the type
+    as open type." Conservative: names are compared without case [?], read-only properties (id,
+    createdDateTime...) pass (what Graph does with them is not documented [?]), and so do OData annotations
+    ("@odata.type", "subject@odata.type")."""
+    for name in data:
+        if "@" not in name and name.lower() not in EVENT_PROPERTIES:
+            raise bad_request("RequestBodyRead", f"The property '{name}' does not exist on type "
+                                                 "'microsoft.graph.event'. Make sure to only use property names "
+                                                 "that are defined by the type or mark the type as open type.")
 
 
 def _removed(event_id: str) -> dict[str, Any]:

@@ -514,3 +514,37 @@ def test_demo_settings_environ_and_description(url: str) -> None:
     assert "0 e-mail envoyé" in text and "1 rendez-vous" in text and "10/03/2026 14:00" in text
     assert demo_fake.describe("paris") == "(pas de boîte Outlook pour cette antenne)"
     assert demo_fake.demo_actions(demo) == []
+
+
+def test_an_event_created_with_a_property_graph_does_not_know_is_refused(graph: Graph, fake: OutlookSandbox) -> None:
+    body = event("Atelier CV", "2026-03-10T14:00:00", "2026-03-10T17:00:00", transactionId="session-7")
+    refused = graph("POST", f"/users/{MAILBOX}/events", {**body, "foo": "bar"})
+    assert refused.status_code == 400 and error(refused)["code"] == "RequestBodyRead"
+    assert error(refused)["message"] == ("The property 'foo' does not exist on type 'microsoft.graph.event'. Make "
+                                         "sure to only use property names that are defined by the type or mark the "
+                                         "type as open type.")
+    assert fake.events("lyon") == []
+    # an event property the sandbox does not model, and an OData annotation, are accepted
+    created = graph("POST", f"/users/{MAILBOX}/events", {**body, "@odata.type": "#microsoft.graph.event",
+                                                         "allowNewTimeProposals": False})
+    assert created.status_code == 201 and len(fake.events("lyon")) == 1
+    # the body is read before the transactionId is looked up: a retry with an unknown property is refused too
+    again = graph("POST", f"/users/{MAILBOX}/events", {**body, "Foo": 1})
+    assert again.status_code == 400 and "'Foo' does not exist" in error(again)["message"]
+    assert [e["id"] for e in fake.events("lyon")] == [created.json()["id"]]
+
+
+def test_an_event_patched_with_a_property_graph_does_not_know_is_left_unchanged(graph: Graph,
+                                                                                fake: OutlookSandbox) -> None:
+    created = graph("POST", f"/users/{MAILBOX}/events",
+                    event("Atelier", "2026-03-10T09:00:00", "2026-03-10T10:00:00")).json()
+    [before] = fake.events("lyon")
+    refused = graph("PATCH", f"/users/{MAILBOX}/events/{created['id']}",
+                    {"subject": "Atelier déplacé", "start": {"dateTime": "2026-03-12T09:00:00", "timeZone": "UTC"},
+                     "end": {"dateTime": "2026-03-12T10:00:00", "timeZone": "UTC"}, "graphResponseHeaders": {}})
+    assert refused.status_code == 400 and error(refused)["code"] == "RequestBodyRead"
+    assert "'graphResponseHeaders' does not exist on type 'microsoft.graph.event'" in error(refused)["message"]
+    assert fake.events("lyon") == [before]  # subject, times and changeKey as they were
+    moved = graph("PATCH", f"/users/{MAILBOX}/events/{created['id']}", {"subject": "Atelier déplacé",
+                                                                       "isAllDay": False})
+    assert moved.status_code == 200 and moved.json()["subject"] == "Atelier déplacé"
