@@ -29,6 +29,7 @@ from hub.logs import redact
 from hub.messages.planner import Planner
 from hub.messages.policy import MessagePolicy
 from hub.plugins import BranchPlugins, PluginRegistry
+from hub.privacy.forget import Eraser, Tombstones
 from hub.sources import Poller, WebhookRoute
 from hub.store import Store, open_store
 
@@ -70,13 +71,15 @@ class Hub:
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
         self.planner = Planner(self.store, config, self.channel)
-        self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored)
+        self.eraser = Eraser(self.store, self.branches, Tombstones(self.store, config.state_dir), clock)
+        self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored,
+                                 forgotten=self.eraser.is_forgotten)
         self.incidents = Incidents(self.store, {b: list(c.alerts) for b, c in config.branches.items()}, clock,
                                    mail=lambda b, to, key, text, fix: self.planner.staff_mail(b, to, key, text, fix,
                                                                                               self.clock()))
         policy = MessagePolicy(self.store, config, self.planner)
         self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents,
-                                     gate=policy.check)
+                                     gate=policy.check, hydrate=self.eraser.hydrate)
         self.setup = LaneSetup(self.store, self.branches, clock)
         self._next_poll: dict[tuple[str, str, str], float] = {}
         self._again_after: dict[tuple[str, str, str], float] = {}  # a source's own "sooner" for its next poll
@@ -283,6 +286,7 @@ class Hub:
     def fire_schedule(self) -> int:
         fired = scheduler.fire_due(self.store, self.clock(), self.sinks, after_store=self.planner.on_stored)
         self._needs_call_alerts()
+        self.eraser.finish()
         return fired
 
     def _needs_call_alerts(self) -> None:

@@ -61,6 +61,7 @@ class HubContext:
         self._wake = wake
         self.log = PluginLog(logging.getLogger(f"hub.plugin.{plugin}"), {"branch": branch.id, "plugin": plugin})
         self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
+        self._receipts: list[tuple[str, str]] = []  # during a candidate_forgotten delivery: (status, item)
 
     def for_delivery(self, key: str) -> HubContext:
         """The context one delivery's hook receives: its key, and state writes kept until the dispatcher commits
@@ -120,6 +121,10 @@ class HubContext:
             return None
         return Candidate.model_validate(body)
 
+    def sessions_of(self, candidate_id: str) -> list[Session]:
+        """The person's sessions in this branch, oldest first (for a sink that must find what it made)."""
+        return [Session.model_validate(body) for body in self._store.sessions_of(self.branch, candidate_id)]
+
     def session(self, hub_id: str) -> Session | None:
         body = self._store.get_entity("sessions", hub_id)
         if body is None or self._store.entity_branch("sessions", hub_id) != self.branch:
@@ -168,12 +173,16 @@ class HubContext:
 
     @property
     def pending_state(self) -> bool:
-        """True when this delivery wrote state not committed yet."""
-        return bool(self._pending)
+        """True when this delivery wrote state (or erasure receipts) not committed yet."""
+        return bool(self._pending) or bool(self._receipts)
 
     def flush_state(self) -> bool:
         """Write the delivery's pending state into the caller's transaction (the dispatcher's); True when
         there was any."""
+        if self._receipts and self.delivery_key is not None:
+            for status, item in self._receipts:
+                self._store.add_erasure_receipt(self.delivery_key, self.plugin, status, item, self.now())
+            self._receipts.clear()
         if not self._pending:
             return False
         for key, (kept, value) in self._pending.items():
@@ -183,6 +192,22 @@ class HubContext:
                 self._store.kv_delete(self.branch, self.plugin, key)
         self._pending.clear()
         return True
+
+    # erasure receipts (candidate_forgotten)
+    def erased(self, what: str) -> None:
+        """During a `candidate_forgotten` delivery: `what` (French, no personal data, e.g. "ligne du tableau de
+        suivi") was erased in your tool. Committed with the delivery's outcome."""
+        self._receipt("done", what)
+
+    def erasure_manual(self, what_to_do: str) -> None:
+        """During a `candidate_forgotten` delivery: what your tool's API cannot erase, said as the step staff must
+        take by hand and where (French, no personal data). Shown as a manual item of the receipt."""
+        self._receipt("manual", what_to_do)
+
+    def _receipt(self, status: str, item: str) -> None:
+        if self._pending is None or self.delivery_key is None:
+            raise RuntimeError("erased() and erasure_manual() belong in a candidate_forgotten delivery")
+        self._receipts.append((status, item.strip()[:300]))
 
     # bad input, shown by `hub status` until fixed
     def report_problem(self, ref: str, field: str, message: str) -> None:

@@ -57,8 +57,10 @@ def backoff(attempt: int, initial: float, maximum: float) -> float:
 
 class Dispatcher:
     def __init__(self, store: Store, branches: dict[str, BranchPlugins], settings: DeliverySettings,
-                 clock: Callable[[], datetime], incidents: Incidents, gate: Gatekeeper | None = None) -> None:
+                 clock: Callable[[], datetime], incidents: Incidents, gate: Gatekeeper | None = None,
+                 hydrate: Callable[[Event], Event] | None = None) -> None:
         self.gate = gate
+        self.hydrate = hydrate  # an erasure's event gets the record it kept (hub.privacy.forget)
         self.store = store
         self.branches = branches
         self.settings = settings
@@ -82,6 +84,8 @@ class Dispatcher:
             if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
             event = Event.model_validate_json(row.body)  # parsed once, for the gate and the hook
+            if self.hydrate is not None and row.kind == EventKind.CANDIDATE_FORGOTTEN.value:
+                event = self.hydrate(event)
             held = self._held(row, event, now)
             if held is not None:  # a message that must wait (quiet hours, caps) or no longer applies
                 results.append(held)

@@ -64,6 +64,7 @@ class EventKind(StrEnum):
     MESSAGE_DUE = "message_due", ("message",)
     MESSAGE_BOUNCED = "message_bounced", ("bounce",)
     CANDIDATE_NEEDS_CALL = "candidate_needs_call", ("candidate",)
+    CANDIDATE_FORGOTTEN = "candidate_forgotten", ("candidate",)
 
 
 class OutcomeCategory(StrEnum):

@@ -35,6 +35,7 @@ __all__ = [
     "EVENT_HOOKS",
     "LANE_HOOKS",
     "PROJECT",
+    "candidate_forgotten",
     "candidate_needs_call",
     "candidate_registered",
     "close_lane",
@@ -222,6 +223,22 @@ def candidate_needs_call(hub: HubContext, event: Event) -> None:
     """A person registered `needs_call_after` ago ([messages], default 10 days) and booked nothing: someone
     should call them. Fired by the hub once per person; a later `session_booked` for them ends it. Sinks show
     it (the tracking sheet's "Suivi hub" column). Same delivery contract as `candidate_registered`.
+    """
+
+
+@hookspec
+def candidate_forgotten(hub: HubContext, event: Event) -> None:
+    """Erase what your tool holds about a person: they asked to be forgotten (RGPD art. 17, and art. 19: every
+    recipient of their data is told), or the branch's retention period ended (`hub forget`, `hub retention`).
+
+    Delivered to every plugin that received data about the person or was its source. `event.candidate` carries,
+    for this delivery only, what the hub knew (names, e-mail, phone); your ids for the person and their sessions
+    are still there: `hub.external_id("candidate", event.candidate.id)`, and `hub.sessions_of(event.candidate.id)`
+    with `hub.external_id("session", session.id)`. The hub has already erased its own copy and stops sending
+    anything about the person. For each thing erased call `hub.erased("what")` (e.g. "ligne du tableau de
+    suivi"); for what your tool's API cannot reach call `hub.erasure_manual("what staff must do, where")`: both
+    make the receipt staff read in `hub forget --status`. Erase your private state about the person too. Same
+    delivery contract as `candidate_registered` (retried; deleting what is already gone counts as done).
     """
 
 

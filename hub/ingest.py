@@ -42,8 +42,10 @@ _STATUS_AFTER = {
 
 class Ingestor:
     def __init__(self, store: Store, branches: dict[str, BranchConfig], sinks: Sinks,
-                 after_store: AfterStore | None = None) -> None:
+                 after_store: AfterStore | None = None,
+                 forgotten: Callable[[str, Event], bool] | None = None) -> None:
         self.store = store
+        self.forgotten = forgotten  # an erased person's events are left out (hub.privacy.forget)
         self.branches = branches
         self.sinks = sinks
         self.after_store = after_store  # the messages planner: an event's messages join its transaction
@@ -73,6 +75,10 @@ class Ingestor:
     def _one(self, branch: str, plugin: str, event: Event, rejected: tuple[hygiene.Rejected, ...],
              now: datetime) -> list[Event]:
         if self.store.event_exists(branch, plugin, event.source_id, event.kind.value):
+            return []
+        if self.forgotten is not None and self.forgotten(branch, event):
+            log.info("event about an erased person left out", extra={"branch": branch, "plugin": plugin,
+                                                                      "kind": event.kind.value})
             return []
         out: list[Event] = []
         session = self._session(branch, plugin, event, now)

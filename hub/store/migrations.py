@@ -134,4 +134,20 @@ CREATE INDEX deliveries_sent_by_person ON deliveries(candidate_id, updated_at)
 CREATE INDEX schedule_waiting ON schedule(session_id) WHERE state='waiting';
 CREATE INDEX events_source ON events(branch, source, seq)
 """,
+    """
+CREATE TABLE erasures (
+    id TEXT PRIMARY KEY, branch TEXT NOT NULL, candidate_id TEXT NOT NULL, reason TEXT NOT NULL,
+    requested_at REAL NOT NULL, finished_at REAL, payload TEXT
+);
+CREATE INDEX erasures_candidate ON erasures(candidate_id);
+CREATE TABLE erasure_receipts (
+    delivery_key TEXT NOT NULL, plugin TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('done','manual')),
+    item TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (delivery_key, item)
+);
+CREATE TABLE tombstones (
+    branch TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (branch, kind, digest)
+)
+""",
 ]

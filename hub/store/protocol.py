@@ -18,11 +18,14 @@ from hub.store.rows import (
     DeliveryListing,
     DeliveryOutcome,
     DeliveryRow,
+    ErasureRow,
     EventRef,
     EventRow,
     LaneHealth,
     PauseRow,
     ProblemRow,
+    ReceiptRow,
+    RecipientRow,
     ScheduleRow,
     SetupFailureRow,
     SourceRow,
@@ -269,4 +272,59 @@ class Store(Protocol):
         ...
 
     def setup_failures(self, branch: str | None = None) -> list[SetupFailureRow]:
+        ...
+
+    # --- privacy (hub.store.privacy) ---------------------------------------------------------------------------
+
+    def recipients(self, branch: str, candidate_id: str) -> list[RecipientRow]:
+        """Every tool that received something about the person, and every tool that told the hub about them."""
+        ...
+
+    def sessions_of(self, branch: str, candidate_id: str) -> list[dict[str, Any]]:
+        ...
+
+    def candidate_events(self, branch: str, candidate_id: str) -> list[tuple[int, str, str, float, str]]:
+        """(seq, kind, source, occurred_at, body) of every event about the person, oldest first."""
+        ...
+
+    def delivery_states(self, branch: str, candidate_id: str) -> dict[int, list[tuple[str, str, float]]]:
+        """event seq -> [(plugin, state, updated_at)] for the person's deliveries."""
+        ...
+
+    def add_erasure(self, erasure_id: str, branch: str, candidate_id: str, reason: str, payload: dict[str, Any],
+                    now: datetime) -> None:
+        """Joins."""
+        ...
+
+    def erasure_payload(self, erasure_id: str) -> dict[str, Any] | None:
+        ...
+
+    def list_erasures(self, branch: str | None = None, *, open_only: bool = False) -> list[ErasureRow]:
+        ...
+
+    def erasure_of(self, candidate_id: str) -> ErasureRow | None:
+        ...
+
+    def receipts(self, erasure_id: str) -> list[ReceiptRow]:
+        """Each plugin's delivery of the erasure, with the items it reported."""
+        ...
+
+    def add_erasure_receipt(self, delivery_key: str, plugin: str, status: str, item: str, now: datetime) -> None:
+        """Joins (a delivery's outcome)."""
+        ...
+
+    def finish_erasure(self, erasure_id: str, branch: str, candidate_id: str, now: datetime) -> None:
+        """Joins. Every plugin is done: the payload and the person's identity links go."""
+        ...
+
+    def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:
+        """Joins."""
+        ...
+
+    def tombstoned(self, branch: str, kind: str, digests: Sequence[str]) -> bool:
+        ...
+
+    def erase_in_hub(self, branch: str, candidate_id: str, kept: dict[str, Any], scrub: Callable[[str], str],
+                     now: datetime) -> None:
+        """Joins. The person's record keeps `kept`; every event about them is rewritten by `scrub`."""
         ...

@@ -178,3 +178,38 @@ class SetupFailureRow:
     since: float
     attempts: int
     next_try_at: float
+
+
+@dataclass(frozen=True)
+class ErasureRow:
+    """One erasure (`hub forget`, or the retention purge): its payload is what the plugins still need, kept
+    until every plugin's delivery is done, then dropped."""
+
+    id: str
+    branch: str
+    candidate_id: str
+    reason: str
+    requested_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class ReceiptRow:
+    """One plugin's part of an erasure: its delivery's state and the items it reported."""
+
+    plugin: str
+    state: str  # the delivery's: pending, retrying, done, dead
+    last_error: str | None
+    items: tuple[tuple[str, str], ...]  # (done | manual, what)
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    """What one tool received about a person (or gave the hub): per event kind, how many and when."""
+
+    plugin: str
+    kind: str
+    role: str  # "sink" (the hub sent it) or "source" (the tool told the hub)
+    count: int
+    first_at: float
+    last_at: float

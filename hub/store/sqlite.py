@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from hub.store.migrations import MIGRATIONS
+from hub.store.privacy import PrivacyRows
 from hub.store.rows import (
     DEAD,
     PENDING,
@@ -90,7 +91,7 @@ def _rows(cls: type[RowT], cursor: sqlite3.Cursor | _Result) -> list[RowT]:
     return [cls(**dict(zip(names, tuple(r), strict=True))) for r in cursor.fetchall()]
 
 
-class SqliteStore:
+class SqliteStore(PrivacyRows):
     """One SQLite database shared by the threads of one process: one write connection, used by one thread at
     a time (a transaction holds it), and a small pool of read connections lent for one read at a time. The
     number of open connections is therefore bounded whatever the number of threads (workers, the web
@@ -576,7 +577,8 @@ class SqliteStore:
         """People of a branch registered before a time who have booked nothing since (they need a call)."""
         rows = self._read(
             "SELECT c.id FROM candidates c WHERE c.branch=? AND c.created_at < ? AND NOT EXISTS"
-            " (SELECT 1 FROM sessions s WHERE s.candidate_id = c.id) ORDER BY c.created_at",
+            " (SELECT 1 FROM sessions s WHERE s.candidate_id = c.id) AND NOT EXISTS"
+            " (SELECT 1 FROM erasures e WHERE e.candidate_id = c.id) ORDER BY c.created_at",
             (branch, ts(registered_before))).fetchall()
         return [str(r[0]) for r in rows]
 

@@ -1,0 +1,206 @@
+"""Erasure (RGPD art. 17), told to every recipient of the data (art. 19), with a receipt per tool.
+
+`hub forget` (and the retention purge) calls `Eraser.forget`, which in one transaction:
+1. records the erasure with a payload: what the plugins need to find the person in their tools (the record as
+   it was), kept only until every plugin's delivery is done;
+2. stores a `candidate_forgotten` event delivered to each enabled plugin that received something about the
+   person or told the hub about them and implements the hook; a tool that cannot erase (no hook, or no longer
+   enabled) gets a manual item naming it;
+3. erases the hub's own copies: the record keeps the id and pseudonymous facts only (the referrer's kind, for
+   reports), every event about the person is scrubbed (no name, contact or message text), what was still to
+   be delivered about them is skipped, their reminders are dropped, problems naming them go;
+4. keeps tombstones: keyed hashes (HMAC-SHA256, the key a 0600 file of the state directory) of the e-mail and
+   phone, so that a form sheet polled again, or a late webhook, does not bring the person back.
+
+A kill at any point leaves either nothing done or all of it (one transaction); the deliveries are retried
+like any other, and `finish` drops the payload and the person's identity links once every one is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub.events import Candidate, Event, EventKind, new_id
+from hub.identity import email_key, phone_key
+from hub.secrets import read_secret, write_secret
+from hub.store import DONE, Store
+
+if TYPE_CHECKING:
+    from hub.plugins import BranchPlugins
+
+log = logging.getLogger("hub.privacy")
+FORGOTTEN = EventKind.CANDIDATE_FORGOTTEN.value
+KEY_FILE = Path("secrets") / "hub" / "tombstone_key"
+KEPT_FIELDS = ("id",)
+"""What the record keeps after an erasure (with the referrer's kind): nothing that identifies the person."""
+
+
+class ForgetError(ValueError):
+    """The erasure cannot start (unknown person, already forgotten); the message says why, for staff."""
+
+
+@dataclass
+class ForgetPlan:
+    """What an erasure does (or, for a dry run, would do)."""
+
+    erasure_id: str
+    branch: str
+    candidate_id: str
+    plugins: list[str] = field(default_factory=list)  # told through candidate_forgotten
+    manual: list[str] = field(default_factory=list)  # tools that received data but cannot erase it by API
+    events: int = 0  # events about the person scrubbed in the hub
+    pending: int = 0  # deliveries about the person not made (skipped)
+
+
+class Tombstones:
+    """Keyed hashes of erased people's e-mails and phones: they match a returning address, they cannot be
+    reversed into one without the key."""
+
+    def __init__(self, store: Store, state_dir: Path) -> None:
+        self.store = store
+        self.path = state_dir / KEY_FILE
+        self._key: bytes | None = None
+
+    def key(self) -> bytes:
+        if self._key is None:
+            text = read_secret(self.path, what="la clé des effacements")
+            if text is None:
+                text = secrets.token_hex(32)
+                write_secret(self.path, text + "\n")
+            self._key = bytes.fromhex(text.strip())
+        return self._key
+
+    def digests(self, email: str | None, phone: str | None) -> list[tuple[str, str]]:
+        out = []
+        for kind, value in (("email", email_key(email)), ("phone", phone_key(phone))):
+            if value:
+                out.append((kind, hmac.new(self.key(), value.encode(), hashlib.sha256).hexdigest()))
+        return out
+
+    def add(self, branch: str, candidate: dict[str, Any], now: datetime) -> None:
+        for kind, digest in self.digests(candidate.get("email"), candidate.get("phone")):
+            self.store.add_tombstone(branch, kind, digest, now)
+
+    def covers(self, branch: str, candidate: Candidate | None) -> bool:
+        if candidate is None or not (candidate.email or candidate.phone):
+            return False
+        return any(self.store.tombstoned(branch, kind, [digest])
+                   for kind, digest in self.digests(candidate.email, candidate.phone))
+
+
+def scrub(body: str) -> str:
+    """An event's stored body without anything that identifies the person: the candidate reduced to its id
+    (and the referrer's kind), a message to its purpose and ids, a bounce to its message id."""
+    data = json.loads(body)
+    if isinstance(data.get("candidate"), dict):
+        data["candidate"] = kept_record(data["candidate"])
+    message = data.get("message")
+    if isinstance(message, dict):
+        message.update(to="", to_name=None, subject="", text="", html=None, headers={}, reply_to=None)
+    bounce = data.get("bounce")
+    if isinstance(bounce, dict):
+        bounce.update(address=None, reason="")
+    return json.dumps(data)
+
+
+def kept_record(candidate: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: candidate[k] for k in KEPT_FIELDS if candidate.get(k)}
+    kind = (candidate.get("referrer") or {}).get("kind")
+    if kind:
+        kept["referrer"] = {"kind": kind}
+    return kept
+
+
+class Eraser:
+    def __init__(self, store: Store, branches: dict[str, BranchPlugins], tombstones: Tombstones,
+                 clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.branches = branches
+        self.tombstones = tombstones
+        self.clock = clock
+
+    def plan(self, branch: str, candidate_id: str) -> ForgetPlan:
+        """What `forget` would do; ForgetError when it cannot."""
+        if self.store.entity_branch("candidates", candidate_id) != branch:
+            raise ForgetError(f"aucune personne {candidate_id} dans l'antenne {branch}")
+        done = self.store.erasure_of(candidate_id)
+        if done is not None:
+            raise ForgetError(f"la personne {candidate_id} a déjà été effacée (effacement {done.id}) ; voir : "
+                              f"hub forget --status --branch {branch}")
+        plugins = self.branches[branch]
+        able = set(plugins.sinks_for(FORGOTTEN))
+        tools = {r.plugin for r in self.store.recipients(branch, candidate_id)}
+        tools |= {plugin for states in self.store.delivery_states(branch, candidate_id).values()  # may have acted
+                  for plugin, state, _ in states if state in ("retrying", "dead")}
+        tools -= {"hub"}
+        plan = ForgetPlan(new_id("era"), branch, candidate_id)
+        plan.plugins = sorted(t for t in tools if t in able)
+        plan.manual = sorted(t for t in tools if t not in able)
+        plan.events = len(self.store.candidate_events(branch, candidate_id))
+        plan.pending = sum(1 for states in self.store.delivery_states(branch, candidate_id).values()
+                           for _, state, _ in states if state in ("pending", "retrying"))
+        return plan
+
+    def forget(self, branch: str, candidate_id: str, reason: str = "request") -> ForgetPlan:
+        """Erase the person in the hub and start the erasure in every tool (module docstring), atomically."""
+        now = self.clock()
+        with self.store.transaction():
+            plan = self.plan(branch, candidate_id)
+            record = self.store.get_entity("candidates", candidate_id) or {"id": candidate_id}
+            self.store.add_erasure(plan.erasure_id, branch, candidate_id, reason, {"candidate": record}, now)
+            event = Event(kind=EventKind.CANDIDATE_FORGOTTEN, branch=branch, source="hub", occurred_at=now,
+                          source_id=f"erasure:{plan.erasure_id}", candidate=Candidate(id=candidate_id))
+            self.store.insert_event(event_id=event.id, branch=branch, kind=FORGOTTEN, source="hub",
+                                    source_id=event.source_id, occurred_at=now, candidate_id=candidate_id,
+                                    session_id=None, body=event.model_dump_json(), sinks=plan.plugins, now=now)
+            for tool in plan.manual:
+                self.store.add_erasure_receipt(f"{plan.erasure_id}/{tool}", tool, "manual", _no_hook(tool), now)
+            self.tombstones.add(branch, record, now)
+            self.store.erase_in_hub(branch, candidate_id, kept_record(record), scrub, now)
+        log.info("person erased in the hub", extra={"branch": branch, "candidate": candidate_id,
+                                                    "erasure": plan.erasure_id, "tools": plan.plugins,
+                                                    "manual": plan.manual, "reason": reason})
+        return plan
+
+    def hydrate(self, event: Event) -> Event:
+        """A `candidate_forgotten` event as its plugins receive it: with the record the erasure kept."""
+        if event.kind is not EventKind.CANDIDATE_FORGOTTEN or not event.source_id.startswith("erasure:"):
+            return event
+        payload = self.store.erasure_payload(event.source_id.removeprefix("erasure:")) or {}
+        record = payload.get("candidate")
+        if not isinstance(record, dict):
+            return event
+        return event.model_copy(update={"candidate": Candidate.model_validate(record)})
+
+    def finish(self) -> int:
+        """Close the erasures whose every delivery is done: their payload and the person's links go."""
+        closed = 0
+        for erasure in self.store.list_erasures(open_only=True):
+            receipts = self.store.receipts(erasure.id)
+            if all(r.state in (DONE, "skipped", "manual") for r in receipts):
+                with self.store.transaction():
+                    self.store.finish_erasure(erasure.id, erasure.branch, erasure.candidate_id, self.clock())
+                log.info("erasure finished", extra={"branch": erasure.branch, "erasure": erasure.id})
+                closed += 1
+        return closed
+
+    def is_forgotten(self, branch: str, event: Event) -> bool:
+        """An event about an erased person (their hub id, or an e-mail or phone a tombstone matches)."""
+        cid = event.candidate_id
+        if cid and self.store.erasure_of(cid) is not None:
+            return True
+        return self.tombstones.covers(branch, event.candidate)
+
+
+def _no_hook(tool: str) -> str:
+    return (f"L'outil « {tool} » a reçu des données sur cette personne mais ne sait pas les effacer lui-même "
+            f"(ou n'est plus branché) : effacez-les à la main dans {tool}.")

@@ -1,0 +1,145 @@
+"""The store's part of privacy (hub.privacy): who received what about a person, erasures and their receipts,
+tombstones, and the in-hub erasure itself (every copy of a person's data rewritten in one transaction).
+
+A mixin of SqliteStore: it uses the store's `_read` / `_write` and joins the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.store.rows import ErasureRow, ReceiptRow, RecipientRow, ts
+
+FORGOTTEN = "candidate_forgotten"
+
+
+class PrivacyRows:
+    _read: Callable[..., Any]
+    _write: Callable[..., Any]
+
+    # --- what went where ----------------------------------------------------------------------------------------
+
+    def recipients(self, branch: str, candidate_id: str) -> list[RecipientRow]:
+        """Every tool that received something about the person (deliveries done), and every tool that told the
+        hub about them (event sources other than the hub itself), by event kind, with counts and dates."""
+        sent = self._read(
+            "SELECT d.plugin, d.kind, COUNT(*) AS n, MIN(d.updated_at) AS first, MAX(d.updated_at) AS last"
+            " FROM deliveries d WHERE d.branch=? AND d.candidate_id=? AND d.state='done' AND d.kind != ?"
+            " GROUP BY d.plugin, d.kind", (branch, candidate_id, FORGOTTEN)).fetchall()
+        told = self._read(
+            "SELECT source, kind, COUNT(*) AS n, MIN(recorded_at) AS first, MAX(recorded_at) AS last FROM events"
+            " WHERE branch=? AND candidate_id=? AND source != 'hub' GROUP BY source, kind",
+            (branch, candidate_id)).fetchall()
+        return [RecipientRow(r[0], r[1], "sink", int(r[2]), float(r[3]), float(r[4])) for r in sent] + \
+               [RecipientRow(r[0], r[1], "source", int(r[2]), float(r[3]), float(r[4])) for r in told]
+
+    def sessions_of(self, branch: str, candidate_id: str) -> list[dict[str, Any]]:
+        rows = self._read("SELECT body FROM sessions WHERE branch=? AND candidate_id=? ORDER BY rowid",
+                          (branch, candidate_id)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def candidate_events(self, branch: str, candidate_id: str) -> list[tuple[int, str, str, float, str]]:
+        """(seq, kind, source, occurred_at, body) of every event about the person, oldest first."""
+        rows = self._read("SELECT seq, kind, source, occurred_at, body FROM events WHERE branch=? AND candidate_id=?"
+                          " ORDER BY seq", (branch, candidate_id)).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2]), float(r[3]), str(r[4])) for r in rows]
+
+    def delivery_states(self, branch: str, candidate_id: str) -> dict[int, list[tuple[str, str, float]]]:
+        """event seq -> [(plugin, state, updated_at)] for the person's deliveries."""
+        out: dict[int, list[tuple[str, str, float]]] = {}
+        for r in self._read("SELECT event_seq, plugin, state, updated_at FROM deliveries WHERE branch=? AND"
+                            " candidate_id=? ORDER BY id", (branch, candidate_id)).fetchall():
+            out.setdefault(int(r[0]), []).append((str(r[1]), str(r[2]), float(r[3])))
+        return out
+
+    # --- erasures -----------------------------------------------------------------------------------------------
+
+    def add_erasure(self, erasure_id: str, branch: str, candidate_id: str, reason: str, payload: dict[str, Any],
+                    now: datetime) -> None:
+        """Joins."""
+        self._write("INSERT INTO erasures(id, branch, candidate_id, reason, requested_at, payload) VALUES"
+                    " (?,?,?,?,?,?)", (erasure_id, branch, candidate_id, reason, ts(now), json.dumps(payload)))
+
+    def erasure_payload(self, erasure_id: str) -> dict[str, Any] | None:
+        row = self._read("SELECT payload FROM erasures WHERE id=?", (erasure_id,)).fetchone()
+        return json.loads(row[0]) if row is not None and row[0] else None
+
+    def list_erasures(self, branch: str | None = None, *, open_only: bool = False) -> list[ErasureRow]:
+        where = [w for w in ("branch=?" if branch else "", "finished_at IS NULL" if open_only else "") if w]
+        sql = "SELECT id, branch, candidate_id, reason, requested_at, finished_at FROM erasures" + \
+              (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY requested_at, id"
+        return [ErasureRow(*r) for r in self._read(sql, (branch,) if branch else ()).fetchall()]
+
+    def erasure_of(self, candidate_id: str) -> ErasureRow | None:
+        row = self._read("SELECT id, branch, candidate_id, reason, requested_at, finished_at FROM erasures WHERE"
+                         " candidate_id=? ORDER BY requested_at DESC LIMIT 1", (candidate_id,)).fetchone()
+        return ErasureRow(*row) if row is not None else None
+
+    def receipts(self, erasure_id: str) -> list[ReceiptRow]:
+        """Each plugin's delivery of the erasure, with the items it reported."""
+        rows = self._read(
+            "SELECT d.plugin, d.state, d.last_error, d.key FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+            " WHERE e.kind=? AND e.source='hub' AND e.source_id=? ORDER BY d.plugin",
+            (FORGOTTEN, f"erasure:{erasure_id}")).fetchall()
+        out = []
+        for plugin, state, error, key in rows:
+            items = self._read("SELECT status, item FROM erasure_receipts WHERE delivery_key=? ORDER BY at, item",
+                               (key,)).fetchall()
+            out.append(ReceiptRow(str(plugin), str(state), error, tuple((str(s), str(i)) for s, i in items)))
+        manual: dict[str, list[tuple[str, str]]] = {}  # tools without a delivery: what staff must do
+        for plugin, status, item in self._read("SELECT plugin, status, item FROM erasure_receipts WHERE"
+                                               " delivery_key >= ? AND delivery_key < ? ORDER BY plugin, at",
+                                               (f"{erasure_id}/", f"{erasure_id}/\uffff")).fetchall():
+            manual.setdefault(str(plugin), []).append((str(status), str(item)))
+        return out + [ReceiptRow(plugin, "manual", None, tuple(items)) for plugin, items in sorted(manual.items())]
+
+    def add_erasure_receipt(self, delivery_key: str, plugin: str, status: str, item: str, now: datetime) -> None:
+        """Joins (a delivery's outcome)."""
+        self._write("INSERT INTO erasure_receipts(delivery_key, plugin, status, item, at) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT(delivery_key, item) DO UPDATE SET status=excluded.status, at=excluded.at",
+                    (delivery_key, plugin, status, item, ts(now)))
+
+    def finish_erasure(self, erasure_id: str, branch: str, candidate_id: str, now: datetime) -> None:
+        """Joins. Every plugin is done: the payload and the person's identity links go."""
+        self._write("UPDATE erasures SET payload=NULL, finished_at=? WHERE id=?", (ts(now), erasure_id))
+        self._write("DELETE FROM links WHERE branch=? AND entity='candidate' AND hub_id=?", (branch, candidate_id))
+        self._write("DELETE FROM links WHERE branch=? AND entity='session' AND hub_id IN"
+                    " (SELECT id FROM sessions WHERE candidate_id=?)", (branch, candidate_id))
+
+    # --- tombstones ---------------------------------------------------------------------------------------------
+
+    def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:
+        """Joins."""
+        self._write("INSERT OR IGNORE INTO tombstones(branch, kind, digest, created_at) VALUES (?,?,?,?)",
+                    (branch, kind, digest, ts(now)))
+
+    def tombstoned(self, branch: str, kind: str, digests: Sequence[str]) -> bool:
+        if not digests:
+            return False
+        marks = ",".join("?" * len(digests))
+        row = self._read(f"SELECT 1 FROM tombstones WHERE branch=? AND kind=? AND digest IN ({marks}) LIMIT 1",
+                         (branch, kind, *digests)).fetchone()
+        return row is not None
+
+    # --- the in-hub erasure -------------------------------------------------------------------------------------
+
+    def erase_in_hub(self, branch: str, candidate_id: str, kept: dict[str, Any], scrub: Callable[[str], str],
+                     now: datetime) -> None:
+        """Joins. The person's record keeps `kept` (its id, pseudonymous facts for reports); every event
+        about them is rewritten by `scrub` (no name, contact or message text left); what was still to be
+        delivered about them is skipped (the erasure's own deliveries aside); their reminders and follow-ups
+        are dropped; problems naming them go."""
+        self._write("UPDATE candidates SET body=?, email_key=NULL, phone_key=NULL, updated_at=? WHERE id=?",
+                    (json.dumps(kept), ts(now), candidate_id))
+        for seq, body in self._read("SELECT seq, body FROM events WHERE branch=? AND candidate_id=?",
+                                    (branch, candidate_id)).fetchall():
+            self._write("UPDATE events SET body=? WHERE seq=?", (scrub(body), seq))
+        self._write("UPDATE deliveries SET state='skipped', last_error='skipped: person erased', updated_at=?"
+                    " WHERE candidate_id=? AND state IN ('pending','retrying') AND kind != ?",
+                    (ts(now), candidate_id, FORGOTTEN))
+        self._write("UPDATE schedule SET state='dropped' WHERE state='waiting' AND session_id IN"
+                    " (SELECT id FROM sessions WHERE candidate_id=?)", (candidate_id,))
+        self._write("DELETE FROM problems WHERE branch=? AND instr(ref, ?) > 0", (branch, candidate_id))
