@@ -314,6 +314,7 @@ class Hub:
         report.fired = self.fire_schedule()
         for lane in self.lanes():
             self.deliver_lane(lane, report, max_batches=max_batches)
+        self.eraser.finish()  # an erasure whose last tool answered in this cycle is closed now
         return report
 
     def close(self) -> None:

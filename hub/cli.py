@@ -501,7 +501,14 @@ def auth_group() -> None:
     """Connect a branch's accounts (each plugin adds its own subcommand, e.g. `hub auth google`)."""
 
 
+def _add_privacy() -> None:
+    from hub.privacy.commands import export_command, forget_command
+    cli.add_command(export_command)
+    cli.add_command(forget_command)
+
+
 _add_messages()
+_add_privacy()
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from hub.serving import ServerThread, free_port
 from hub.store import EventRow, from_ts
 from hub.web_limits import WebLimits
 from hub.webhooks import build_app
+from hub.words import KIND_WORDS, TOOL_NAMES
 
 MARKER = ".cravate-hub-demo"
 """Written in the folder the demo makes: only a folder holding it (or an empty one) is ever replaced."""
@@ -49,8 +50,7 @@ PHASE_TITLES = {
     DemoPhase.OUTCOME: "Résultats",
 }
 BRANCHES = {"bordeaux": "La Cravate Solidaire Bordeaux", "lyon": "La Cravate Solidaire Lyon"}
-TOOLS = {"calendly": "Calendly", "example": "Carnet", "gsheets": "Google Sheets", "gmail": "Gmail",
-         "outlook": "Outlook"}
+TOOLS = TOOL_NAMES
 BRANCH_TOOLS = {"bordeaux": ("calendly", "example", "outlook"), "lyon": ("calendly", "example", "gmail", "gsheets")}
 """Which fakes each branch uses: Bordeaux on Microsoft 365, Lyon on Google Workspace, side by side. An installed
 plugin named nowhere here (a third-party connector) is left out of the story, and the demo says so."""
@@ -62,19 +62,7 @@ _NAMES = {
     "lyon": [("Inès", "Haddad", "Mission locale"), ("Karim", "Mansouri", "France Travail"),
              ("Ousmane", "Diallo", "CCAS"), ("Élodie", "Rousseau", "Cap emploi"), ("Léa 🌷", "Nguyễn", "PLIE")],
 }
-# what the hub's events are, in a coordinator's words (singular, plural)
-_WORDS = {
-    "candidate_registered": ("inscription", "inscriptions"),
-    "session_booked": ("réservation", "réservations"),
-    "session_cancelled": ("annulation", "annulations"),
-    "present": ("présence", "présences"),
-    "absent": ("absence", "absences"),
-    "outcome_recorded": ("résultat", "résultats"),
-    "session_reminder_due": ("rappel", "rappels"),
-    "followup_due": ("suivi", "suivis"),
-    "message_due": ("mail", "mails"),
-    "message_bounced": ("adresse en échec", "adresses en échec"),
-}
+_WORDS = KIND_WORDS
 
 
 def demo_people(branch: str) -> list[DemoPerson]:

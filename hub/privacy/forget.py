@@ -33,6 +33,7 @@ from hub.events import Candidate, Event, EventKind, new_id
 from hub.identity import email_key, phone_key
 from hub.secrets import read_secret, write_secret
 from hub.store import DONE, Store
+from hub.words import tool_name
 
 if TYPE_CHECKING:
     from hub.plugins import BranchPlugins
@@ -166,6 +167,7 @@ class Eraser:
                 self.store.add_erasure_receipt(f"{plan.erasure_id}/{tool}", tool, "manual", _no_hook(tool), now)
             self.tombstones.add(branch, record, now)
             self.store.erase_in_hub(branch, candidate_id, kept_record(record), scrub, now)
+        self.store.checkpoint()  # the replaced pages leave the WAL file too (best effort; finish() again)
         log.info("person erased in the hub", extra={"branch": branch, "candidate": candidate_id,
                                                     "erasure": plan.erasure_id, "tools": plan.plugins,
                                                     "manual": plan.manual, "reason": reason})
@@ -191,6 +193,8 @@ class Eraser:
                     self.store.finish_erasure(erasure.id, erasure.branch, erasure.candidate_id, self.clock())
                 log.info("erasure finished", extra={"branch": erasure.branch, "erasure": erasure.id})
                 closed += 1
+        if closed:
+            self.store.checkpoint()
         return closed
 
     def is_forgotten(self, branch: str, event: Event) -> bool:
@@ -202,5 +206,6 @@ class Eraser:
 
 
 def _no_hook(tool: str) -> str:
-    return (f"L'outil « {tool} » a reçu des données sur cette personne mais ne sait pas les effacer lui-même "
-            f"(ou n'est plus branché) : effacez-les à la main dans {tool}.")
+    name = tool_name(tool)
+    return (f"{name} a reçu des données sur cette personne mais ce connecteur ne sait pas les effacer (ou n'est "
+            f"plus branché) : cherchez la personne dans {name} et effacez ce qui la concerne.")

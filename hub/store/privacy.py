@@ -31,7 +31,8 @@ class PrivacyRows:
             " GROUP BY d.plugin, d.kind", (branch, candidate_id, FORGOTTEN)).fetchall()
         told = self._read(
             "SELECT source, kind, COUNT(*) AS n, MIN(recorded_at) AS first, MAX(recorded_at) AS last FROM events"
-            " WHERE branch=? AND candidate_id=? AND source != 'hub' GROUP BY source, kind",
+            " WHERE branch=? AND candidate_id=? AND source != 'hub' AND source NOT LIKE 'hub.%'"
+            " GROUP BY source, kind",
             (branch, candidate_id)).fetchall()
         return [RecipientRow(r[0], r[1], "sink", int(r[2]), float(r[3]), float(r[4])) for r in sent] + \
                [RecipientRow(r[0], r[1], "source", int(r[2]), float(r[3]), float(r[4])) for r in told]
@@ -86,12 +87,12 @@ class PrivacyRows:
             (FORGOTTEN, f"erasure:{erasure_id}")).fetchall()
         out = []
         for plugin, state, error, key in rows:
-            items = self._read("SELECT status, item FROM erasure_receipts WHERE delivery_key=? ORDER BY at, item",
+            items = self._read("SELECT status, item FROM erasure_receipts WHERE delivery_key=? ORDER BY rowid",
                                (key,)).fetchall()
             out.append(ReceiptRow(str(plugin), str(state), error, tuple((str(s), str(i)) for s, i in items)))
         manual: dict[str, list[tuple[str, str]]] = {}  # tools without a delivery: what staff must do
         for plugin, status, item in self._read("SELECT plugin, status, item FROM erasure_receipts WHERE"
-                                               " delivery_key >= ? AND delivery_key < ? ORDER BY plugin, at",
+                                               " delivery_key >= ? AND delivery_key < ? ORDER BY plugin, rowid",
                                                (f"{erasure_id}/", f"{erasure_id}/\uffff")).fetchall():
             manual.setdefault(str(plugin), []).append((str(status), str(item)))
         return out + [ReceiptRow(plugin, "manual", None, tuple(items)) for plugin, items in sorted(manual.items())]
@@ -108,6 +109,12 @@ class PrivacyRows:
         self._write("DELETE FROM links WHERE branch=? AND entity='candidate' AND hub_id=?", (branch, candidate_id))
         self._write("DELETE FROM links WHERE branch=? AND entity='session' AND hub_id IN"
                     " (SELECT id FROM sessions WHERE candidate_id=?)", (branch, candidate_id))
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database and empty it, so that the pages an erasure replaced are
+        gone from the WAL file too; False when a reader kept it from finishing (it is done again later)."""
+        row = self._read("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return row is not None and int(row[0]) == 0
 
     # --- tombstones ---------------------------------------------------------------------------------------------
 

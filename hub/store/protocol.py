@@ -317,6 +317,10 @@ class Store(Protocol):
         """Joins. Every plugin is done: the payload and the person's identity links go."""
         ...
 
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database and empty it (after an erasure)."""
+        ...
+
     def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:
         """Joins."""
         ...

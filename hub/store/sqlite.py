@@ -124,6 +124,9 @@ class SqliteStore(PrivacyRows):
         conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=ON")
+        # deleted and overwritten content is zeroed, not left in free space: an erased person's data must not
+        # survive in the file (RGPD art. 17; https://sqlite.org/pragma.html#pragma_secure_delete)
+        conn.execute("PRAGMA secure_delete=ON")
         return conn
 
     # --- connections and transactions ----------------------------------------------------------------------

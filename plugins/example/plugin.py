@@ -232,3 +232,26 @@ def message_due(hub: HubContext, event: Event) -> None:
 @hookimpl
 def message_bounced(hub: HubContext, event: Event) -> None:
     _write_journal(hub, event)
+
+
+# --- erasure: the person asked to be forgotten (RGPD art. 17) ---------------------------------------------------
+# The hub has erased its own copy; each tool that received data about the person gets `candidate_forgotten`
+# with the record the hub had, for this delivery only. Erase through the API, then say what was erased
+# (`hub.erased`) and what staff must do by hand (`hub.erasure_manual`): that is the receipt staff read in
+# `hub forget --status`. Retried like any delivery, so erasing twice must be harmless.
+
+@hookimpl
+def candidate_forgotten(hub: HubContext, event: Event) -> None:
+    person = event.candidate
+    if person is None or person.id is None:
+        raise DeliveryRejected("candidate_forgotten without the person's id")
+    signup = hub.external_id("candidate", person.id)  # the sign-up's id, when the person signed up in Carnet
+    client = _client(hub)
+    try:
+        reply = client.delete(f"/people/{person.id}", params={"signup": signup} if signup else None)
+    except httpx.TransportError as exc:
+        raise failure_from_exception(exc, service=SERVICE) from None
+    check_response(reply, service=SERVICE)
+    hub.erased("lignes du journal Carnet")
+    if signup:
+        hub.erased("inscription reçue par Carnet")

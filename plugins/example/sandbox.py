@@ -1,4 +1,5 @@
-"""The fake Carnet service: sign-ups (read with a cursor) and a journal that honours Idempotency-Key."""
+"""The fake Carnet service: sign-ups (read with a cursor), a journal that honours Idempotency-Key, and the
+erasure of a person (their journal lines and sign-up)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
@@ -71,7 +72,22 @@ class CarnetSandbox(Sandbox):
                 self.journal.setdefault(token, []).append(entry)
             return JSONResponse(entry, status_code=201)
 
-        return Starlette(routes=[Route("/signups", signups), Route("/journal", journal, methods=["GET", "POST"])])
+        async def person(request: Request) -> Response:
+            """DELETE /people/{candidate}?signup={id}: Carnet erases the person's journal lines (by the hub id)
+            and their sign-up (by its id); 204 whether or not anything was left (erasing twice is harmless)."""
+            self.requests += 1
+            token = self._token(request)
+            if token is None:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            candidate, signup = request.path_params["candidate"], request.query_params.get("signup")
+            with self.lock:
+                self.journal[token] = [e for e in self.journal.get(token, []) if e.get("candidate") != candidate]
+                if signup:
+                    self.signups[token] = [i for i in self.signups.get(token, []) if str(i["id"]) != signup]
+            return Response(status_code=204)
+
+        return Starlette(routes=[Route("/signups", signups), Route("/journal", journal, methods=["GET", "POST"]),
+                                 Route("/people/{candidate}", person, methods=["DELETE"])])
 
     def demo_settings(self, demo: DemoContext) -> dict[str, Any]:
         return {"url": demo.base_url, "poll_interval": 1}

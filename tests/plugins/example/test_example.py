@@ -102,3 +102,24 @@ def test_the_fake_serves_a_request_while_another_is_still_sending_its_body() -> 
             assert b"201" in slow.recv(200)
         finally:
             slow.close()
+
+
+def test_a_forgotten_person_leaves_carnet_journal_and_signups_with_a_receipt(
+        carnet_hub: Hub, carnet: tuple[CarnetSandbox, str]) -> None:
+    sandbox, _ = carnet
+    sandbox.add_signup(TOKEN, first_name="Élodie", last_name="Núñez", email="elodie@example.org")
+    sandbox.add_signup(TOKEN, first_name="Zoé", last_name="Roux", email="zoe@example.org")
+    carnet_hub.cycle(force_poll=True)
+    assert any("Élodie" in e["text"] for e in sandbox.journal[TOKEN])
+    cid = carnet_hub.store.find_candidate("conformance", email_key="elodie@example.org", phone_key=None)
+    assert cid is not None
+    plan = carnet_hub.eraser.forget("conformance", cid)
+    assert carnet_hub.cycle().errors == []
+    assert not any("Élodie" in str(e) for e in sandbox.journal[TOKEN])
+    assert [s["email"] for s in sandbox.signups[TOKEN]] == ["zoe@example.org"]  # only hers went
+    assert any("Zoé" in e["text"] for e in sandbox.journal[TOKEN])
+    (receipt,) = carnet_hub.store.receipts(plan.erasure_id)
+    assert (receipt.plugin, receipt.state) == ("example", "done")
+    assert receipt.items == (("done", "lignes du journal Carnet"), ("done", "inscription reçue par Carnet"))
+    carnet_hub.cycle(force_poll=True)  # the sign-up is gone from Carnet; the hub registers nobody again
+    assert carnet_hub.store.count("candidates", "conformance") == 2

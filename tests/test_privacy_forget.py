@@ -1,0 +1,259 @@
+"""`hub forget`: the person erased in the hub at once and in one transaction, every tool that received their data
+told through `candidate_forgotten` with a receipt, tombstones that keep a re-poll from bringing them back, and
+no copy of their e-mail, phone or name left in the database file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from hub.app import Hub
+from hub.cli import cli
+from hub.errors import PluginNotReady
+from hub.events import Event
+from hub.hookspecs import hookimpl
+from hub.privacy.forget import ForgetError
+from hub.testing import T0, FakeClock, RecordingChannel, RecordingSink, make_candidate, make_event, make_session
+
+BRANCH = "lyon"
+EMAIL, PHONE, LAST = "aicha.benali@example.org", "+33612345678", "Benali"
+
+
+class Eraser:
+    """A tool that erases what its API allows and names what it cannot."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[Event] = []
+        self.fail: BaseException | None = None
+
+    @hookimpl
+    def candidate_registered(self, hub: Any, event: Event) -> None:
+        pass
+
+    @hookimpl
+    def candidate_forgotten(self, hub: Any, event: Event) -> None:
+        self.forgotten.append(event)
+        if self.fail is not None:
+            raise self.fail
+        hub.erased("ligne du tableau de suivi")
+        hub.erasure_manual("Google Forms garde sa copie : supprimez la réponse dans le formulaire")
+
+
+class Mute:
+    """A tool that received the registration but cannot erase anything (no hook)."""
+
+    @hookimpl
+    def candidate_registered(self, hub: Any, event: Event) -> None:
+        pass
+
+
+@pytest.fixture
+def plugins(register_plugin: Callable[[str, object], object]) -> dict[str, Any]:
+    made = {"sink": RecordingSink(), "chan": RecordingChannel(), "eraser": Eraser(), "mute": Mute()}
+    for name, plugin in made.items():
+        register_plugin(name, plugin)
+    return made
+
+
+@pytest.fixture
+def hub(make_hub: Callable[..., Hub], plugins: dict[str, Any]) -> Hub:
+    made = make_hub({BRANCH: {"plugins": ["sink", "chan", "eraser", "mute"], "channels": {"email": "chan"},
+                              "schedule": {"reminders": ["48h"], "followups": []},
+                              "messages": {"quiet_hours": "00:00-00:00"}},
+                     "paris": {"plugins": ["sink"]}})
+    return made
+
+
+def known_person(hub: Hub) -> str:
+    """Aïcha registers, books a session in five days (a reminder is waiting), and the branch writes to her."""
+    person = make_candidate(ref="row-7", first_name="Aïcha", last_name=LAST, email=EMAIL, phone=PHONE)
+    hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id="row-7")])
+    hub.ingest(BRANCH, "sink", [make_event("session_booked", candidate=person, source_id="booking-1",
+                                           session=make_session(T0 + timedelta(days=5), ref="booking-1"))])
+    hub.cycle()
+    cid = hub.store.find_candidate(BRANCH, email_key=EMAIL, phone_key=None)
+    assert cid is not None
+    return cid
+
+
+def database_bytes(hub: Hub) -> bytes:
+    path = Path(hub.store.path)
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def test_forget_erases_the_hub_copy_at_once_and_tells_every_tool_that_received_data(
+        hub: Hub, plugins: dict[str, Any]) -> None:
+    cid = known_person(hub)
+    assert hub.store.list_schedule(state="waiting")  # her 48 h reminder
+    plan = hub.eraser.forget(BRANCH, cid)
+    assert plan.plugins == ["chan", "eraser", "sink"] and plan.manual == ["mute"]
+    assert hub.store.get_entity("candidates", cid) == {"id": cid}
+    for _, _, _, _, body in hub.store.candidate_events(BRANCH, cid):
+        assert EMAIL not in body and LAST not in body and "Aïcha" not in body and "612345678" not in body
+    assert hub.store.list_schedule(state="waiting") == []  # no reminder for someone forgotten
+    assert hub.cycle().errors == []
+    (told,) = plugins["eraser"].forgotten
+    assert told.candidate is not None and told.candidate.email == EMAIL  # the record, for that delivery only
+    receipts = {r.plugin: r for r in hub.store.receipts(plan.erasure_id)}
+    assert receipts["eraser"].state == "done"
+    assert receipts["eraser"].items == (("done", "ligne du tableau de suivi"),
+                                        ("manual", "Google Forms garde sa copie : supprimez la réponse dans le "
+                                                   "formulaire"))
+    assert receipts["mute"].state == "manual" and "effacez" in receipts["mute"].items[0][1]
+    assert {"sink", "chan"} <= set(receipts)
+    (erasure,) = hub.store.list_erasures(BRANCH)
+    assert erasure.finished_at is not None  # every tool done: the payload and the links are gone
+    assert hub.store.erasure_payload(plan.erasure_id) is None
+    assert hub.store.lookup(BRANCH, "candidate", "sink", "row-7") is None
+
+
+def test_nothing_about_the_person_is_left_in_the_database_file(hub: Hub) -> None:
+    cid = known_person(hub)
+    assert EMAIL.encode() in database_bytes(hub)  # the check can see it when it is there
+    hub.eraser.forget(BRANCH, cid)
+    hub.cycle()
+    hub.store.checkpoint()
+    raw = database_bytes(hub)
+    for needle in (EMAIL, LAST, "Aïcha", "612345678"):
+        assert needle.encode() not in raw, needle
+
+
+def test_a_forgotten_person_is_not_registered_again_by_a_later_poll(hub: Hub, plugins: dict[str, Any]) -> None:
+    cid = known_person(hub)
+    hub.eraser.forget(BRANCH, cid)
+    hub.cycle()
+    again = make_candidate(ref="row-7", first_name="Aïcha", last_name=LAST, email=EMAIL.upper(), phone=None)
+    stored = hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=again, source_id="row-7b")])
+    assert stored == []
+    by_phone = make_candidate(first_name="A", email=None, phone="06 12 34 56 78")
+    assert hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=by_phone,
+                                                  source_id="row-9")]) == []
+    assert hub.store.count("candidates", BRANCH) == 1  # the erased record alone
+    other = make_candidate(first_name="Zoé", email="zoe@example.org", phone=None)
+    assert hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=other, source_id="row-8")])
+
+
+def test_the_tombstone_is_per_branch(hub: Hub) -> None:
+    cid = known_person(hub)
+    hub.eraser.forget(BRANCH, cid)
+    person = make_candidate(first_name="Aïcha", email=EMAIL)
+    assert hub.ingest("paris", "sink", [make_event("candidate_registered", candidate=person, source_id="p1")])
+
+
+def test_what_was_still_to_go_about_the_person_does_not_go(hub: Hub, plugins: dict[str, Any]) -> None:
+    person = make_candidate(first_name="Aïcha", last_name=LAST, email=EMAIL)
+    hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id="r1")])
+    cid = hub.store.find_candidate(BRANCH, email_key=EMAIL, phone_key=None)
+    assert cid is not None
+    plan = hub.eraser.plan(BRANCH, cid)
+    assert plan.pending > 0  # the welcome mail and the sinks' deliveries
+    hub.eraser.forget(BRANCH, cid)
+    hub.cycle()
+    assert plugins["chan"].sent() == []
+    assert [k for k in plugins["sink"].kinds() if k != "candidate_forgotten"] == []
+
+
+def test_a_failing_tool_is_retried_and_shown_until_it_is_done(hub: Hub, plugins: dict[str, Any],
+                                                              clock: FakeClock) -> None:
+    cid = known_person(hub)
+    plugins["eraser"].fail = PluginNotReady("Google Sheets injoignable", retry_after=60)
+    plan = hub.eraser.forget(BRANCH, cid)
+    hub.cycle()
+    receipts = {r.plugin: r for r in hub.store.receipts(plan.erasure_id)}
+    assert receipts["eraser"].state == "retrying" and receipts["eraser"].items == ()
+    assert hub.store.list_erasures(BRANCH, open_only=True)  # not finished: the payload is kept for the retry
+    plugins["eraser"].fail = None
+    clock.advance(3600)
+    hub.cycle()
+    receipts = {r.plugin: r for r in hub.store.receipts(plan.erasure_id)}
+    assert receipts["eraser"].state == "done" and len(receipts["eraser"].items) == 2
+    assert plugins["eraser"].forgotten[-1].candidate.email == EMAIL  # the retry still had the record
+    assert hub.store.list_erasures(BRANCH, open_only=True) == []
+
+
+def test_an_erasure_interrupted_halfway_changes_nothing(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = known_person(hub)
+    before = hub.store.get_entity("candidates", cid)
+    calls = {"n": 0}
+
+    def dies_on_the_third_event(body: str) -> str:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the process is stopped in the middle of the rewrite
+        return "{}"
+    monkeypatch.setattr("hub.privacy.forget.scrub", dies_on_the_third_event)
+    with pytest.raises(KeyboardInterrupt):
+        hub.eraser.forget(BRANCH, cid)
+    assert hub.store.get_entity("candidates", cid) == before
+    assert hub.store.list_erasures() == []
+    assert all(EMAIL in body for _, kind, _, _, body in hub.store.candidate_events(BRANCH, cid)
+               if kind == "candidate_registered")
+    monkeypatch.undo()
+    hub.eraser.forget(BRANCH, cid)  # and it can be done again, completely
+    assert hub.store.get_entity("candidates", cid) == {"id": cid}
+
+
+def test_forgetting_twice_is_refused_with_the_command_that_shows_the_first(hub: Hub) -> None:
+    cid = known_person(hub)
+    hub.eraser.forget(BRANCH, cid)
+    with pytest.raises(ForgetError, match="hub forget --status"):
+        hub.eraser.forget(BRANCH, cid)
+
+
+# --- the commands ----------------------------------------------------------------------------------------------
+
+def run(hub: Hub, *args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(cli, ["--config", str(hub.config.root), *args], input=input, catch_exceptions=False,
+                              obj={"registry": hub.registry, "hub": hub})
+
+
+def test_export_lists_every_field_the_journey_and_every_recipient(hub: Hub) -> None:
+    import json
+
+    cid = known_person(hub)
+    result = run(hub, "export", "--candidate", EMAIL)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["personne"]["email"] == EMAIL and data["personne"]["phone"] == PHONE
+    assert data["personne"]["id"] == cid
+    assert [s["statut"] for s in data["rendez_vous"]] == ["réservé"]
+    assert any(m["destinataire"] == "la personne" and m["etat"] == "fait" for m in data["messages"])
+    tools = {(r["outil"], r["role"]) for r in data["destinataires"]}
+    assert {("sink", "a transmis au hub"), ("sink", "a reçu"), ("chan", "a reçu"), ("mute", "a reçu")} <= tools
+    page = run(hub, "export", "--candidate", cid, "--format", "html")
+    assert "Qui a reçu vos informations" in page.output and "Aïcha" in page.output
+
+
+def test_forget_dry_run_changes_nothing_then_forget_and_its_status(hub: Hub) -> None:
+    cid = known_person(hub)
+    dry = run(hub, "forget", "--candidate", PHONE, "--dry-run")
+    assert dry.exit_code == 0 and "Rien n'a été changé" in dry.output and "mute" in dry.output
+    assert hub.store.list_erasures() == []
+    refused = run(hub, "forget", "--candidate", cid, input="n\n")
+    assert refused.exit_code == 1 and hub.store.list_erasures() == []
+    done = run(hub, "forget", "--candidate", cid, "--yes")
+    assert done.exit_code == 0 and "hub forget --status --branch lyon" in done.output
+    assert EMAIL not in done.output
+    hub.cycle()
+    status = run(hub, "forget", "--status")
+    assert status.exit_code == 0
+    assert "À FAIRE À LA MAIN" in status.output and "terminé" in status.output
+    again = run(hub, "forget", "--candidate", EMAIL)
+    assert again.exit_code != 0 and "effacée" in again.output
+
+
+def test_forget_status_fails_while_a_tool_could_not_erase(hub: Hub, plugins: dict[str, Any]) -> None:
+    cid = known_person(hub)
+    plugins["eraser"].fail = RuntimeError("boom")
+    hub.eraser.forget(BRANCH, cid)
+    for _ in range(6):  # unexpected errors: dead after max_attempts
+        hub.cycle()
+        hub.clock.advance(3600)  # type: ignore[attr-defined]
+    status = run(hub, "forget", "--status")
+    assert status.exit_code == 1
+    assert "hub retry --branch lyon --plugin eraser" in status.output
