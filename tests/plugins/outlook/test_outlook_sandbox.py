@@ -14,7 +14,7 @@ import httpx
 import msal
 import pytest
 
-from hub.sandbox import DemoContext
+from hub.sandbox import DemoContext, DemoPhase
 from hub.serving import ServerThread
 from hub.testing import FakeClock
 from hub_outlook.sandbox import DEMO_SECRET, OutlookSandbox
@@ -428,7 +428,7 @@ def test_subscription_handshake_notifications_and_lifecycle(graph: Graph, fake: 
         assert change["changeType"] == "updated" and change["tenantId"] == TENANT
         assert fake.lifecycle(sub["id"], "reauthorizationRequired") == 202
         assert receiver.received[-1]["value"][0]["lifecycleEvent"] == "reauthorizationRequired"
-        assert graph("POST", f"/subscriptions/{sub['id']}/reauthorize").status_code == 200
+        assert graph("POST", f"/subscriptions/{sub['id']}/reauthorize").status_code == 204
         later = (clock() + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
         renewed = graph("PATCH", f"/subscriptions/{sub['id']}", {"expirationDateTime": later})
         assert renewed.status_code == 200 and renewed.json()["expirationDateTime"].startswith(later[:19])
@@ -513,7 +513,14 @@ def test_demo_settings_environ_and_description(url: str) -> None:
     text = demo_fake.describe("lyon")
     assert "0 e-mail envoyé" in text and "1 rendez-vous" in text and "10/03/2026 14:00" in text
     assert demo_fake.describe("paris") == "(pas de boîte Outlook pour cette antenne)"
-    assert demo_fake.demo_actions(demo) == []
+    book, move = demo_fake.demo_actions(demo)  # staff book a session by phone in Outlook, then move it
+    assert (book.phase, move.phase) == (DemoPhase.BOOK, DemoPhase.CHANGE)
+    book.run()
+    (booked,) = [e for e in demo_fake.events("lyon") if e["attendees"]]
+    assert [a["emailAddress"]["name"] for a in booked["attendees"]] == ["Nadia Belkacem"]
+    move.run()
+    (moved,) = [e for e in demo_fake.events("lyon") if e["attendees"]]
+    assert moved["start"]["dateTime"] < booked["start"]["dateTime"]
 
 
 def test_an_event_created_with_a_property_graph_does_not_know_is_refused(graph: Graph, fake: OutlookSandbox) -> None:
