@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         display_phone,
         spreadsheet_safe,
     )
+    from hub.identity import email_key, phone_key
     from hub.sources import Poller
 
 __all__ = [
@@ -67,9 +68,11 @@ __all__ = [
     "command_context",
     "default_secret_env",
     "display_phone",
+    "email_key",
     "failure_for",
     "failure_from_exception",
     "location",
+    "phone_key",
     "programme_checks",
     "read_secret",
     "retry_after",
@@ -83,6 +86,8 @@ _LAZY = {  # re-exported on first use: their modules import pydantic-settings, z
     "default_secret_env": "hub.config.env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
     "location": "hub.config.checks",  # a key path as config problems print it: event_types."x".programme
     "programme_checks": "hub.config.checks",  # check_branch helper: a programme (and module) must exist
+    "email_key": "hub.identity",  # how the hub compares e-mails (case and Unicode form ignored)
+    "phone_key": "hub.identity",  # how the hub compares phones (the last nine digits)
     **dict.fromkeys(("InvalidValue", "Rejected", "clean_candidate", "clean_email", "clean_name", "clean_phone",
                      "clean_text", "display_phone", "spreadsheet_safe"), "hub.hygiene"),  # input hygiene
 }

@@ -84,6 +84,7 @@ class Hub:
         self._next_poll: dict[tuple[str, str, str], float] = {}
         self._again_after: dict[tuple[str, str, str], float] = {}  # a source's own "sooner" for its next poll
         self._needs_call_checked: dict[str, float] = {}
+        self._retention_checked = 0.0
 
     def _context_factory(self, branch_id: str) -> Callable[[str], HubContext]:
         cache: dict[str, HubContext] = {}
@@ -286,8 +287,20 @@ class Hub:
     def fire_schedule(self) -> int:
         fired = scheduler.fire_due(self.store, self.clock(), self.sinks, after_store=self.planner.on_stored)
         self._needs_call_alerts()
+        self._retention()
         self.eraser.finish()
         return fired
+
+    def _retention(self) -> None:
+        """The daily retention purge (hub.privacy.retention), looked at once an hour per process."""
+        if time.monotonic() < self._retention_checked:
+            return
+        self._retention_checked = time.monotonic() + 3600
+        from hub.privacy.retention import purge_due
+        try:
+            purge_due(self, self.clock())
+        except Exception:  # the store busy, a branch misconfigured: logged, tried again in an hour
+            log.error("retention purge failed", exc_info=True)
 
     def _needs_call_alerts(self) -> None:
         """Once an hour per branch: a `candidate_needs_call` event for each person who registered and booked

@@ -502,9 +502,10 @@ def auth_group() -> None:
 
 
 def _add_privacy() -> None:
-    from hub.privacy.commands import export_command, forget_command
+    from hub.privacy.commands import export_command, forget_command, retention_command
     cli.add_command(export_command)
     cli.add_command(forget_command)
+    cli.add_command(retention_command)
 
 
 _add_messages()

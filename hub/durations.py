@@ -21,6 +21,7 @@ _UNITS = {
     "h": 3600, "hour": 3600, "hours": 3600, "heure": 3600, "heures": 3600,
     "d": 86400, "day": 86400, "days": 86400, "j": 86400, "jour": 86400, "jours": 86400,
     "w": 604800, "week": 604800, "weeks": 604800, "semaine": 604800, "semaines": 604800,
+    "y": 365 * 86400, "year": 365 * 86400, "years": 365 * 86400, "an": 365 * 86400, "ans": 365 * 86400,
 }
 _MONTHS = {"month", "months", "mo", "mois"}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$")

@@ -53,8 +53,8 @@ from hub.durations import Offset, Seconds, parse_offset
 from hub.errors import ConfigError, ConfigProblem
 from hub.events import ContractType, OutcomeCategory
 
-__all__ = ["LOG_LEVELS", "BranchConfig", "HubConfig", "HubSettings", "MessagesSettings", "config_root",
-           "default_secret_env", "load_config", "read_env_file", "read_secret_file"]
+__all__ = ["LOG_LEVELS", "BranchConfig", "HubConfig", "HubSettings", "MessagesSettings", "PrivacySettings",
+           "config_root", "default_secret_env", "load_config", "read_env_file", "read_secret_file"]
 
 BRANCH_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -199,6 +199,17 @@ class Programme(_Strict):
     modules: list[str] = []
 
 
+class PrivacySettings(_Strict):
+    """`[privacy]` of a branch file: how long the branch keeps people's data."""
+
+    retention: Seconds = Field(2 * 365 * 86400, description=(
+        "a person is erased, from the hub and from every tool as `hub forget` does, this long after their last "
+        "contact (last session, outcome, or message received); the CNIL's framework for social support keeps "
+        "the active base 2 years after the last contact; written \"2 ans\", \"730 jours\" or \"104 semaines\""))
+    purge: bool = Field(True, description=(
+        "run the purge every day in `hub run`; false: only `hub retention` does it, when staff run it"))
+
+
 class BranchConfig(_Strict):
     """One branch file. Plugin tables are validated apart, each by its plugin's model."""
 
@@ -220,6 +231,7 @@ class BranchConfig(_Strict):
         "where to alert staff when a plugin is paused or a delivery dies (at most once a day per problem): "
         "webhook URLs (chat tools), or e-mail addresses mailed through the branch's mail channel"))
     messages: MessagesSettings = MessagesSettings()
+    privacy: PrivacySettings = PrivacySettings()
     channels: dict[str, str] = Field(default_factory=dict, description=(
         "which plugin delivers each medium, e.g. { email = \"gmail\" }; default: the one enabled plugin that can"))
     settings: dict[str, Any] = Field(default_factory=dict, exclude=True)

@@ -18,7 +18,7 @@ from hub.identity import email_key, phone_key
 if TYPE_CHECKING:
     from hub.app import Hub
 
-__all__ = ["export_command", "forget_command"]
+__all__ = ["export_command", "forget_command", "retention_command"]
 
 EXAMPLES = "\b\nExamples:\n"
 _STATE_WORDS = {"done": "fait", "pending": "en attente", "retrying": "nouvel essai prévu", "dead": "en échec",
@@ -201,3 +201,50 @@ def _render_status(data: list[dict[str, Any]]) -> str:
             if tool["fix"]:
                 lines.append(f"    pour réessayer : {tool['fix']}")
     return "\n".join(lines)
+
+
+@click.command("retention", epilog=EXAMPLES + "  hub retention --dry-run\n  hub retention --branch lyon --yes")
+@click.option("--branch", metavar="BRANCH", help="Only this branch.")
+@click.option("--dry-run", is_flag=True, help="List who is past the retention period; erase nobody.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def retention_command(ctx: click.Context, branch: str | None, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """The people whose last contact (session, outcome, message) is older than their branch's retention
+    (`[privacy] retention`, 2 years by default), erased as `hub forget` erases them. `hub run` does it every
+    day by itself unless the branch sets `purge = false`."""
+    from hub.cli import known, open_hub
+    from hub.privacy.retention import expired
+
+    hub = open_hub(ctx)
+    known(branch, hub.branches, "branch", "--branch")
+    now = hub.clock()
+    people = [p for b in sorted(hub.branches) if branch in (None, b) for p in expired(hub, b, now)]
+    listing = [{"branch": p.branch, "candidate": p.candidate_id, "last_contact": p.last_contact.isoformat()}
+               for p in people]
+    if as_json and (dry_run or not people):
+        click.echo(json.dumps(listing, indent=2, ensure_ascii=False))
+        return
+    if not as_json:
+        if not people:
+            click.echo("Personne n'a dépassé la durée de conservation.")
+            return
+        click.echo(f"{len(people)} personne{'s' if len(people) > 1 else ''} sans contact depuis plus longtemps que "
+                   "la durée de conservation de leur antenne :")
+        for p in people:
+            zone = hub.config.zone(p.branch)
+            click.echo(f"  {p.candidate_id} (antenne {p.branch}) : dernier contact le "
+                       f"{p.last_contact.astimezone(zone):%d/%m/%Y}")
+    if dry_run:
+        if not as_json:
+            click.echo("Rien n'a été effacé (--dry-run).")
+        return
+    if not yes and not click.confirm("Les effacer maintenant, dans le hub et dans chaque outil ?", default=False):
+        click.echo("Rien n'a été effacé.")
+        ctx.exit(1)
+    erased = [hub.eraser.forget(p.branch, p.candidate_id, reason="retention").erasure_id for p in people]
+    if as_json:
+        click.echo(json.dumps([{**item, "erasure": e} for item, e in zip(listing, erased, strict=True)], indent=2))
+    else:
+        click.echo(f"Effacé{'s' if len(erased) > 1 else ''} dans le hub ; les outils sont prévenus par le service "
+                   "(hub run) ; suivez l'avancement avec : hub forget --status")

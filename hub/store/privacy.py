@@ -56,6 +56,22 @@ class PrivacyRows:
             out.setdefault(int(r[0]), []).append((str(r[1]), str(r[2]), float(r[3])))
         return out
 
+    def last_contacts(self, branch: str) -> dict[str, float]:
+        """Each person of the branch not yet erased -> the time of their last contact: the latest of what a
+        tool told about them (registration, booking, cancellation, outcome), their sessions' start, and the
+        messages they were sent."""
+        rows = self._read(
+            "SELECT candidate_id, MAX(t) FROM ("
+            " SELECT candidate_id, occurred_at AS t FROM events WHERE branch=:b AND candidate_id IS NOT NULL"
+            "  AND source != 'hub' AND source NOT LIKE 'hub.%'"
+            " UNION ALL SELECT candidate_id, updated_at FROM deliveries WHERE branch=:b AND kind='message_due'"
+            "  AND state='done' AND candidate_id IS NOT NULL"
+            " UNION ALL SELECT candidate_id, CAST(strftime('%s', json_extract(body, '$.start')) AS REAL) FROM sessions"
+            "  WHERE branch=:b AND candidate_id IS NOT NULL"
+            ") WHERE candidate_id NOT IN (SELECT candidate_id FROM erasures) AND t IS NOT NULL"
+            " GROUP BY candidate_id", {"b": branch}).fetchall()
+        return {str(r[0]): float(r[1]) for r in rows}
+
     # --- erasures -----------------------------------------------------------------------------------------------
 
     def add_erasure(self, erasure_id: str, branch: str, candidate_id: str, reason: str, payload: dict[str, Any],

@@ -291,6 +291,10 @@ class Store(Protocol):
         """event seq -> [(plugin, state, updated_at)] for the person's deliveries."""
         ...
 
+    def last_contacts(self, branch: str) -> dict[str, float]:
+        """Each person of the branch not yet erased -> the time of their last contact."""
+        ...
+
     def add_erasure(self, erasure_id: str, branch: str, candidate_id: str, reason: str, payload: dict[str, Any],
                     now: datetime) -> None:
         """Joins."""
