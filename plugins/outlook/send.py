@@ -11,6 +11,10 @@ again. Private state `send:<delivery key>` holds ids only:
          --commit {"s": "draft", "id", "t": now}--> POST /users/{mb}/messages/{id}/send (202)
          --> {"s": "sent", "id", "msg", "c"}  (committed with the delivery's outcome)
 
+and `mails:<candidate id>` lists the delivery keys of the mails made for that person (added with the "new"
+commit, before any draft exists), so an erasure (erasure.py) finds every one of them, drafts included, without
+searching the mailbox.
+
 On a repeat of the same delivery key:
 
     "sent"   nothing, no request.
@@ -47,8 +51,9 @@ tests/plugins/outlook/test_outlook_send.py:
 
 Limits (Exchange Online, per mailbox, reference §4): 30 messages per minute and 10,000 recipients per rolling
 24 h. The hub counts its own sends in private state (`window`: the last minute's send times, and recipients in
-5-minute buckets over 24 h) and defers, never fails. Staff sending from the same mailbox are not counted: Exchange
-then refuses with a 429 or a 4xx the hub has not met yet [?].
+5-minute buckets over 24 h), each one before it is made (committed with the draft's id: a crash right after
+a send cannot let the next daemon send a 31st that minute), and defers, never fails. Staff sending from the
+same mailbox are not counted: Exchange then refuses with a 429 or a 4xx the hub has not met yet [?].
 """
 
 from __future__ import annotations
@@ -83,6 +88,19 @@ RECIPIENTS_PER_MAIL = 1  # To only: the hub sends no Cc or Bcc
 
 def state_key(delivery_key: str) -> str:
     return f"send:{delivery_key}"
+
+
+def person_key(candidate_id: str) -> str:
+    """Private state listing the delivery keys of the mails made for one person (for the erasure)."""
+    return f"mails:{candidate_id}"
+
+
+def remember(hub: HubContext, candidate_id: str | None, delivery_key: str) -> None:
+    if candidate_id is None:
+        return  # a mail to staff
+    keys: list[str] = list(hub.state_get(person_key(candidate_id)) or [])
+    if delivery_key not in keys:
+        hub.state_put(person_key(candidate_id), [*keys, delivery_key])
 
 
 def marker(delivery_key: str) -> str:
@@ -184,7 +202,7 @@ def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: 
         if found is None:
             found = _by_marker(client, key)
         if found is not None and not found.get("isDraft", True):
-            _record_sent(hub, message, key, str(found["id"]), window)
+            _record_sent(hub, message, key, str(found["id"]), window, counted=bool(record.get("n")))
             return
         if found is not None:
             draft_id = str(found["id"])
@@ -202,15 +220,19 @@ def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: 
     if draft_id is None:
         if state != "new":  # a crash while creating leaves a trace: the repeat looks for the draft first
             hub.state_put(state_key(key), {"s": "new"})
+            remember(hub, message.candidate_id, key)
             hub.checkpoint()
         created = client.create_draft(graph_message(message, box.settings, key))
         if not created.get("id"):
             raise PluginNotReady(f"{SERVICE} a créé le brouillon sans en donner l'identifiant")
         draft_id = str(created["id"])
-    hub.state_put(state_key(key), {"s": "draft", "id": draft_id, "t": hub.now().timestamp()})
-    hub.checkpoint()  # the draft's id is durable before anything is sent
+    counted = bool(record and record.get("s") == "draft" and record.get("n"))
+    if not counted:  # counted before the send, with the draft's id: a crash after the send cannot hide it
+        window.count_send()
+    hub.state_put(state_key(key), {"s": "draft", "id": draft_id, "t": hub.now().timestamp(), "n": 1})
+    hub.checkpoint()  # the draft's id (and the send's place in the window) are durable before it is sent
     client.send_draft(draft_id)
-    _record_sent(hub, message, key, draft_id, window)
+    _record_sent(hub, message, key, draft_id, window, counted=True)
 
 
 def _by_marker(client: GraphClient, key: str) -> dict[str, Any] | None:
@@ -258,8 +280,11 @@ def _recipient(address: str, name: str | None = None) -> dict[str, Any]:
     return {"emailAddress": email}
 
 
-def _record_sent(hub: HubContext, message: Message, key: str, graph_id: str, window: SendWindow) -> None:
+def _record_sent(hub: HubContext, message: Message, key: str, graph_id: str, window: SendWindow, *,
+                 counted: bool = False) -> None:
     hub.state_put(state_key(key), {"s": "sent", "id": graph_id, "msg": message.id, "c": message.candidate_id})
-    window.count_send()
+    remember(hub, message.candidate_id, key)  # a mail made before the list existed
+    if not counted:
+        window.count_send()
     log.info("mail sent", extra={"branch": hub.branch, "message_id": message.id, "graph_id": graph_id,
                                  "candidate": message.candidate_id, "purpose": message.purpose})

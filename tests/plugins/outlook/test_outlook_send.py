@@ -126,6 +126,23 @@ def test_a_crash_at_each_step_still_sends_exactly_one_mail(outlook_hub: Hub, mic
     assert len(microsoft.sent()) == 2 and microsoft.drafts() == []
 
 
+@pytest.mark.parametrize("after", [False, True], ids=["before the send", "after the send"])
+def test_a_send_is_counted_in_the_minute_once_even_across_a_crash(outlook_hub: Hub, microsoft: FakeMicrosoft,
+                                                                   clock: FakeClock,
+                                                                   crash_at: Callable[[str, bool], None],
+                                                                   after: bool) -> None:
+    """Counted with the draft's id, before the send: a process killed right after a send still has it in the
+    minute's count, so the next daemon cannot send a 31st that minute (Exchange would answer 429)."""
+    crash_at("send_draft", after)
+    with pytest.raises(Crash):
+        deliver_directly(outlook_hub, make_message(), "k")
+    assert len(outlook_hub.context(BRANCH, "outlook").state_get("window")["recent"]) == 1
+    clock.advance(SEND_LAG)
+    deliver_directly(outlook_hub, make_message(), "k")  # the re-delivery (sends, or finds it sent)
+    assert sum(outlook_hub.context(BRANCH, "outlook").state_get("window")["buckets"].values()) == 1  # not twice
+    assert len(microsoft.sent()) == 1
+
+
 def test_a_draft_still_a_draft_right_after_the_send_is_not_sent_again(
         outlook_hub: Hub, microsoft: FakeMicrosoft, clock: FakeClock,
         crash_at: Callable[[str, bool], None]) -> None:
