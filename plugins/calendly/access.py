@@ -21,9 +21,10 @@ SCOPES_URL = "https://developer.calendly.com/docs/authentication/scopes"
 POLLING_SCOPES = ("users:read", "scheduled_events:read")
 WEBHOOK_SCOPES = ("webhooks:write", "scheduled_events:read")
 LINK_SCOPES = ("scheduling_links:write",)
+ERASURE_SCOPES = ("data_compliance:write",)  # delete-invitee-data reference page (erasure.py)
 SCOPE_HELP = (f"portées nécessaires : {', '.join(POLLING_SCOPES)} pour le relevé périodique ; "
               f"{', '.join(WEBHOOK_SCOPES)} pour les webhooks ; {', '.join(LINK_SCOPES)} pour les liens à usage "
-              "unique")
+              f"unique ; {', '.join(ERASURE_SCOPES)} pour l'effacement des personnes (Calendly Enterprise)")
 PLAN_HINT = "upgrade"
 
 
@@ -74,8 +75,10 @@ class CalendlyNotAdmin(PluginAuthFailed):
 
 
 class CalendlyDenied(PluginAuthFailed):
-    """Another 403 (a resource of another account, a revoked permission): pause rather than fail every poll."""
+    """Another 403 (a resource of another account, a revoked permission): pause rather than fail every poll.
+    `detail` is Calendly's own message (never personal data), for callers that tell refusals apart."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, detail: str = "") -> None:
         super().__init__(f"Calendly refuse l'accès ({title or '403'}) : vérifiez que le jeton est celui du compte "
                          f"Calendly de l'antenne et ses portées ; {SCOPE_HELP}")
+        self.detail = detail

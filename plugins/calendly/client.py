@@ -170,10 +170,13 @@ class CalendlyClient:
             raise failure
         if status == 204 or not response.content:
             return {}
-        body = _json_or_empty(response)
-        if not body and response.content:
+        try:
+            data: Any = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):  # `{}` is a body (a 202 of the data compliance API), anything else is not
             raise PluginNotReady(f"Calendly a répondu {status} avec un contenu qui n'est pas du JSON")
-        return body
+        return data
 
     def _reset_seconds(self, response: httpx.Response) -> float:
         raw = response.headers.get("x-ratelimit-reset")  # seconds until the window resets
@@ -255,6 +258,11 @@ class CalendlyClient:
     def delete(self, uri: str) -> None:
         self.request("DELETE", uri)
 
+    def delete_invitee_data(self, emails: list[str]) -> None:
+        """Ask Calendly to erase the invitees with these e-mails across the organisation (202, done within 7
+        days); Enterprise plan and the data_compliance:write scope only (see erasure.py)."""
+        self.request("POST", "/data_compliance/deletion/invitees", json={"emails": emails})
+
     def create_scheduling_link(self, event_type_uri: str) -> dict[str, Any]:
         body = {"max_event_count": 1, "owner": event_type_uri, "owner_type": "EventType"}
         return self.request("POST", "/scheduling_links", json=body)["resource"]
@@ -271,7 +279,7 @@ def _forbidden(body: dict[str, Any], method: str, path: str, params: dict[str, A
         return CalendlyForbidden(403, str(body.get("title", "")), str(body.get("message", "")))
     if organization_asked(method, path, params, json):
         return CalendlyNotAdmin()
-    return CalendlyDenied(str(body.get("title", "")))
+    return CalendlyDenied(str(body.get("title", "")), str(body.get("message", "")))
 
 
 def _int(raw: str | None) -> int | None:

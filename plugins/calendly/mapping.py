@@ -6,7 +6,8 @@ same events with the same `source_id`s for the same facts: the hub's dedupe make
 * an active invitee -> `session_booked` (its `old_invitee`, after a reschedule, becomes `replaces_ref`);
 * a cancelled invitee -> `session_booked` + `session_cancelled` (the booking dedupes if already known),
   except after a reschedule (`rescheduled: true`): nothing, the new invitee's booking replaces it;
-* a no-show -> `outcome_recorded` with category `absent`.
+* a no-show -> `outcome_recorded` with category `absent`;
+* an invitee Calendly anonymized (a data deletion request, see erasure.py) -> nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 HUB_CANDIDATE_PREFIX = "cnd_"
 NO_SHOW_STATE = "no_show:"  # + invitee uuid -> no-show uuid (plugin state, ids only)
+# Calendly's data deletion keeps the invitee, name and answers removed, e-mail "anonymized", e.g.
+# 1e99adf8a31ad9@deleted.calendly.com (https://help.calendly.com/hc/en-us/articles/4412601189911)
+ANONYMIZED_DOMAIN = "@deleted.calendly.com"
 _YES = {"oui", "yes", "true", "vrai", "1", "j'accepte", "d'accord", "ok"}
 
 
@@ -147,11 +151,18 @@ def session_from(settings: Settings, scheduled_event: dict[str, Any], invitee: d
     )
 
 
+def is_anonymized(invitee: dict[str, Any]) -> bool:
+    """Whether Calendly erased this invitee (a data deletion request): nothing of the person is left in it."""
+    return str(invitee.get("email") or "").strip().casefold().endswith(ANONYMIZED_DOMAIN)
+
+
 def facts(settings: Settings, scheduled_event: dict[str, Any], invitee: dict[str, Any]) -> list[Event]:
     """Every event this invitee's current state stands for (see the module docstring). Raises PayloadError."""
     uri = invitee.get("uri")
     if not isinstance(uri, str) or "/invitees/" not in uri:
         raise PayloadError("uri", "invité sans URI Calendly")
+    if is_anonymized(invitee):
+        return []  # erased at the person's request: never read back as someone new
     programme = programme_for(settings, scheduled_event)
     if programme is None:
         return []

@@ -2,6 +2,12 @@
 
 Polling works on every Calendly plan and is always on; webhooks (Standard plan and above) make bookings
 arrive at once and share their dedupe keys with polling, so both may run together harmlessly.
+
+Erasure (`candidate_forgotten`, erasure.py): on the Enterprise plan, with the data_compliance:write scope and
+Calendly's data requests permission, the person's bookings are erased through Calendly's data compliance API
+(name and answers deleted, e-mail anonymized, within 7 days); on any other plan the receipt tells staff the
+admin centre's Data deletion step, with the dates of the bookings. Either way the connector drops what it kept
+about the person, and a booking Calendly anonymized is never read back as a new person.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
 
     from hub.api import BranchConfig
     from hub.context import HubContext
+    from hub.events import Event
     from hub.sandbox import Sandbox
     from hub.sources import Check, Poller, WebhookRoute
 
@@ -167,6 +174,14 @@ def register_commands(cli: click.Group) -> None:
     from hub_calendly.commands import calendly
 
     cli.add_command(calendly)
+
+
+@hookimpl
+def candidate_forgotten(hub: HubContext, event: Event) -> None:
+    """The person is forgotten: erase their bookings in Calendly (API on Enterprise, else a manual step)."""
+    from hub_calendly.erasure import forget
+
+    forget(hub, settings_of(hub), event)
 
 
 @hookimpl

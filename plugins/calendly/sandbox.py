@@ -1,9 +1,12 @@
 """A faithful fake of the parts of Calendly API v2 the connector uses, for tests and `hub demo`.
 
 Shapes follow Calendly's OpenAPI examples (users/me, scheduled_events, invitees, invitee_no_shows,
-webhook_subscriptions, scheduling_links): `{"resource": ...}` or `{"collection": [...], "pagination": {...}}`,
-errors as `{"title", "message"}`, and X-RateLimit-Limit/Remaining/Reset on every response. Resource URIs are
-always on https://api.calendly.com, as the real ones; the client only keeps their paths.
+webhook_subscriptions, scheduling_links, data_compliance/deletion/invitees): `{"resource": ...}` or
+`{"collection": [...], "pagination": {...}}`, errors as `{"title", "message"}`, and
+X-RateLimit-Limit/Remaining/Reset on every response. Resource URIs are always on https://api.calendly.com, as
+the real ones; the client only keeps their paths. The data deletion endpoint, its plan and permission checks and
+what a processed request erases are in sandbox_compliance.py (`process_data_deletions` plays Calendly's back
+office, which takes up to 7 days).
 
 One instance serves several branches: each has its own fake user, organisation and token. The script
 methods (`book`, `cancel`, `reschedule`, `mark_no_show`) play the candidates and staff, and deliver signed
@@ -29,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.sandbox import DemoAction, DemoContext, Sandbox
+from hub_calendly import sandbox_compliance
 from hub_calendly.sandbox_limits import (
     PLANS,
     ROLES,
@@ -102,11 +106,14 @@ class FakeAccount:
     rate_limit: int = PLANS["standard"]
     scopes: frozenset[str] | None = None  # None: a legacy token, made before scopes existed (full access)
     role: str = "owner"  # in the organisation: user, admin or owner
+    data_requests: bool = False  # Calendly's "data requests permission", granted by its support (sandbox_compliance)
+    deletion_requests: list[dict[str, Any]] = field(default_factory=list)
     last_success: dict[str, datetime] = field(default_factory=dict)
     window: int = -1
     used: int = 0
     inject: list[tuple[int, int]] = field(default_factory=list)
     inject_after: int = 0
+    inject_path: str = ""  # only requests whose path starts with it fail (and count for `inject_after`)
 
     @property
     def organization(self) -> str:
@@ -171,21 +178,28 @@ class CalendlySandbox(Sandbox):
             account = self.account(branch)
             account.plan, account.rate_limit = plan, PLANS[plan]
 
-    def set_token(self, branch: str, *, scopes: set[str] | None = None, role: str | None = None) -> None:
-        """The token's scopes (None: a legacy token with full access) and its user's role in the organisation."""
+    def set_token(self, branch: str, *, scopes: set[str] | None = None, role: str | None = None,
+                  data_requests: bool | None = None) -> None:
+        """The token's scopes (None: a legacy token with full access), its user's role in the organisation, and
+        whether Calendly's support granted that user the data requests permission (data compliance endpoints)."""
         with self.lock:
             account = self.account(branch)
             account.scopes = frozenset(scopes) if scopes is not None else None
             if role is not None:
                 account.role = ROLES[ROLES.index(role)]
+            if data_requests is not None:
+                account.data_requests = data_requests
 
-    def fail_next(self, branch: str, status: int = 429, reset: int = 30, times: int = 1, after: int = 0) -> None:
+    def fail_next(self, branch: str, status: int = 429, reset: int = 30, times: int = 1, after: int = 0,
+                  path: str = "") -> None:
         """Make `times` requests of this branch fail with `status` (429 carries `reset`), once `after` more
-        requests have been answered (a failure in the middle of a poll)."""
+        requests have been answered (a failure in the middle of a poll); with `path`, only requests to paths
+        starting with it fail or are counted."""
         with self.lock:
             account = self.account(branch)
             account.inject.extend([(status, reset)] * times)
             account.inject_after = after
+            account.inject_path = path
 
     # --- the script: what candidates and staff do in Calendly ---------------------------------------------------
 
@@ -291,6 +305,22 @@ class CalendlySandbox(Sandbox):
             owner.invitee(invitee_uri)[1]["no_show"] = None
             pending = self._webhooks(owner, "invitee_no_show.deleted", invitee_uri)
         self._send(pending)
+
+    def process_data_deletions(self, branch: str) -> int:
+        """Calendly's back office handles the branch's pending data deletion requests (it takes up to 7 days):
+        the invitees with those e-mails are anonymized. Returns how many were."""
+        with self.lock:
+            return sandbox_compliance.process(self.account(branch), _ts(self.clock()))
+
+    def holds(self, branch: str, text: str) -> int:
+        """How many times `text` (case ignored) appears in what the fake keeps for the branch: its bookings,
+        invitees, no-shows, links, data deletion requests, and every webhook body it sent."""
+        with self.lock:
+            account = self.account(branch)
+            kept = [account.events, account.invitees, account.no_shows, account.links, account.deletion_requests,
+                    [json.loads(d.body) for d in self.outbox]]
+            blob = json.dumps(kept, ensure_ascii=False)
+        return blob.casefold().count(text.casefold())
 
     def subscribe_directly(self, branch: str, url: str, key: str,
                            events: tuple[str, ...] = ("invitee.created", "invitee.canceled")) -> str:
@@ -416,6 +446,7 @@ class CalendlySandbox(Sandbox):
             Route("/webhook_subscriptions", self._endpoint(self._subscriptions), methods=["GET", "POST"]),
             Route("/webhook_subscriptions/{uuid}", self._endpoint(self._subscription), methods=["GET", "DELETE"]),
             Route("/scheduling_links", self._endpoint(self._create_link), methods=["POST"]),
+            Route("/data_compliance/deletion/invitees", self._endpoint(self._delete_invitee_data), methods=["POST"]),
         ]
         return Starlette(routes=routes)
 
@@ -440,9 +471,10 @@ class CalendlySandbox(Sandbox):
         limits = {"X-RateLimit-Limit": str(account.rate_limit),
                   "X-RateLimit-Remaining": str(max(0, account.rate_limit - account.used)),
                   "X-RateLimit-Reset": str(reset)}
-        if account.inject and account.inject_after > 0:
+        targeted = request.url.path.startswith(account.inject_path)
+        if account.inject and targeted and account.inject_after > 0:
             account.inject_after -= 1
-        elif account.inject:
+        elif account.inject and targeted:
             status, injected_reset = account.inject.pop(0)
             if status == 429:
                 limits.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(injected_reset)})
@@ -653,6 +685,10 @@ class CalendlySandbox(Sandbox):
                 "owner": etype["uri"], "owner_type": "EventType"}
         account.links.append(link)
         return 201, {"resource": link}
+
+    def _delete_invitee_data(self, request: Request, account: FakeAccount,
+                             body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        return sandbox_compliance.request_deletion(account, body, _ts(self.clock()))
 
     # --- hub demo (sandbox_demo.py) -----------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ _SCOPES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"^/webhook_subscriptions", "webhooks:write"),
         ("DELETE", r"^/webhook_subscriptions", "webhooks:write"),
         ("POST", r"^/scheduling_links", "scheduling_links:write"),
+        ("POST", r"^/data_compliance/", "data_compliance:write"),  # delete-invitee-data reference page
     )]
 
 
