@@ -30,6 +30,7 @@ from hub.messages.planner import Planner
 from hub.messages.policy import MessagePolicy
 from hub.plugins import BranchPlugins, PluginRegistry
 from hub.privacy.forget import Eraser, Tombstones
+from hub.privacy.optout import OptOutLinks
 from hub.sources import Poller, WebhookRoute
 from hub.store import Store, open_store
 
@@ -70,7 +71,8 @@ class Hub:
         for branch_id, branch in config.branches.items():
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
-        self.planner = Planner(self.store, config, self.channel)
+        self.optout_links = OptOutLinks(config.state_dir, config.hub.webhooks.public_url)
+        self.planner = Planner(self.store, config, self.channel, self.optout_links)
         self.eraser = Eraser(self.store, self.branches, Tombstones(self.store, config.state_dir), clock)
         self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored,
                                  forgotten=self.eraser.is_forgotten)

@@ -46,6 +46,7 @@ class BranchStatus:
     mail_channel: str = ""  # the plugin sending the branch's mails; "" when none (nothing is sent)
     needs_call: int = 0  # people registered long ago who booked nothing: someone should call them
     bounced: int = 0  # e-mail addresses that bounced: no mail goes to them until they change
+    opted_out: int = 0  # people who asked for no more non-essential messages (their opt-out link)
 
 
 def local(value: float | None, zone: ZoneInfo) -> str:
@@ -93,7 +94,7 @@ def collect(hub: Hub, branch: str | None = None) -> list[BranchStatus]:
         waiting = store.waiting_for_booking(branch_id, hub.clock() - timedelta(seconds=settings.needs_call_after))
         bounced = store.kv_count(branch_id, MESSAGES, BOUNCED_PREFIX)
         out.append(BranchStatus(branch_id, str(zone), plugins, problems, hub.channel(branch_id, "email") or "",
-                                len(waiting), bounced))
+                                len(waiting), bounced, store.optout_count(branch_id)))
     return out
 
 
@@ -180,6 +181,9 @@ def render(branches: list[BranchStatus], plugin_errors: dict[str, str], *, style
         if branch.bounced:
             lines += _wrap(f"{branch.bounced} e-mail address(es) bounced: no more mail to them until they are "
                            "corrected in the form or the tracking sheet", "  ", "    ")
+        if branch.opted_out:
+            lines += _wrap(f"{branch.opted_out} person(s) asked for no more messages (opt-out link): only the "
+                           "essential ones still go to them ([messages] essential)", "  ", "    ")
         if branch.problems:
             lines.append(f"  {len(branch.problems)} row(s) or answer(s) for staff to fix:")
             for problem in branch.problems:

@@ -161,6 +161,8 @@ class MessagesSettings(_Strict):
     signature: str | None = Field(None, description="how mails are signed (default: L'équipe de <name>)")
     referrer_notes: bool = Field(True, description=(
         "a word to the referring structure on registration, attendance and outcome, when the candidate consented"))
+    essential: list[str] = Field(default_factory=lambda: ["session_moved", "session_cancelled"], description=(
+        "purposes still sent to a person who opted out (their own session moved or cancelled, by default)"))
 
     @field_validator("quiet_hours")
     @classmethod

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from hub.config import BranchConfig, HubConfig
@@ -25,6 +26,9 @@ from hub.messages.purposes import BY_KEY
 from hub.messages.quiet import next_allowed
 from hub.messages.render import Renderer, TemplateProblem, facts
 from hub.store import Store
+
+if TYPE_CHECKING:
+    from hub.privacy.optout import OptOutLinks
 
 __all__ = ["BOUNCED_PREFIX", "MESSAGES", "POSITIVE", "Planner", "message_id"]
 
@@ -55,8 +59,10 @@ class _Plan:
 
 
 class Planner:
-    def __init__(self, store: Store, config: HubConfig, channel: Channel) -> None:
+    def __init__(self, store: Store, config: HubConfig, channel: Channel,
+                 optout: OptOutLinks | None = None) -> None:
         self.bounces: list[tuple[str, str | None]] = []  # (branch, candidate) to tell staff after the commit
+        self.optout = optout  # each candidate's personal opt-out link (hub.privacy.optout)
         self.store = store
         self.config = config
         self.channel = channel
@@ -144,9 +150,11 @@ class Planner:
         to, to_name = self._recipient(purpose.recipient, plan.candidate)
         skipped = self._why_not(branch, purpose.key, purpose.recipient, plan.candidate, to)
         channel = self.channel(branch.id, "email")
+        person = plan.candidate.id if plan.candidate is not None and purpose.recipient == "candidate" else None
+        optout = self.optout.link(branch.id, person) if self.optout is not None and person else None
         values = facts(branch, zone, candidate=plan.candidate, session=plan.session, previous=plan.previous,
                        outcome=plan.outcome, due_offset=plan.due_offset, due_at=plan.due_at,
-                       booking_link=_booking_link(branch, plan.candidate))
+                       booking_link=_booking_link(branch, plan.candidate), optout_link=optout)
         try:
             rendered = self.renderer(branch.id).render(purpose.key, values)
         except TemplateProblem as exc:  # hub config check reports it; the message is not lost, it is skipped
@@ -159,7 +167,8 @@ class Planner:
             subject=rendered.subject if rendered else purpose.label, text=rendered.text if rendered else "",
             html=rendered.html if rendered else None, from_name=branch.messages.from_name or branch.name,
             reply_to=branch.messages.reply_to, candidate_id=plan.candidate.id if plan.candidate else None,
-            session_id=plan.session.id if plan.session else None)
+            session_id=plan.session.id if plan.session else None,
+            headers=self.optout.headers(branch.id, person) if self.optout is not None and person else {})
         not_before = plan.not_before
         if purpose.recipient == "candidate" and skipped is None:
             not_before = next_allowed(max(not_before or now, now), zone, branch.messages.quiet_hours)

@@ -76,6 +76,10 @@ class MessagePolicy:
         assert message is not None
         if message.to and self.planner.bounced(branch, message.to):
             return "the address bounced since this message was planned"
+        if message.recipient == "candidate" and message.candidate_id and \
+                message.purpose not in self.config.branches[branch].messages.essential and \
+                self.store.optout_of(branch, message.candidate_id, message.medium) is not None:
+            return "the person asked for no more messages (opt-out); this one is not essential"
         if message.purpose == "booking_relance" and message.candidate_id and self.store.has_session(
                 message.candidate_id):
             return "a session was booked since: no relance needed"

@@ -111,7 +111,8 @@ def to_html(text: str) -> str:
 
 def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, session: Session | None = None,
           previous: Session | None = None, outcome: Outcome | None = None, due_offset: str | None = None,
-          due_at: datetime | None = None, booking_link: str | None = None) -> dict[str, Any]:
+          due_at: datetime | None = None, booking_link: str | None = None,
+          optout_link: str | None = None) -> dict[str, Any]:
     """Every variable a template may use (always all of them, None when unknown), in French."""
     settings = branch.messages
     programme = branch.programmes.get(session.programme) if session and session.programme else None
@@ -124,6 +125,7 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         "signature": settings.signature or f"L'équipe de {branch.name}",
         "quoi_apporter": settings.what_to_bring,
         "lien_rdv": booking_link,
+        "lien_desinscription": optout_link,
         "referent": referrer.contact_name if referrer else None,
         "structure": referrer.structure if referrer else None,
         "date": None, "heure": None, "lieu": None, "visio": None, "programme": None, "module": None,
@@ -173,6 +175,7 @@ def when_from(now: datetime, start: datetime, zone: ZoneInfo) -> str:
 def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: str) -> dict[str, Any]:
     """Made-up values for `hub messages preview` and for checking a branch's overrides."""
     from hub.events import OutcomeCategory, Referrer
+    from hub.messages.purposes import BY_KEY
 
     candidate = Candidate(id="cnd_exemple", first_name="Aïcha", last_name="Benali", email="aicha@exemple.invalid",
                           consent=True, referrer=Referrer(structure="Mission locale de Lyon", kind="mission_locale",
@@ -189,6 +192,8 @@ def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: s
     link = (branch.messages.booking_url or "https://calendly.com/votre-antenne/rendez-vous") + \
         "?utm_content=cnd_exemple"
     values = facts(branch, zone, candidate=candidate, session=session, previous=previous, outcome=outcome,
-                   due_at=due_at if purpose in ("reminder", "followup") else None, booking_link=link)
+                   due_at=due_at if purpose in ("reminder", "followup") else None, booking_link=link,
+                   optout_link="https://hub.votre-antenne.org/desinscription/exemple"
+                   if BY_KEY[purpose].recipient == "candidate" else None)
     return {**values, "probleme": "gsheets est en pause : jeton refusé (401)",
             "a_faire": f"hub auth google --branch {branch.id}, then hub retry --branch {branch.id} --plugin gsheets"}

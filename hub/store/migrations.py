@@ -150,4 +150,10 @@ CREATE TABLE tombstones (
     PRIMARY KEY (branch, kind, digest)
 )
 """,
+    """
+CREATE TABLE optouts (
+    branch TEXT NOT NULL, candidate_id TEXT NOT NULL, medium TEXT NOT NULL, source TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (branch, candidate_id, medium)
+)
+""",
 ]

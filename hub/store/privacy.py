@@ -132,6 +132,23 @@ class PrivacyRows:
         row = self._read("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return row is not None and int(row[0]) == 0
 
+    # --- opt-outs -----------------------------------------------------------------------------------------------
+
+    def set_optout(self, branch: str, candidate_id: str, medium: str, source: str, now: datetime) -> bool:
+        """Atomic. The person wants no more non-essential messages by `medium`; False when already so."""
+        cur = self._write("INSERT OR IGNORE INTO optouts(branch, candidate_id, medium, source, at) VALUES"
+                          " (?,?,?,?,?)", (branch, candidate_id, medium, source, ts(now)))
+        return bool(cur.rowcount)
+
+    def optout_of(self, branch: str, candidate_id: str, medium: str) -> tuple[str, float] | None:
+        """(source, when) of the person's opt-out for `medium`, if any."""
+        row = self._read("SELECT source, at FROM optouts WHERE branch=? AND candidate_id=? AND medium=?",
+                         (branch, candidate_id, medium)).fetchone()
+        return (str(row[0]), float(row[1])) if row is not None else None
+
+    def optout_count(self, branch: str) -> int:
+        return int(self._read("SELECT COUNT(*) FROM optouts WHERE branch=?", (branch,)).scalar())
+
     # --- tombstones ---------------------------------------------------------------------------------------------
 
     def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:

@@ -325,6 +325,17 @@ class Store(Protocol):
         """Copy the write-ahead log into the database and empty it (after an erasure)."""
         ...
 
+    def set_optout(self, branch: str, candidate_id: str, medium: str, source: str, now: datetime) -> bool:
+        """Atomic. The person wants no more non-essential messages by `medium`; False when already so."""
+        ...
+
+    def optout_of(self, branch: str, candidate_id: str, medium: str) -> tuple[str, float] | None:
+        """(source, when) of the person's opt-out for `medium`, if any."""
+        ...
+
+    def optout_count(self, branch: str) -> int:
+        ...
+
     def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:
         """Joins."""
         ...
