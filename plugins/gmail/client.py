@@ -12,7 +12,9 @@ the message of a per-user limit) is read here.
     5xx                                    -> PluginNotReady
     401, a refused token refresh           -> hub_google.auth_failed: the plugin pauses for this branch
     403 other (a scope missing, delegation denied), 400 failedPrecondition (Gmail not enabled for the
-        account, no domain-wide delegation) -> PluginAuthFailed: a person must act
+        account, no domain-wide delegation) -> PluginAuthFailed: a person must act; a missing scope
+        (insufficientPermissions / ACCESS_TOKEN_SCOPE_INSUFFICIENT) is its subclass ScopeMissing, which the
+        erasure catches around trash and delete (it then leaves the step to staff, erasure.py)
     400 other (invalid To header...)       -> GmailRejected (DeliveryRejected): dead letter at once
     404                                    -> None from the methods that look something up (`missing_ok`)
 """
@@ -41,14 +43,22 @@ QUOTA_WAIT = 60.0
 """Per-user request quotas are counted per minute (https://developers.google.com/gmail/api/reference/quota)."""
 _RETRY_AT = re.compile(r"Retry after (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)")
 METHODS = frozenset({"users.getProfile", "users.labels.list", "users.drafts.create", "users.drafts.get",
-                     "users.drafts.list", "users.drafts.send", "users.threads.get", "users.messages.list",
-                     "users.messages.get", "users.history.list"})
+                     "users.drafts.list", "users.drafts.send", "users.drafts.delete", "users.threads.get",
+                     "users.messages.list", "users.messages.get", "users.messages.trash", "users.messages.delete",
+                     "users.history.list"})
 """The only Gmail methods this channel calls (the service object is built with these alone)."""
 _SENDING = re.compile(r"sending (limit|quota)|limit for sending", re.IGNORECASE)
+SCOPE_REASONS = ("insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+"""A 403 for a token without the method's scope: `errors[].reason` and `details[].reason` of Google's body
+(a real one: https://github.com/kenn-io/msgvault/issues/11)."""
 
 
 class GmailRejected(DeliveryRejected):
     """A message Gmail refuses for good (an invalid recipient header...): dead letter, no retry."""
+
+
+class ScopeMissing(PluginAuthFailed):
+    """The token lacks the method's scope (403 insufficientPermissions): the consent given does not allow it."""
 
 
 class RateLimited(PluginNotReady):
@@ -100,9 +110,14 @@ class GmailClient:
         """{id, message: {id, threadId, labelIds}}."""
         return self._execute(self._drafts.create(userId="me", body={"message": {"raw": raw}}))
 
-    def get_draft(self, draft_id: str) -> dict[str, Any] | None:
+    def get_draft(self, draft_id: str, fmt: str = "minimal") -> dict[str, Any] | None:
         """The draft, or None once it is gone (Gmail deletes a draft when it is sent)."""
-        return self._execute(self._drafts.get(userId="me", id=draft_id, format="minimal"), missing_ok=True)
+        return self._execute(self._drafts.get(userId="me", id=draft_id, format=fmt), missing_ok=True)
+
+    def delete_draft(self, draft_id: str) -> bool:
+        """drafts.delete ("Immediately and permanently deletes the specified draft"; gmail.compose allows it):
+        True when deleted, False when it was already gone (404)."""
+        return self._execute(self._drafts.delete(userId="me", id=draft_id), missing_ok=True) is not None
 
     def find_drafts(self, query: str) -> list[dict[str, Any]]:
         return list(self._execute(self._drafts.list(userId="me", q=query, maxResults=10)).get("drafts", []))
@@ -113,8 +128,10 @@ class GmailClient:
 
     # --- reading ----------------------------------------------------------------------------------------------
 
-    def get_thread(self, thread_id: str) -> dict[str, Any] | None:
-        return self._execute(self._threads.get(userId="me", id=thread_id, format="minimal"), missing_ok=True)
+    def get_thread(self, thread_id: str, fmt: str = "minimal", headers: list[str] | None = None
+                   ) -> dict[str, Any] | None:
+        request = self._threads.get(userId="me", id=thread_id, format=fmt, metadataHeaders=headers)
+        return self._execute(request, missing_ok=True)
 
     def list_messages(self, query: str, *, page_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
         return self._execute(self._messages.list(userId="me", q=query, pageToken=page_token,
@@ -123,6 +140,18 @@ class GmailClient:
     def get_message(self, message_id: str, fmt: str, headers: list[str] | None = None) -> dict[str, Any] | None:
         request = self._messages.get(userId="me", id=message_id, format=fmt, metadataHeaders=headers)
         return self._execute(request, missing_ok=True)
+
+    # --- erasing (erasure.py) -----------------------------------------------------------------------------------
+
+    def trash_message(self, message_id: str) -> bool:
+        """messages.trash (gmail.modify or https://mail.google.com/): True when moved to the trash (or already
+        there), False when the message is gone (404); ScopeMissing without the scope."""
+        return self._execute(self._messages.trash(userId="me", id=message_id), missing_ok=True) is not None
+
+    def delete_message(self, message_id: str) -> bool:
+        """messages.delete, permanent (https://mail.google.com/ only): True when deleted, False when already
+        gone (404); ScopeMissing without the scope."""
+        return self._execute(self._messages.delete(userId="me", id=message_id), missing_ok=True) is not None
 
     def history(self, start: str, *, page_token: str | None = None) -> dict[str, Any] | None:
         """Messages added to the inbox since history id `start`; None on 404 (the id is too old: full sync;
@@ -155,7 +184,7 @@ class GmailClient:
                 from None
         if self.auth is not None:
             self.auth.persist()
-        if reply == "":  # drafts.delete answers with an empty body
+        if reply == "":  # drafts.delete and messages.delete answer with an empty body
             return {}
         if not isinstance(reply, dict):
             raise PluginNotReady(f"{SERVICE} a répondu sans objet JSON ({type(reply).__name__})")
@@ -183,6 +212,10 @@ class GmailClient:
         if status == 401:
             self._forget()
             return auth_failed(self.branch, "Gmail a refusé le jeton (401)")
+        if status == 403 and reason in SCOPE_REASONS:
+            return ScopeMissing(
+                f"{SERVICE} refuse cette opération (403 {reason}) : l'autorisation donnée au hub ne la permet pas ; "
+                f"reconnectez le compte : {auth_command(self.branch)}", fix=auth_command(self.branch))
         if status == 403:
             return PluginAuthFailed(
                 f"{SERVICE} refuse l'accès (403 {reason}) : il manque une autorisation (envoi ou lecture) ou la "

@@ -59,6 +59,19 @@ class Mailbox:
         assert self._sender is not None  # set by profile()
         return self._sender
 
+    def scopes(self) -> frozenset[str]:
+        """The scopes the mailbox's credentials carry: those Google granted when the credentials say (a user
+        token refreshed), else those they were made with (the token file's, a service account's), else those
+        the hub asks for (hub_google.SCOPES["gmail"]; a fixed token says none)."""
+        auth = self.client().auth
+        if auth is None:
+            from hub_google import SCOPES
+
+            return frozenset(SCOPES["gmail"])
+        creds = auth.credentials
+        granted = getattr(creds, "granted_scopes", None) or getattr(creds, "scopes", None)
+        return frozenset(granted or auth.scopes)
+
     def forget(self) -> None:
         """After refused credentials: build the client again (re-reading the token file) at the next use."""
         with _LOCK:

@@ -4,6 +4,14 @@
   committed before the send, so a crash at any point sends it once; 2 Gmail requests per mail normally.
 - source `rebonds` (bounces.py): the mailbox's history since the last poll; a delivery-status notification
   about a mail the hub sent becomes `message_bounced`. One cheap request when nothing came.
+- `candidate_forgotten` (erasure.py): the person is erased (RGPD art. 17). The hub's own traces in the
+  mailbox go as far as the consent allows: the mails it sent to the person or about them (to the referrer,
+  to staff), their bounce reports, its unsent drafts. With today's scopes (below) Gmail allows only the
+  drafts (drafts.delete: gmail.compose); for each mail the receipt gives staff the exact Gmail search
+  (`in:anywhere rfc822msgid:<id>`) and what to delete. With gmail.modify the mails are trashed (Gmail
+  empties the trash after 30 days), with https://mail.google.com/ deleted for good. The person's own mails
+  and staff's hand-written ones are the branch's correspondence: a manual item. Its private state about
+  the person (`send:`, `gm:`, `p:`) goes.
 - `hub doctor` (checks.py): the token, the mailbox and sender, the account kind and its consent screen.
 - sandbox (sandbox.py): a strict fake of the Gmail v1 endpoints used, driven by the real client.
 
@@ -15,9 +23,13 @@ Scopes (hub_google.SCOPES["gmail"], asked by `hub auth google --branch B` togeth
                     DSN's body), threads.get, labels.list: gmail.metadata would not allow q nor the body
 
 That is the narrowest pair that does the job: gmail.modify would add changing labels and trashing, which
-the channel never does. Both are *restricted* scopes: on a Workspace account the OAuth consent screen
-should be "Internal" (exempt from Google's verification); a consumer account needs a published app ("In
-testing", refresh tokens expire after 7 days) and Google's verification. `hub doctor` says which applies.
+only the erasure would use (messages.trash needs gmail.modify or https://mail.google.com/, messages.delete
+the latter alone: the discovery document's scopes per method). Without it an erasure leaves the sent mails
+to staff, with the exact search for each; a branch that wants the hub to trash them needs gmail.modify in
+its consent (hub_google.SCOPES["gmail"], then `hub auth google` again). Both are *restricted* scopes: on a
+Workspace account the OAuth consent screen should be "Internal" (exempt from Google's verification); a
+consumer account needs a published app ("In testing", refresh tokens expire after 7 days) and Google's
+verification. `hub doctor` says which applies.
 Google libraries are imported on first use.
 """
 
@@ -94,6 +106,19 @@ def register_sandbox(register: Callable[[Sandbox], None]) -> None:
     from hub_gmail.sandbox import GmailSandbox
 
     register(GmailSandbox())
+
+
+@hookimpl
+def candidate_forgotten(hub: HubContext, event: Event) -> None:
+    from hub_gmail.erasure import forget
+    from hub_gmail.mailbox import mailbox
+
+    box = mailbox(hub)
+    try:
+        forget(hub, event, box)
+    except PluginAuthFailed:
+        box.forget()  # the next try re-reads the token file (after `hub auth google`)
+        raise
 
 
 @hookimpl

@@ -2,12 +2,15 @@
 
 Driven by the real google-api-python-client through `client_options={"api_endpoint": ...}`, it speaks the wire
 format of the discovery document shipped with the client: users.getProfile, drafts.create/get/list/send/delete,
-messages.send/get/list (the search operators the channel uses: rfc822msgid:, in:, from:, to:, newer_than:,
-subject:, plain words; another operator is an error, so a test never passes on a query the fake ignores),
-threads.get, history.list, labels.list, and an OAuth token endpoint (refresh; a revoked token gets
+messages.send/get/list/trash/delete (the search operators the channel uses: rfc822msgid:, in:, from:, to:,
+newer_than:, subject:, plain words; another operator is an error, so a test never passes on a query the fake
+ignores), threads.get, history.list, labels.list, and an OAuth token endpoint (refresh; a revoked token gets
 `invalid_grant`). It refuses what Gmail refuses, with Google's error JSON: a bad Authorization (401), another
-user's mailbox (403), a missing `raw` or one that is not base64 (URL-safe or standard, as proto3 JSON
-accepts), a missing or invalid To header, unknown ids (404 notFound, the same body as an expired historyId).
+user's mailbox (403), a token without one of the method's scopes (403 insufficientPermissions, the scopes read
+from the discovery document: messages.trash needs gmail.modify or https://mail.google.com/, messages.delete
+the latter only, drafts.delete allows gmail.compose), a missing `raw` or one that is not base64 (URL-safe or
+standard, as proto3 JSON accepts), a missing or invalid To header, unknown ids (404 notFound, the same body as
+an expired historyId). A message trashed more than 30 days ago is gone, as Gmail empties its trash.
 Faults can be injected: 429 (with Gmail's "Retry after <time>"), 5xx, the daily sending limit (403
 dailyLimitExceeded), a bounce arriving later, history expiry. Every request is recorded (`count()`,
 `methods()`), every sent mail kept as sent (`sent(branch)` parses it back, RFC 5322).
@@ -16,6 +19,7 @@ dailyLimitExceeded), a bounce arriving later, history expiry. Every request is r
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import re
 import secrets
@@ -38,10 +42,15 @@ from hub.sandbox import DemoContext, Sandbox
 from hub_gmail.sandbox_mailbox import SYSTEM_LABELS, Mailbox, Stored, dsn, parse_mail, payload, rewrite_headers
 
 DEMO_DOMAIN = "cravate-demo.org"
+MAIL_GOOGLE = "https://mail.google.com/"
+GMAIL = "https://www.googleapis.com/auth/gmail."
+HUB_SCOPES = (GMAIL + "compose", GMAIL + "readonly")
+"""What a token is granted unless a test says otherwise: what the hub asks (hub_google.SCOPES["gmail"],
+checked by a test)."""
 USER_UNITS_PER_MINUTE = 15_000
 UNITS = {"messages.send": 100, "drafts.send": 100, "drafts.create": 10, "drafts.get": 5, "drafts.list": 5,
-         "drafts.delete": 10, "messages.get": 5, "messages.list": 5, "threads.get": 10, "history.list": 2,
-         "users.getProfile": 1, "labels.list": 1}
+         "drafts.delete": 10, "messages.get": 5, "messages.list": 5, "messages.trash": 5, "messages.delete": 10,
+         "threads.get": 10, "history.list": 2, "getProfile": 1, "labels.list": 1}
 """Quota units per method and the per-user limit, https://developers.google.com/gmail/api/reference/quota
 (reference C4; drafts.create/delete and threads.get are not in our excerpt: the page lists them at 10)."""
 _BASE64 = re.compile(r"^[A-Za-z0-9_+/-]*={0,2}$")  # proto3 JSON bytes: URL-safe or standard, padded or not
@@ -57,6 +66,8 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
         ("messages.list", "GET", r"^messages$"),
         ("messages.send", "POST", r"^messages/send$"),
         ("messages.get", "GET", r"^messages/(?P<id>[^/]+)$"),
+        ("messages.delete", "DELETE", r"^messages/(?P<id>[^/]+)$"),
+        ("messages.trash", "POST", r"^messages/(?P<id>[^/]+)/trash$"),
         ("threads.get", "GET", r"^threads/(?P<id>[^/]+)$"),
         ("history.list", "GET", r"^history$"),
     ]]
@@ -75,8 +86,41 @@ UNAUTHENTICATED = error_body(
     401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
     "cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/"
     "devconsole-project.", "authError", location="Authorization", locationType="header")
-_FIELDS = {"messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted"}  # historyTypes -> History field
+_FIELDS = {"messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted",  # historyTypes -> History field
+           "labelAdded": "labelsAdded"}
 RAW_REQUIRED = "'raw' RFC822 payload message string or uploading message via /upload/* URL required"
+
+
+@functools.lru_cache(maxsize=1)
+def required_scopes() -> dict[str, frozenset[str]]:
+    """Each method's scopes (any one suffices), as the discovery document shipped with the client lists them."""
+    from googleapiclient.discovery_cache import get_static_doc
+
+    users = json.loads(get_static_doc("gmail", "v1") or "{}")["resources"]["users"]
+    out = {name: frozenset(m.get("scopes", [])) for name, m in users.get("methods", {}).items()}
+    for resource, body in users.get("resources", {}).items():
+        out.update({f"{resource}.{name}": frozenset(m.get("scopes", []))
+                    for name, m in body.get("methods", {}).items()})
+    return out
+
+
+def insufficient_scope(method: str) -> ApiError:
+    """Gmail's answer to a token without the method's scope: the body of a real one
+    (https://github.com/kenn-io/msgvault/issues/11; `metadata.method` follows its
+    caribou.api.proto.MailboxService.<Method> pattern) and RFC 6750's header naming the scopes that would do
+    (seen on a Google API in https://github.com/kwent/react-google-contacts/issues/6)."""
+    noun, _, verb = method.rpartition(".")  # "messages.trash" -> TrashMessage
+    rpc = verb[:1].upper() + verb[1:] + noun[:-1].capitalize()
+    body = error_body(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.",
+                      "insufficientPermissions")
+    body["error"]["errors"][0]["message"] = "Insufficient Permission"
+    body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                 "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com",
+                                 "metadata": {"service": "gmail.googleapis.com",
+                                              "method": f"caribou.api.proto.MailboxService.{rpc}"}}]
+    scopes = " ".join(sorted(required_scopes().get(method, ())))
+    return ApiError(403, body, {"WWW-Authenticate": f'Bearer realm="https://accounts.google.com/", '
+                                                    f'error="insufficient_scope", scope="{scopes}"'})
 
 
 class ApiError(Exception):
@@ -112,6 +156,7 @@ class GmailSandbox(Sandbox):
         self.daily_limit = daily_limit
         self.mailboxes: dict[str, Mailbox] = {}  # address -> mailbox
         self.tokens: dict[str, str] = {}  # access token -> address
+        self.granted: dict[str, frozenset[str]] = {}  # access token -> its scopes (HUB_SCOPES unless said)
         self.refresh_tokens: dict[str, tuple[str, bool]] = {}  # refresh token -> (address, still valid)
         self.branches: dict[str, str] = {}  # branch -> address (tests and the demo)
         self.requests: list[Recorded] = []
@@ -120,10 +165,13 @@ class GmailSandbox(Sandbox):
 
     # --- what tests and the demo drive -----------------------------------------------------------------------
 
-    def add_mailbox(self, address: str, token: str, *, branch: str | None = None) -> Mailbox:
+    def add_mailbox(self, address: str, token: str, *, branch: str | None = None,
+                    scopes: tuple[str, ...] | None = None) -> Mailbox:
+        """A mailbox reached with `token`, which carries `scopes` (default: what the hub asks, HUB_SCOPES)."""
         with self.lock:
             box = self.mailboxes.setdefault(address, Mailbox(address))
             self.tokens[token] = address
+            self.granted[token] = frozenset(HUB_SCOPES if scopes is None else scopes)
             if branch:
                 self.branches[branch] = address
             return box
@@ -139,6 +187,20 @@ class GmailSandbox(Sandbox):
             box = self.mailbox(who)
             mails = sorted((m for m in box.messages.values() if "SENT" in m.labels), key=lambda m: m.history_id)
             return [m.mail for m in mails]
+
+    def grant(self, token: str, scopes: tuple[str, ...]) -> None:
+        """The scopes an access token carries from now on (a new consent, e.g. with gmail.modify)."""
+        with self.lock:
+            self.granted[token] = frozenset(scopes)
+
+    def holding(self, who: str, *texts: str) -> list[Stored]:
+        """The messages of a mailbox (trash and drafts included) whose headers or text parts contain one of
+        `texts` (case-insensitive, decoded): what an erasure must leave at zero."""
+        with self.lock:
+            box = self.mailbox(who)
+            box.purge_trash(self.clock())
+            wanted = [t.casefold() for t in texts if t]
+            return [m for m in box.messages.values() if any(t in readable(m).casefold() for t in wanted)]
 
     def drafts(self, who: str) -> list[EmailMessage]:
         with self.lock:
@@ -209,7 +271,7 @@ class GmailSandbox(Sandbox):
                     address = self._admit(request, user, method)
                     answer = self._handle(method, self.mailboxes[address], params,
                                           request.query_params.multi_items(), body)
-                status, headers = 200, {}
+                status, headers = (200 if answer is not None else 204), {}
             except ApiError as exc:
                 answer, status, headers = exc.body, exc.status, exc.headers
             with self.lock:
@@ -244,6 +306,9 @@ class GmailSandbox(Sandbox):
             raise ApiError(401, UNAUTHENTICATED)
         if user not in ("me", address):
             raise ApiError(403, error_body(403, "PERMISSION_DENIED", f"Delegation denied for {address}", "forbidden"))
+        needed = required_scopes().get(method, frozenset())
+        if needed and not needed & self.granted.get(auth[7:], frozenset(HUB_SCOPES)):
+            raise insufficient_scope(method)
         for i, (failure, only) in enumerate(self.failures):
             if only in (None, method):
                 del self.failures[i]
@@ -291,9 +356,9 @@ class GmailSandbox(Sandbox):
                 return {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}, 400
             access = f"ya29.gmail-sandbox-{len(self.tokens) + 1}"
             self.tokens[access] = address
+            self.granted[access] = frozenset(HUB_SCOPES)
         return {"access_token": access, "expires_in": 3599, "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/gmail.compose "
-                         "https://www.googleapis.com/auth/gmail.readonly"}, 200
+                "scope": " ".join(HUB_SCOPES)}, 200
 
     # --- the API ------------------------------------------------------------------------------------------------
 
@@ -307,6 +372,7 @@ class GmailSandbox(Sandbox):
             return params.get(name, [default])[0]
 
         now = self.clock()
+        box.purge_trash(now)
         if method == "getProfile":
             return {"emailAddress": box.address, "messagesTotal": len(box.messages),
                     "threadsTotal": len({m.thread_id for m in box.messages.values()}),
@@ -347,6 +413,17 @@ class GmailSandbox(Sandbox):
             return sent.summary()
         if method == "messages.send":
             return self._send(box, self._raw(_json(body), "message.raw"), now, None).summary()
+        if method in ("messages.trash", "messages.delete"):
+            target = box.messages.get(path["id"])
+            if target is None:
+                raise ApiError(404, NOT_FOUND)
+            if method == "messages.delete":  # permanent, and a draft's message takes its draft with it
+                for draft_id in [d for d, m in box.drafts.items() if m == target.id]:
+                    del box.drafts[draft_id]
+                box.remove(target.id)
+                return None
+            box.trash(target.id, now)  # trashing a message already in the trash changes nothing
+            return self._shown(target, "minimal", [])
         if method in ("messages.get", "threads.get"):
             fmt = one("format", "full") or "full"
             if fmt not in ("minimal", "full", "raw", "metadata"):
@@ -457,7 +534,8 @@ class GmailSandbox(Sandbox):
         out: dict[str, Any] = {"historyId": str(box.history_id)}
         if page:
             out["history"] = [{"id": str(h.id), "messages": [{"id": h.message.id, "threadId": h.message.thread_id}],
-                               _FIELDS[h.kind]: [{"message": h.message.summary()}]} for h in page]
+                               _FIELDS[h.kind]: [{"message": h.message.summary(),
+                                                  **({"labelIds": h.labels} if h.labels else {})}]} for h in page]
         if offset + limit < len(records):
             out["nextPageToken"] = str(offset + limit)
         return out
@@ -494,6 +572,20 @@ class GmailSandbox(Sandbox):
         lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "-+-".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def readable(stored: Stored) -> str:
+    """A stored mail's headers and text parts, decoded (RFC 2047 names, quoted-printable bodies)."""
+    mail = stored.mail
+    parts = [f"{k}: {v}" for k, v in mail.items()]
+    for part in mail.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                parts.append(str(part.get_content()))
+            except (LookupError, ValueError):  # an unknown charset: the bytes as UTF-8
+                data = part.get_payload(decode=True)
+                parts.append(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
+    return "\n".join(parts)
 
 
 def _demo_token(branch: str) -> str:

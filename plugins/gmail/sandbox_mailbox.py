@@ -11,7 +11,14 @@ Behaviour copied from Gmail (sandbox.py serves it over HTTP):
   about a week;
 - a bounce arrives later from mailer-daemon@googlemail.com as multipart/report; report-type=delivery-status,
   in the thread of the mail that bounced, quoting its Message-ID (X-Original-Message-ID, In-Reply-To,
-  References, and the returned headers).
+  References, and the returned headers);
+- messages.trash adds the TRASH label (a labelAdded history record); a search leaves the trash out unless
+  asked (includeSpamTrash, or in:trash / in:anywhere in q); Gmail deletes what has been in the trash for 30
+  days ("Messages that have been in Trash for more than 30 days will be automatically deleted. Once a
+  message has been permanently deleted, it cannot be recovered",
+  https://utk.teamdynamix.com/TDClient/2277/OIT-Portal/KB/PrintArticle?ID=137489 ; the same in
+  https://gojira.its.maine.edu/confluence/display/ITR/Decide+whether+to+Delete+or+Archive+in+GMail ;
+  Google's own page is https://support.google.com/mail/answer/7401).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ MAILER_DAEMON = "mailer-daemon@googlemail.com"
 SYSTEM_LABELS = ["INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "CHAT",
                  "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES",
                  "CATEGORY_FORUMS"]
+TRASH_DAYS = 30
 _TERM = re.compile(r'(\w+):\(([^)]*)\)|(\w+):("[^"]*"|\S+)|("[^"]*"|\S+)')
 
 
@@ -52,6 +60,7 @@ class Stored:
     raw: bytes
     history_id: int
     internal_ms: int
+    trashed_at: datetime | None = None
 
     @property
     def mail(self) -> EmailMessage:
@@ -64,8 +73,9 @@ class Stored:
 @dataclass
 class History:
     id: int
-    kind: str  # messageAdded, messageDeleted
+    kind: str  # messageAdded, messageDeleted, labelAdded
     message: Stored
+    labels: list[str] = field(default_factory=list)  # for labelAdded
 
 
 @dataclass
@@ -94,6 +104,21 @@ class Mailbox:
         stored = self.messages.pop(message_id)
         self.history.append(History(self.next_history(), "messageDeleted", stored))
 
+    def trash(self, message_id: str, now: datetime) -> None:
+        stored = self.messages[message_id]
+        if "TRASH" not in stored.labels:
+            stored.labels.append("TRASH")
+            stored.trashed_at = now
+            self.history.append(History(self.next_history(), "labelAdded", stored, ["TRASH"]))
+
+    def purge_trash(self, now: datetime) -> None:
+        """Gmail empties the trash of what has been there 30 days."""
+        for stored in [m for m in self.messages.values() if m.trashed_at is not None
+                       and now - m.trashed_at >= timedelta(days=TRASH_DAYS)]:
+            for draft_id in [d for d, m in self.drafts.items() if m == stored.id]:
+                del self.drafts[draft_id]
+            self.remove(stored.id)
+
     def expire_history(self) -> None:
         """History ids up to now stop working (Gmail keeps them about a week): history.list answers 404."""
         self.oldest_history = self.next_history()
@@ -106,6 +131,8 @@ class Mailbox:
                include_spam_trash: bool = False) -> list[Stored]:
         """Messages matching `query` (Gmail search syntax, the operators the channel uses), newest first."""
         terms = parse_query(query)
+        asked = {v for operator, values in terms if operator == "in" for v in values}
+        include_spam_trash = include_spam_trash or bool(asked & {"trash", "spam", "anywhere"})
         found = []
         for stored in self.messages.values():
             labels = set(stored.labels)

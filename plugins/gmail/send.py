@@ -4,7 +4,7 @@ Gmail has no idempotency key, and a Message-ID set by the client may not survive
 huacnlee/omamail#85; gauteh/lieer#198: "sending via the API creates new ones"), so the send cannot be found
 afterwards by what we wrote into it. Instead the delivery goes through a draft whose ids
 are committed before it is sent, in the plugin's private state under `send:<delivery key>` (ids only: no
-address, no body):
+address, no body; `p:<candidate id>` lists the person's delivery keys, for the erasure):
 
     none  --commit {"s": "new"}-->  drafts.create  --commit {"s": "draft", draft, thread}-->  drafts.send
           --> {"s": "sent", gmail id}  (committed with the delivery's outcome)
@@ -83,6 +83,21 @@ def state_key(delivery_key: str) -> str:
 def gmail_key(gmail_id: str) -> str:
     """Sent Gmail message id -> delivery key, for matching a bounce found by its Message-ID."""
     return f"gm:{gmail_id}"
+
+
+def person_key(candidate_id: str) -> str:
+    """Hub candidate id -> the delivery keys of every mail about them (to them, or to their referrer or staff
+    about them): what the erasure (erasure.py) looks up, since private state cannot be listed."""
+    return f"p:{candidate_id}"
+
+
+def _remember(hub: HubContext, message: Message, key: str) -> None:
+    cid = message.candidate_id
+    if not cid:
+        return
+    keys = list(hub.state_get(person_key(cid)) or [])
+    if key not in keys:
+        hub.state_put(person_key(cid), [*keys, key])
 
 
 class SendWindow:
@@ -177,7 +192,8 @@ def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: 
         draft = _orphan_draft(client, _our_message_id(box, key))
     if draft is None:
         if record is None or record.get("s") != "new":  # a crash while creating leaves a trace: the repeat
-            hub.state_put(state_key(key), {"s": "new"})      # looks for the draft before making another
+            hub.state_put(state_key(key), {"s": "new", "c": message.candidate_id})  # looks for the draft
+            _remember(hub, message, key)  # before making another; the erasure finds the draft by it
             hub.checkpoint()
         raw = mime.encode(mime.build(message, sender=box.sender(),
                                      from_name=message.from_name or box.settings.from_name,
@@ -185,7 +201,8 @@ def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: 
                                      now=hub.now()))
         created = client.create_draft(raw)
         draft = {"d": str(created["id"]), "t": str(created.get("message", {}).get("threadId", ""))}
-    hub.state_put(state_key(key), {"s": "draft", **draft})
+    hub.state_put(state_key(key), {"s": "draft", **draft, "c": message.candidate_id})
+    _remember(hub, message, key)
     hub.checkpoint()  # the draft's id is durable before anything is sent
     sent = client.send_draft(draft["d"])
     _record_sent(hub, message, key, sent, window)
@@ -217,6 +234,7 @@ def _record_sent(hub: HubContext, message: Message, key: str, sent: dict[str, An
     hub.state_put(state_key(key), {"s": "sent", "g": gmail_id, "t": str(sent.get("threadId", "")),
                                    "msg": message.id, "c": message.candidate_id})
     hub.state_put(gmail_key(gmail_id), key)
+    _remember(hub, message, key)
     window.count_send()
     log.info("mail sent", extra={"branch": hub.branch, "message_id": message.id, "gmail_id": gmail_id,
                                  "candidate": message.candidate_id, "purpose": message.purpose})
