@@ -30,7 +30,7 @@ QUOTA_WAIT = 60.0
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
 """Reasons Google gives with a 403 that only mean "too many requests": wait, nothing to re-authorise."""
 METHODS = frozenset({"spreadsheets.get", "spreadsheets.batchUpdate", "spreadsheets.values.batchGet",
-                     "spreadsheets.values.batchUpdate"})
+                     "spreadsheets.values.batchUpdate", "spreadsheets.values.batchClear"})
 """The only Sheets methods this connector calls (the service object is built with these alone)."""
 
 
@@ -85,6 +85,10 @@ class SheetsClient:
         """RAW: a name starting with '=' or a phone starting with '+' stays text, never a formula."""
         return self._execute(self._values.batchUpdate(
             spreadsheetId=spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
+
+    def batch_clear_values(self, spreadsheet_id: str, ranges: list[str]) -> dict[str, Any]:
+        """Clear the values of several ranges in one request (formats and drop-downs stay); for an erasure."""
+        return self._execute(self._values.batchClear(spreadsheetId=spreadsheet_id, body={"ranges": ranges}))
 
     def batch_update(self, spreadsheet_id: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
         return self._execute(self._spreadsheets.batchUpdate(

@@ -169,6 +169,15 @@ class FormSource:
                                     "l'antenne ; corrigez-le dans Fichier > Paramètres du classeur")
             return self.hub.zone
 
+    def read_rows(self, start: int, end: int) -> tuple[list[Any], list[list[Any]]]:
+        """The header and the rows `start`..`end` (1-based) of the form tab, in one read (for an erasure)."""
+        header, rows, _ = self._read(start, end)
+        return header, rows
+
+    def zone_of_answers(self) -> ZoneInfo:
+        """The zone answers' times are read in (part of each answer's id): the spreadsheet's, as last read."""
+        return self._sheet_zone(refresh=False)
+
     # --- reading ------------------------------------------------------------------------------------------------
 
     def _read(self, start: int, end: int, count_rows: bool = False) -> tuple[list[Any], list[list[Any]], int]:

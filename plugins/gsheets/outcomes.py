@@ -45,6 +45,8 @@ class OutcomeSource:
         cursor = json.loads(cursor_text) if cursor_text else {}
         seen: dict[str, Any] = self.hub.state_get("seen", {})
         for cid, columns in cursor.get("changes", {}).items():
+            if cid not in seen:  # erased since the last sync (hub_gsheets.erasure dropped what was seen of them)
+                continue
             for name, (value, number) in columns.items():
                 seen.setdefault(cid, {}).setdefault(name, {}).update(v=value, n=number)
         total = None

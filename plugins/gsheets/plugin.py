@@ -3,6 +3,10 @@
 Sources: `formulaire` (form answers -> candidate_registered) and `suivi` (writes pending tracking rows,
 reads staff's Présence/Résultat picks -> outcome_recorded). Event hooks only record the wanted rows (no
 network), so a burst of events costs a couple of batched writes. Google libraries load lazily.
+
+Erasure (`candidate_forgotten`, hub_gsheets.erasure): the person's tracking rows are deleted, the cells of their
+form answers cleared (rows kept: the form source counts rows), the connector's state about them dropped; the
+receipt asks staff to delete the answer in Google Forms too (its API cannot) and names the version history.
 """
 
 from __future__ import annotations
@@ -117,3 +121,11 @@ def session_cancelled(hub: HubContext, event: Event) -> None:
 @hookimpl
 def outcome_recorded(hub: HubContext, event: Event) -> None:
     _record(hub, event)
+
+
+@hookimpl
+def candidate_forgotten(hub: HubContext, event: Event) -> None:
+    """Unlike the hooks above this one calls Google: the erasure is done when the delivery is."""
+    from hub_gsheets.erasure import forget
+
+    forget(hub, event)

@@ -2,7 +2,8 @@
 
 Driven by the real google-api-python-client through `client_options={"api_endpoint": ...}`, it speaks the
 wire format of the discovery document shipped with the client: `values.get/batchGet/append/update/
-batchUpdate`, `spreadsheets.get/batchUpdate` (addSheet, setDataValidation, repeatCell, appendDimension),
+batchUpdate/clear/batchClear`, `spreadsheets.get/batchUpdate` (addSheet, setDataValidation, repeatCell,
+appendDimension, deleteDimension),
 Google's error JSON (401 UNAUTHENTICATED, 429 RESOURCE_EXHAUSTED with the per-user quota in
 `details`), and an OAuth token endpoint (refresh and code exchange; a revoked token gets `invalid_grant`).
 Every request is recorded so tests and benchmarks count them. Reads outside the grid are clipped (as
@@ -10,12 +11,15 @@ Google does); writes outside it are refused with "exceeds grid limits" (append a
 
 As strict as Sheets where a difference could hide a bug: append finds its table as Google does
 (sandbox_tables), batchUpdate bodies and field masks are checked against the discovery document
-(sandbox_schema), quotas are counted per user and per project when `quota` is on (sandbox_quota), cells
-over 50,000 characters are refused (sandbox_values), and the 403s carry Google's bodies (sandbox_model).
+(sandbox_schema) and applied all or none, quotas are counted per user and per project when `quota` is on
+(sandbox_quota), cells over 50,000 characters are refused (sandbox_values), clearing and deleting rows follow
+Google's rules (sandbox_rows), a token is refused a method none of its scopes allows (the scopes the
+discovery document lists per method; `scopes`), and the 403s carry Google's bodies (sandbox_model).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable
@@ -43,7 +47,8 @@ from hub_gsheets.sandbox_model import (
     quota_body,
 )
 from hub_gsheets.sandbox_quota import Quota
-from hub_gsheets.sandbox_schema import check_batch_update
+from hub_gsheets.sandbox_rows import clear_ranges, delete_dimension
+from hub_gsheets.sandbox_schema import check_batch_update, check_body, method_scopes
 from hub_gsheets.sandbox_tables import find_table
 from hub_gsheets.sandbox_values import check_cells, formatted, input_option, rows_of, shown, user_entered
 
@@ -66,6 +71,7 @@ class SheetsSandbox(Sandbox):
         self.lock = threading.RLock()
         self.spreadsheets: dict[str, Spreadsheet] = {}
         self.tokens: set[str] = set(tokens or {DEMO_TOKEN})
+        self.scopes: dict[str, set[str]] = {}  # access token -> its scopes; a token not listed has them all
         self.refresh_tokens: dict[str, bool] = {}  # refresh token -> still valid
         self.codes: set[str] = set()
         self.requests: list[Recorded] = []
@@ -151,8 +157,9 @@ class SheetsSandbox(Sandbox):
             self.sheet(spreadsheet_id, title).insert_column(column)
 
     def fail_next(self, status: int | str = 429, count: int = 1, kind: str | None = None) -> None:
-        """Answer the next `count` API requests (of `kind` read/write, or any) with this error: a status, or a
-        403 cause (PERMISSION_DENIED, SERVICE_DISABLED, ACCESS_TOKEN_SCOPE_INSUFFICIENT)."""
+        """Answer the next `count` API requests (of `kind` read/write, or of one method such as
+        "values.batchClear", or any) with this error: a status, or a 403 cause (PERMISSION_DENIED,
+        SERVICE_DISABLED, ACCESS_TOKEN_SCOPE_INSUFFICIENT)."""
         with self.lock:
             self.failures += [(status, kind)] * count
 
@@ -176,7 +183,7 @@ class SheetsSandbox(Sandbox):
             body = await request.body()
             try:
                 with self.lock:
-                    self._admit(request, kind)
+                    self._admit(request, kind, method)
                     payload = self._handle(method, request.method, path, request.query_params.multi_items(), body)
                 status = 200
             except ApiError as exc:
@@ -202,25 +209,28 @@ class SheetsSandbox(Sandbox):
         rest = path[len("/v4/spreadsheets/"):]
         if "/values" in rest:
             tail = rest.split("/values", 1)[1]
-            if tail == ":batchGet":
-                return "values.batchGet"
-            if tail == ":batchUpdate":
-                return "values.batchUpdate"
+            if tail in (":batchGet", ":batchUpdate", ":batchClear"):
+                return "values" + tail.replace(":", ".")
             if tail.endswith(":append"):
                 return "values.append"
+            if tail.endswith(":clear") and http == "POST":
+                return "values.clear"
             return "values.update" if http == "PUT" else "values.get"
         return "spreadsheets.batchUpdate" if rest.endswith(":batchUpdate") else "spreadsheets.get"
 
-    def _admit(self, request: Request, kind: str) -> None:
+    def _admit(self, request: Request, kind: str, method: str) -> None:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             raise ApiError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 "
                            "access token, login cookie or other valid authentication credential.")
+        granted = self.scopes.get(auth[7:])
+        if granted is not None and not granted & method_scopes(method):
+            raise ApiError(403, "", "", forbidden_body("ACCESS_TOKEN_SCOPE_INSUFFICIENT", method=method))
         for i, (status, only) in enumerate(self.failures):
-            if only in (None, kind):
+            if only in (None, kind, method):
                 del self.failures[i]
                 if isinstance(status, str):
-                    raise ApiError(403, "", "", forbidden_body(status))
+                    raise ApiError(403, "", "", forbidden_body(status, method=method))
                 body = quota_body(kind) if status == 429 else error_body(status, "UNAVAILABLE",
                                                                         "The service is currently unavailable.")
                 raise ApiError(status, "", "", body)
@@ -267,7 +277,10 @@ class SheetsSandbox(Sandbox):
             return self._describe(book)
         if method == "spreadsheets.batchUpdate":
             check_batch_update(data)  # before anything is applied: Google applies all requests or none
-            return {"spreadsheetId": book.spreadsheet_id, "replies": [self._request(book, r) for r in data["requests"]]}
+            return {"spreadsheetId": book.spreadsheet_id, "replies": self._requests(book, data["requests"])}
+        if method == "values.batchClear":
+            check_body(data, "BatchClearValuesRequest")
+            return {"spreadsheetId": book.spreadsheet_id, "clearedRanges": clear_ranges(book, data.get("ranges", []))}
         if method == "values.batchGet":
             return {"spreadsheetId": book.spreadsheet_id,
                     "valueRanges": [self._get(book, r, option) for r in params.get("ranges", [])]}
@@ -287,6 +300,10 @@ class SheetsSandbox(Sandbox):
                     "totalUpdatedCells": sum(r.get("updatedCells", 0) for r in responses),
                     "totalUpdatedSheets": len({sheet for sheet, _ in rows}), "responses": responses}
         range_text = unquote(rest.split("/values/", 1)[1])
+        if method == "values.clear":
+            check_body(data, "ClearValuesRequest")
+            [cleared] = clear_ranges(book, [range_text[:-len(":clear")]])
+            return {"spreadsheetId": book.spreadsheet_id, "clearedRange": cleared}
         if method in ("values.append", "values.update"):
             given = params.get("valueInputOption")
             raw = input_option(given[0] if given else None)
@@ -302,8 +319,7 @@ class SheetsSandbox(Sandbox):
         return {"spreadsheetId": book.spreadsheet_id,
                 "properties": {"title": book.title, "locale": "fr_FR", "timeZone": book.time_zone},
                 "sheets": [{"properties": {"sheetId": s.sheet_id, "title": s.title, "index": i, "sheetType": "GRID",
-                                           "gridProperties": {"rowCount": s.row_count, "columnCount": s.col_count}}}
-                           for i, s in enumerate(book.sheets.values())]}
+                                           "gridProperties": _grid(s)}} for i, s in enumerate(book.sheets.values())]}
 
     def _get(self, book: Spreadsheet, text: str, option: str) -> dict[str, Any]:
         ref = parse(text)
@@ -357,18 +373,31 @@ class SheetsSandbox(Sandbox):
         return {"spreadsheetId": book.spreadsheet_id, "tableRange": table.render(sheet.title) if table else "",
                 "updates": updates}
 
-    def _request(self, book: Spreadsheet, request: dict[str, Any]) -> dict[str, Any]:
+    def _requests(self, book: Spreadsheet, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Applied in order, all or none: a request Google refuses undoes those before it (in place: a test's
+        reference to a tab stays good)."""
+        before = {title: (sheet, copy.deepcopy(vars(sheet))) for title, sheet in book.sheets.items()}
+        next_id = self._next_sheet_id
+        try:
+            return [self._request(book, r, i) for i, r in enumerate(requests)]
+        except ApiError:
+            book.sheets, self._next_sheet_id = {title: sheet for title, (sheet, _) in before.items()}, next_id
+            for sheet, saved in before.values():
+                vars(sheet).update(saved)
+            raise
+
+    def _request(self, book: Spreadsheet, request: dict[str, Any], i: int) -> dict[str, Any]:
         (name, spec), = request.items()
         if name == "addSheet":
             props = spec.get("properties", {})
             title = props.get("title") or f"Feuille {len(book.sheets) + 1}"
             if any(s.title.casefold() == title.casefold() for s in book.sheets.values()):
-                raise invalid(f"Invalid requests[0].addSheet: A sheet with the name \"{title}\" already exists. "
+                raise invalid(f"Invalid requests[{i}].addSheet: A sheet with the name \"{title}\" already exists. "
                               "Please enter another name.")
             self._next_sheet_id += 1
             grid = props.get("gridProperties", {})
             sheet = Sheet(props.get("sheetId", self._next_sheet_id), title, row_count=grid.get("rowCount", 1000),
-                          col_count=grid.get("columnCount", 26))
+                          col_count=grid.get("columnCount", 26), frozen_rows=grid.get("frozenRowCount", 0))
             book.sheets[title] = sheet
             return {"addSheet": {"properties": {"sheetId": sheet.sheet_id, "title": title,
                                                 "index": len(book.sheets) - 1, "sheetType": "GRID",
@@ -393,6 +422,9 @@ class SheetsSandbox(Sandbox):
                 sheet.col_count += int(spec["length"])
             else:
                 sheet.row_count += int(spec["length"])
+            return {}
+        if name == "deleteDimension":
+            delete_dimension(sheet, spec, f"requests[{i}]")
             return {}
         if name == "updateSheetProperties":
             return {}
@@ -461,6 +493,14 @@ class SheetsSandbox(Sandbox):
         if len(lines) > 1:
             lines.insert(1, "-+-".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def _grid(sheet: Sheet) -> dict[str, int]:
+    """gridProperties as Google shows them: frozenRowCount only when some rows are frozen."""
+    grid = {"rowCount": sheet.row_count, "columnCount": sheet.col_count}
+    if sheet.frozen_rows:
+        grid["frozenRowCount"] = sheet.frozen_rows
+    return grid
 
 
 # the columns describe() shows: what staff look at, without contact details (and narrow enough for a terminal)

@@ -15,6 +15,11 @@ from hub_gsheets.a1 import quote_title
 SERVICE = "sheets.googleapis.com"
 PROJECT = "123456789"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+RPC = {"spreadsheets.get": "GetSpreadsheet", "spreadsheets.batchUpdate": "BatchUpdateSpreadsheet",
+       "values.get": "GetValues", "values.batchGet": "BatchGetValues", "values.update": "UpdateValues",
+       "values.batchUpdate": "BatchUpdateValues", "values.append": "AppendValues", "values.clear": "ClearValues",
+       "values.batchClear": "BatchClearValues"}
+"""The gRPC method behind each REST method, as Google names it in an error's ErrorInfo metadata."""
 
 
 def error_body(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -28,11 +33,12 @@ def error_info(reason: str, metadata: dict[str, str]) -> dict[str, Any]:
     return {"@type": ERROR_INFO, "reason": reason, "domain": "googleapis.com", "metadata": metadata}
 
 
-def forbidden_body(cause: str, project: str = PROJECT) -> dict[str, Any]:
+def forbidden_body(cause: str, project: str = PROJECT, method: str = "values.batchUpdate") -> dict[str, Any]:
     """Google's three 403 answers, told apart by `error.details[].reason` (reference E1). The shapes are
     those Google sends: SERVICE_DISABLED names the consumer project and links the console (with a Help
-    entry), ACCESS_TOKEN_SCOPE_INSUFFICIENT names the method, and a sheet not shared is a bare
-    PERMISSION_DENIED ("The caller does not have permission", no ErrorInfo)."""
+    entry), ACCESS_TOKEN_SCOPE_INSUFFICIENT names the method (`method`: the sandbox's name of the call
+    refused), and a sheet not shared is a bare PERMISSION_DENIED ("The caller does not have permission", no
+    ErrorInfo)."""
     if cause == "SERVICE_DISABLED":
         link = f"https://console.developers.google.com/apis/api/{SERVICE}/overview?project={project}"
         return error_body(403, "PERMISSION_DENIED", f"Google Sheets API has not been used in project {project} "
@@ -50,7 +56,7 @@ def forbidden_body(cause: str, project: str = PROJECT) -> dict[str, Any]:
         return error_body(403, "PERMISSION_DENIED", "Request had insufficient authentication scopes.",
                           [error_info("ACCESS_TOKEN_SCOPE_INSUFFICIENT",
                                       {"service": SERVICE,
-                                       "method": "google.apps.sheets.v4.SpreadsheetsService.BatchUpdateValues"})])
+                                       "method": f"google.apps.sheets.v4.SpreadsheetsService.{RPC[method]}"})])
     return error_body(403, "PERMISSION_DENIED", "The caller does not have permission")
 
 
@@ -89,6 +95,7 @@ class Sheet:
     rows: list[list[Any]] = field(default_factory=list)
     row_count: int = 1000
     col_count: int = 26
+    frozen_rows: int = 0  # gridProperties.frozenRowCount
     validations: dict[int, dict[str, Any]] = field(default_factory=dict)  # column -> rule
     formats: dict[int, dict[str, Any]] = field(default_factory=dict)
 

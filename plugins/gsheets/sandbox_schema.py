@@ -24,12 +24,31 @@ RANGES = {"GridRange", "DimensionRange"}
 
 
 @functools.cache
-def schemas() -> dict[str, Any]:
+def _document() -> dict[str, Any]:
     import googleapiclient
 
     path = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "sheets.v4.json"
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return dict(document["schemas"])
+    return document
+
+
+def schemas() -> dict[str, Any]:
+    return dict(_document()["schemas"])
+
+
+def method_scopes(method: str) -> set[str]:
+    """The OAuth scopes any one of which lets a token call `method` ("values.batchClear"), as the document
+    lists them: reads also take the read-only scopes, writes only spreadsheets, drive or drive.file."""
+    resource: dict[str, Any] = _document()["resources"]["spreadsheets"]
+    *path, name = method.split(".")
+    for part in path[1:] if path and path[0] == "spreadsheets" else path:
+        resource = resource["resources"][part]
+    return set(resource["methods"][name].get("scopes", []))
+
+
+def check_body(body: Any, schema: str) -> None:
+    """Raise Google's 400 for a request body that does not parse as `schema` (an unknown field, a bad enum)."""
+    _check(body, {"$ref": schema}, "")
 
 
 def _snake(name: str) -> str:

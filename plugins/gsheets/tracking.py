@@ -153,6 +153,21 @@ def mark_pending(hub: HubContext, rows: dict[str, int]) -> None:
     hub.state_put("pending", pending)
 
 
+def forget_candidate(hub: HubContext, cid: str) -> None:
+    """Drop everything the connector keeps about a person (an erasure): their row's values, its pending write,
+    their entry in the index (a rebuild would write the row again), and the outcome cells last seen."""
+    hub.state_delete(f"row:{cid}")
+    for key in ("pending", "seen"):
+        held: dict[str, Any] = hub.state_get(key, {})
+        if cid in held:
+            del held[cid]
+            hub.state_put(key, held)
+    shard = f"index:{cid[-2:]}"
+    known = hub.state_get(shard, [])
+    if cid in known:
+        hub.state_put(shard, [c for c in known if c != cid])
+
+
 def known_candidates(hub: HubContext) -> list[str]:
     """Every candidate this branch's sheet has a row for (the shards of `record`)."""
     out: list[str] = []
@@ -280,14 +295,14 @@ class TrackingSheet:
 
     # --- reading ------------------------------------------------------------------------------------------------
 
-    def read(self) -> tuple[dict[str, Any], Snapshot]:
-        """The top rows (to find the header), the id and outcome columns, and every row below the last hub
-        row of the previous read (staff's rows there: where new rows must not go), in one batchGet;
-        re-places columns if staff moved them or the header row."""
+    def read(self, extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], Snapshot]:
+        """The top rows (to find the header), the id and outcome columns (and the `extra` hub columns, into
+        `cells`), and every row below the last hub row of the previous read (staff's rows there: where new rows
+        must not go), in one batchGet; re-places columns if staff moved them or the header row."""
         for attempt in range(2):
             layout = self.layout()
             cols, at = layout["cols"], int(layout.get("header_row", 1))
-            names = ["hub_id", *OUTCOME_FIELDS]
+            names = ["hub_id", *OUTCOME_FIELDS, *extra]
             tail = max(at + 1, min(int(self.hub.state_get("tail", at + 1)), int(self.hub.state_get("grid", MAX_ROW))))
             ranges = [f"{self.tab}!1:{max(HEAD_ROWS, at)}"]
             ranges += [f"{self.tab}!{col_letters(cols[n])}{at + 1}:{col_letters(cols[n])}" for n in names]
@@ -301,7 +316,7 @@ class TrackingSheet:
                 self.forget_layout()
                 continue
             snap = Snapshot(header, header_row=at, grid_rows=_grid_rows(got[1]))
-            for name, answer in zip(names, got[1:4], strict=True):
+            for name, answer in zip(names, got[1:1 + len(names)], strict=True):
                 column = {i + at + 1: str(r[0]).strip() for i, r in enumerate(answer.get("values", []))
                           if r and str(r[0]).strip()}
                 if name == "hub_id":
@@ -311,7 +326,7 @@ class TrackingSheet:
                 else:
                     snap.cells[name] = column
             last_id = max([row for row, _ in snap.rows] or [at])
-            below = got[4].get("values", [])
+            below = got[1 + len(names)].get("values", [])
             if tail <= last_id + 1:  # the tail covers every row below the last hub row
                 snap.end = max(last_id, tail + len(below) - 1)
             self.hub.state_put("tail", last_id + 1)

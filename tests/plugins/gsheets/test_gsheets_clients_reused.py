@@ -33,4 +33,4 @@ def test_the_service_knows_only_the_methods_the_connector_calls() -> None:
     client = SheetsClient(branch="lyon", api_endpoint="http://127.0.0.1:9/", http=object())
     assert set(vars(client._spreadsheets)) >= {"get", "batchUpdate"}
     assert "create" not in vars(client._spreadsheets) and "developerMetadata" not in vars(client._spreadsheets)
-    assert len(METHODS) == 4
+    assert len(METHODS) == 5
