@@ -23,7 +23,9 @@ Read with `calendarView/delta` (v1.0 needs a window: startDateTime/endDateTime),
 What the reader remembers (plugin state `calendar_known`): per event id, the session's current ref, the
 previous one, its start and whether it is gone: ids and times, never a name or an address. It is written
 before the hub stores the events a page gave, so after a crash it may be ahead, never behind; every event
-emitted from it is one the hub dedupes, so a page read again gives the same events.
+emitted from it is one the hub dedupes, so a page read again gives the same events. An erasure (erasure.py)
+drops the entries of the person's events, or, for an event kept because others attend it, leaves only
+`{"start", "gone", "erased"}`: the reader never reads that event again (until the entry is pruned).
 """
 
 from __future__ import annotations
@@ -189,6 +191,8 @@ class CalendarSource:
     def _item(self, item: dict[str, Any], known: dict[str, dict[str, Any]], current: Round) -> list[Event]:
         event_id = str(item["id"])
         entry = known.get(event_id)
+        if entry is not None and entry.get("erased"):
+            return []  # a person who asked to be forgotten attends it: never read again
         if "@removed" in item:
             if entry is None:
                 return []
@@ -250,20 +254,10 @@ class CalendarSource:
                       candidate=candidate, session=session)]
 
     def _candidate(self, item: dict[str, Any]) -> Candidate:
-        """The first attendee from outside: not the mailbox, not the organizer, not a coach, not a colleague of
-        the mailbox's domain. An event without one is not a session yet (a problem says so)."""
-        mailbox = (self.settings.mailbox or "").casefold()
-        domain = mailbox.rpartition("@")[2]
-        organizer = str(((item.get("organizer") or {}).get("emailAddress") or {}).get("address") or "").casefold()
-        staff = {mailbox, organizer, *(a.casefold() for a in self.settings.coach_mailboxes.values())}
-        for attendee in item.get("attendees") or []:
-            email = (attendee.get("emailAddress") or {}) if isinstance(attendee, dict) else {}
-            address = str(email.get("address") or "").strip()
-            folded = address.casefold()
-            if not address or folded in staff or (domain and folded.endswith("@" + domain)):
-                continue
-            name = str(email.get("name") or "").strip()
-            first, _, last = ("" if name.casefold() == folded else name).partition(" ")
+        """The first attendee from outside (`outsiders`). An event without one is not a session yet (a problem
+        says so)."""
+        for address, name in outsiders(item, self.settings):
+            first, _, last = ("" if name.casefold() == address.casefold() else name).partition(" ")
             return Candidate(first_name=first or None, last_name=last or None, email=address)
         raise PayloadError("attendees", "aucun participant extérieur : ajoutez l'adresse e-mail de la personne "
                                         "accompagnée comme participant")
@@ -292,6 +286,24 @@ class CalendarSource:
         limit = window_start - FORGET
         return {k: v for k, v in known.items()
                 if datetime.fromisoformat(str(v["start"]).replace("Z", "+00:00")) >= limit}
+
+
+def outsiders(item: dict[str, Any], settings: Settings) -> list[tuple[str, str]]:
+    """(address, name) of the event's attendees from outside: not the mailbox, not the organizer, not a coach,
+    not a colleague of the mailbox's domain."""
+    mailbox = (settings.mailbox or "").casefold()
+    domain = mailbox.rpartition("@")[2]
+    organizer = str(((item.get("organizer") or {}).get("emailAddress") or {}).get("address") or "").casefold()
+    staff = {mailbox, organizer, *(a.casefold() for a in settings.coach_mailboxes.values())}
+    found = []
+    for attendee in item.get("attendees") or []:
+        email = (attendee.get("emailAddress") or {}) if isinstance(attendee, dict) else {}
+        address = str(email.get("address") or "").strip()
+        folded = address.casefold()
+        if not address or folded in staff or (domain and folded.endswith("@" + domain)):
+            continue
+        found.append((address, str(email.get("name") or "").strip()))
+    return found
 
 
 def _z(moment: datetime) -> str:

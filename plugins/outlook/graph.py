@@ -218,6 +218,36 @@ class GraphClient:
                              params={"$filter": flt, "$select": "id,isDraft", "$top": "10"}) or {}
         return [dict(item) for item in found.get("value", []) if isinstance(item, dict)]
 
+    def permanent_delete(self, message_id: str) -> bool:
+        """POST /users/{mb}/messages/{id}/permanentDelete (204): into the dumpster's Purges folder, out of every
+        client's reach (a DELETE only moves it to Deleted Items); False when there was no such message."""
+        return self.request("POST", self.mailbox_path(f"/messages/{quote(message_id, safe='')}/permanentDelete"),
+                            permission="Mail.ReadWrite", missing_ok=True) is not None
+
+    def search_messages(self, query: str, *, select: str = "id") -> list[dict[str, Any]]:
+        """GET /users/{mb}/messages?$search="<query>" over the whole mailbox, every page (Graph stops at 1000
+        results). `query` is KQL (`participants:someone@example.org`); $search takes no $filter nor $orderby."""
+        found: list[dict[str, Any]] = []
+        page = self.request("GET", self.mailbox_path("/messages"),
+                            params={"$search": f'"{query}"', "$select": select, "$top": "50"}) or {}
+        while True:
+            found += [dict(item) for item in page.get("value", []) if isinstance(item, dict)]
+            link = page.get("@odata.nextLink")
+            if not link:
+                return found
+            page = self.request("GET", str(link)) or {}
+
+    def has_property(self, message_id: str, property_id: str) -> bool | None:
+        """Whether a message carries the single-value extended property `property_id` (GET with $expand, the form
+        of singlevalueextendedproperty-get.md); None when there is no such message (gone meanwhile)."""
+        found = self.request("GET", self.mailbox_path(f"/messages/{quote(message_id, safe='')}"), params={
+            "$select": "id", "$expand": f"singleValueExtendedProperties($filter=id eq '{property_id}')"},
+            missing_ok=True)
+        if found is None:
+            return None
+        return any(isinstance(prop, dict) and str(prop.get("id", "")).lower() == property_id.lower()
+                   for prop in found.get("singleValueExtendedProperties") or [])
+
     def drafts_folder(self) -> dict[str, Any]:
         """GET /users/{mb}/mailFolders/drafts?$select=id: the mailbox exists and may be read (hub doctor)."""
         return self.request("GET", self.mailbox_path("/mailFolders/drafts"), params={"$select": "id"}) or {}

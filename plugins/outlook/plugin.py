@@ -8,6 +8,10 @@
   a minute and 10,000 recipients a day counted by the hub, a 429 honoured.
 - Graph (graph.py): failures mapped to the hub's, at most 4 requests in flight per mailbox in the process.
 - `hub doctor` (checks.py): a token, its permissions, the mailbox.
+- `candidate_forgotten` (erasure.py, RGPD art. 17): the mails the hub sent the person and its leftover drafts,
+  the events of their sessions (the hub's, and those staff booked in Outlook when the person is the only outside
+  attendee) go with `permanentDelete` (DELETE would leave them in Deleted Items); the rest of the mailbox's
+  correspondence with the person, found by `$search`, and events others attend too, are manual items for staff.
 
 Permissions (Microsoft Graph): Mail.Send and Mail.ReadWrite (drafts); application permissions for auth =
 "app" (an administrator grants them and should restrict the app to the branch's mailbox with Exchange
@@ -119,6 +123,15 @@ def session_booked(hub: HubContext, event: Event) -> None:
 
     if hub.settings_as(Settings).calendar:
         booked(hub, event, mailbox(hub).client())
+
+
+@hookimpl
+def candidate_forgotten(hub: HubContext, event: Event) -> None:
+    """Erase in the branch's mailbox and calendars what the hub put there about the person (erasure.py)."""
+    from hub_outlook.erasure import forget
+    from hub_outlook.mailbox import mailbox
+
+    forget(hub, event, mailbox(hub))
 
 
 @hookimpl

@@ -9,7 +9,9 @@ error JSON (sandbox_login.py, sandbox_graph.py, sandbox_model.py name the source
 MailboxConcurrency limit.", reported in magodo/terraform-provider-outlook#21; the throttling page gives the
 limit), enforces Exchange Online's sending limits, performs the subscription validation handshake, and records
 every request (`requests()`, `count()`). Faults can be injected (`fail_next`), requests held in flight
-(`pause`/`resume`), tokens expired, consent withdrawn, delta tokens expired.
+(`pause`/`resume`), tokens expired, consent withdrawn or narrowed (`set_roles`), delta tokens expired. For the
+erasure's tests, `holding()` lists what a mailbox still holds that mentions someone, Deleted Items included, and
+staff's own mails and a person's replies can be put in it (`staff_send_mail`, `receive_mail`).
 """
 
 from __future__ import annotations
@@ -34,17 +36,20 @@ from starlette.routing import Route
 
 from hub.api import default_secret_env
 from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
-from hub_outlook.sandbox_graph import GRAPH_JSON, Ctx, GraphResources, Reply
+from hub_outlook.sandbox_graph import GRAPH_JSON, PERMISSIONS, Ctx, GraphResources, Reply
 from hub_outlook.sandbox_login import Grant, Login, LoginError
 from hub_outlook.sandbox_model import (
     App,
     GraphError,
     Mailbox,
+    Message,
     SentMail,
     Tenant,
     bad_request,
+    change_key,
     event_json,
     message_json,
+    outlook_id,
     parse_moment,
     zone,
 )
@@ -65,6 +70,8 @@ _ROUTES: list[tuple[str, str, str, re.Pattern[str]]] = [
         ("GET", "/users/{m}/messages/{id}", "get_message", rf"^{_M}/messages/(?P<id>[^/]+)$"),
         ("DELETE", "/users/{m}/messages/{id}", "delete_message", rf"^{_M}/messages/(?P<id>[^/]+)$"),
         ("POST", "/users/{m}/messages/{id}/send", "send_draft", rf"^{_M}/messages/(?P<id>[^/]+)/send$"),
+        ("POST", "/users/{m}/messages/{id}/permanentDelete", "permanent_delete_message",
+         rf"^{_M}/messages/(?P<id>[^/]+)/permanentDelete$"),
         ("GET", "/users/{m}/mailFolders/{folder}/messages", "list_messages",
          rf"^{_M}/mailFolders/(?P<folder>[^/]+)/messages$"),
         ("GET", "/users/{m}/mailFolders/{folder}", "get_folder", rf"^{_M}/mailFolders/(?P<folder>[^/]+)$"),
@@ -77,6 +84,8 @@ _ROUTES: list[tuple[str, str, str, re.Pattern[str]]] = [
         ("PATCH", "/users/{m}/events/{id}", "patch_event", rf"^{_M}/events/(?P<id>[^/]+)$"),
         ("DELETE", "/users/{m}/events/{id}", "delete_event", rf"^{_M}/events/(?P<id>[^/]+)$"),
         ("POST", "/users/{m}/events/{id}/cancel", "cancel_event", rf"^{_M}/events/(?P<id>[^/]+)/cancel$"),
+        ("POST", "/users/{m}/events/{id}/permanentDelete", "permanent_delete_event",
+         rf"^{_M}/events/(?P<id>[^/]+)/permanentDelete$"),
         ("GET", "/users/{m}/calendars", "list_calendars", rf"^{_M}/calendars$"),
         ("GET", "/users/{m}/calendarView/delta", "delta", rf"^{_M}/calendarView/delta$"),
         ("GET", "/users/{m}/calendars/{cal}/calendarView/delta", "delta",
@@ -145,7 +154,8 @@ class OutlookSandbox(GraphResources, Sandbox):
                  concurrency: int | None = 4, messages_per_minute: int | None = 30,
                  recipients_per_day: int | None = 10_000, validation_timeout: float = 10.0,
                  notification_timeout: float = 3.0, timeout_delay: float = 5.0,
-                 transaction_retention: timedelta = timedelta(days=1)) -> None:
+                 transaction_retention: timedelta = timedelta(days=1),
+                 search_lag: timedelta = timedelta(minutes=1)) -> None:
         self.lock = threading.RLock()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.allow_http_notifications = allow_http_notifications
@@ -156,6 +166,7 @@ class OutlookSandbox(GraphResources, Sandbox):
         self.notification_timeout = notification_timeout
         self.timeout_delay = timeout_delay
         self.transaction_retention = transaction_retention
+        self.search_lag = search_lag
         self.tenants: dict[str, Tenant] = {}
         self.default_tenant = default_tenant
         self.add_tenant(default_tenant, default_domain)
@@ -204,6 +215,11 @@ class OutlookSandbox(GraphResources, Sandbox):
         stricter than the real service, so a client copes with both.)"""
         with self.lock:
             self.login.app(self.login.tenant(tenant), client_id).consented = False
+
+    def set_roles(self, tenant: str, client_id: str, roles: tuple[str, ...]) -> None:
+        """The application permissions the administrator consented to (Graph checks them on each request)."""
+        with self.lock:
+            self.login.app(self.login.tenant(tenant), client_id).roles = tuple(roles)
 
     def grant_consent(self, tenant: str, client_id: str) -> None:
         with self.lock:
@@ -257,6 +273,44 @@ class OutlookSandbox(GraphResources, Sandbox):
             wanted = calendar or box.default_calendar.id
             return [event_json(box, e, None) for e in sorted(box.events.values(), key=lambda e: e.start)
                     if e.calendar_id == wanted]
+
+    def holding(self, who: str, text: str) -> list[str]:
+        """What the mailbox still holds (messages in any folder, Deleted Items included; events in its calendars
+        and in Deleted Items) whose content mentions `text` (any case), one line each; what left the mailbox
+        (`sent()`, `cancellations()`) is the recipients' and is not counted."""
+        wanted = text.casefold()
+        with self.lock:
+            box = self.mailbox(who)
+            found = [f"message in {m.folder}: {m.data.get('subject', '')}" for m in box.messages.values()
+                     if wanted in json.dumps(message_json(box, m, True), ensure_ascii=False).casefold()]
+            for where, events in (("calendar", box.events), ("deleted items", box.deleted_events)):
+                found += [f"event in {where}: {e.data.get('subject', '')}" for e in events.values()
+                          if wanted in json.dumps(event_json(box, e, None), ensure_ascii=False).casefold()]
+            return found
+
+    def receive_mail(self, who: str, sender: str, subject: str, body: str, *, name: str = "") -> str:
+        """A mail from outside lands in the mailbox's Inbox (a person's reply); returns its immutable id."""
+        with self.lock:
+            box, now = self.mailbox(who), self.clock()
+            data = {"subject": subject, "body": {"contentType": "text", "content": body},
+                    "from": {"emailAddress": {"name": name or sender, "address": sender}},
+                    "toRecipients": [{"emailAddress": {"name": box.name, "address": box.address}}]}
+            message = Message(outlook_id("AAkALg"), outlook_id(), "inbox", data, now, now,
+                              f"<{outlook_id('')[:40]}@mail.example.org>", change_key(), outlook_id("AAQkAD"), now)
+            box.messages[message.immutable_id] = message
+            return message.immutable_id
+
+    def staff_send_mail(self, who: str, to: str, subject: str, body: str) -> str:
+        """A staff member writes to someone from the mailbox in Outlook (no hub property); returns its id."""
+        with self.lock:
+            box, now = self.mailbox(who), self.clock()
+            data = {"subject": subject, "body": {"contentType": "text", "content": body},
+                    "toRecipients": [{"emailAddress": {"address": to}}]}
+            message = Message(outlook_id("AAkALg"), outlook_id(), "drafts", data, now, now,
+                              f"<{outlook_id('')[:40]}@sandbox.prod.outlook.com>", change_key(), outlook_id("AAQkAD"))
+            box.messages[message.immutable_id] = message
+            self._send(box, message, save=True)
+            return message.immutable_id
 
     def cancellations(self, who: str) -> list[dict[str, Any]]:
         """Cancellations the attendees received (cancel, or delete by the organizer)."""
@@ -569,6 +623,9 @@ class OutlookSandbox(GraphResources, Sandbox):
         if handler.endswith("subscription") or handler in ("list_subscriptions", "reauthorize"):
             return getattr(self, f"_{handler}")(ctx, admitted.grant, params.get("id"))
         assert box is not None  # every other route names a mailbox
+        needed = PERMISSIONS.get(handler)
+        if needed is not None and needed not in self._permissions(admitted.grant):
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
         if handler == "list_messages":
             return self.list_messages(ctx, box, params.get("folder"))
         if handler == "get_folder":
@@ -578,6 +635,12 @@ class OutlookSandbox(GraphResources, Sandbox):
         if "id" in params:
             return getattr(self, handler)(ctx, box, params["id"])
         return getattr(self, handler)(ctx, box)
+
+    def _permissions(self, grant: Grant) -> set[str]:
+        """An app token's roles (what the administrator consented to), or a delegated token's scopes."""
+        if grant.user is None:
+            return set(self.tenants[grant.tenant].apps[grant.client_id].roles)
+        return {s.rpartition("/")[2] for s in grant.scopes}
 
     # --- subscriptions -----------------------------------------------------------------------------------------
 

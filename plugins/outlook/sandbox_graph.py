@@ -18,6 +18,24 @@ Behaviour with its source; [?] marks a guess:
   (api-reference/v1.0/api/event-delta.md, concepts/delta-query-events.md); an expired token answers 410 Gone,
   code syncStateNotFound, with a Location header naming the initial query with an empty $deltatoken
   (concepts/delta-query-overview.md, "Synchronization reset" and "Token duration"; the message text is [?]);
+- `$search` on messages (search-query-parameter.md, "Using $search on message collections"): the whole mailbox,
+  Deleted Items included (user-list-messages.md), sorted by the time sent, newest first, at most 1000 results; the
+  value in double quotes, either a bare term (from, subject, body) or one KQL property among to, from, cc, bcc,
+  recipients, participants, subject, body (an address matches its SMTP address, alias or display name). Graph
+  refuses it with $filter (400 SearchWithFilter "The query parameter '$filter' is not supported with '$search'.")
+  and with $orderby (400 SearchWithOrderBy, "... '$orderBy' is not supported with '$search'."): codes and wording
+  as third-party code meets them [?]; no ConsistencyLevel header (that is for directory objects). Search reads
+  Exchange's content index, which lags behind new and moved items: an item changed less than `search_lag` ago is
+  not found yet (the lag is not documented [?]; the sandbox's default is a minute);
+- DELETE of a message or an event, and an event's cancel, move the item to Deleted Items ("The action moves the
+  event to the Deleted Items folder", event-cancel.md; for a DELETEd message, reported by users of the live
+  service, gptscript-ai/desktop#451), where it still holds what it held; a DELETE in Deleted Items removes it.
+  `POST .../messages/{id}/permanentDelete` and `POST .../events/{id}/permanentDelete` (v1.0; 204, no body) put
+  it in the dumpster's Purges folder, out of every client's reach (message-permanentdelete.md,
+  event-permanentdelete.md): gone from the sandbox. They need Mail.ReadWrite and Calendars.ReadWrite (the pages'
+  permission tables, no higher permission listed): without them, 403 ErrorAccessDenied. Whether the organizer's
+  permanentDelete of a meeting tells the attendees, as its DELETE does (event-delete.md), is not documented: the
+  sandbox assumes it does [?];
 - sending limits of Exchange Online, 30 messages a minute and 10,000 recipients a day per mailbox
   (exchange-online-limits): what Graph answers past them is not documented; 429 + Retry-After with code
   ErrorExceededMessageLimit is a guess [?] (the code is what third-party code catches).
@@ -68,6 +86,12 @@ _EP_EXPAND = re.compile(r"^\s*singleValueExtendedProperties\(\s*\$filter\s*=\s*i
 _EP_ID = re.compile(r"^(String|Integer|Boolean|SystemTime|Double|Binary)\s+(\{[0-9a-fA-F-]{36}\}\s+(Name\s+\S.*|"
                     r"Id\s+0x[0-9a-fA-F]+)|0x[0-9a-fA-F]{4})$")
 _DELTA_REFUSED = ("$orderby", "$filter", "$select", "$expand", "$search")
+_KQL = re.compile(r'^\s*(?:(to|from|cc|bcc|recipients|participants|subject|body)\s*:\s*)?("?)([^"\s]+)\2\s*$',
+                  re.IGNORECASE)
+SEARCH_MAX = 1000
+"""A $search request on messages returns up to 1000 results (search-query-parameter.md)."""
+PERMISSIONS = {"permanent_delete_message": "Mail.ReadWrite", "permanent_delete_event": "Calendars.ReadWrite"}
+"""What a handler needs the token to carry (app roles, or delegated scopes); other routes are not checked."""
 MAX_HEADERS = 5
 _SAFE = "$,/()':"
 EVENT_FIELDS = ("subject", "body", "location", "attendees", "categories", "isOnlineMeeting", "onlineMeetingProvider",
@@ -144,6 +168,7 @@ class GraphResources:
     messages_per_minute: int | None
     recipients_per_day: int | None
     transaction_retention: timedelta
+    search_lag: timedelta
 
     # --- messages ----------------------------------------------------------------------------------------------
 
@@ -223,9 +248,10 @@ class GraphResources:
 
     def list_messages(self, ctx: Ctx, box: Mailbox, folder: str | None) -> Reply:
         folder_key = box.folder_of(folder) if folder else None
-        for option in ("$orderby", "$search"):
-            if option in ctx.query:
-                raise bad_request("ErrorInvalidUrlQuery", f"The sandbox does not implement {option} on messages.")
+        if "$search" in ctx.query:
+            return self.search_messages(ctx, box, folder_key)
+        if "$orderby" in ctx.query:
+            raise bad_request("ErrorInvalidUrlQuery", "The sandbox does not implement $orderby on messages.")
         items = [m for m in box.messages.values() if folder_key is None or m.folder == folder_key]
         text = ctx.query.get("$filter")
         if text is not None:
@@ -320,7 +346,46 @@ class GraphResources:
                              {"Retry-After": seconds})
         box.sends.append((now, count))
 
+    def search_messages(self, ctx: Ctx, box: Mailbox, folder_key: str | None) -> Reply:
+        """GET .../messages?$search="...": see the module's docstring."""
+        if "$filter" in ctx.query:
+            raise bad_request("SearchWithFilter", "The query parameter '$filter' is not supported with '$search'.")
+        if "$orderby" in ctx.query:
+            raise bad_request("SearchWithOrderBy", "The query parameter '$orderBy' is not supported with '$search'.")
+        text = ctx.query["$search"].strip()
+        if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
+            raise bad_request("BadRequest", "Syntax error: the $search value must be enclosed in double quotes.")  # [?]
+        match = _KQL.match(text[1:-1].replace('\\"', '"'))
+        if not match:
+            raise bad_request("BadRequest", f"The sandbox does not implement the search {text}: one term, or one "
+                                            "property:value among to, from, cc, bcc, recipients, participants, "
+                                            "subject, body.")
+        prop, term = (match.group(1) or "").lower(), match.group(3).casefold()
+        indexed = self.clock() - self.search_lag
+        items = [m for m in box.messages.values() if (folder_key is None or m.folder == folder_key)
+                 and m.modified <= indexed and _matches(box, m, prop, term)]
+        items.sort(key=lambda m: (m.sent or m.created, m.immutable_id), reverse=True)
+        items = items[:SEARCH_MAX]
+        top = min(1000, int(ctx.query.get("$top", "10")))
+        skip = _decode_skip(ctx.query.get("$skiptoken"))
+        page = items[skip:skip + top]
+        out: dict[str, Any] = {"@odata.context": _context(ctx, box, "messages"),
+                               "value": [self._shaped(ctx, box, m) for m in page]}
+        if skip + top < len(items):
+            rest = {k: v for k, v in ctx.query.items() if k != "$skiptoken"}
+            out["@odata.nextLink"] = self._link(ctx, {**rest, "$skiptoken": _encode({"skip": skip + top})})
+        return Reply(200, out)
+
     def delete_message(self, ctx: Ctx, box: Mailbox, message_id: str) -> Reply:
+        """Into Deleted Items (a new REST id, as any move); from Deleted Items, out of the mailbox's view."""
+        message = box.message(message_id)
+        if message.folder == "deleteditems":
+            del box.messages[message.immutable_id]
+        else:
+            message.folder, message.rest_id, message.modified = "deleteditems", outlook_id(), self.clock()
+        return Reply(204)
+
+    def permanent_delete_message(self, ctx: Ctx, box: Mailbox, message_id: str) -> Reply:
         del box.messages[box.message(message_id).immutable_id]
         return Reply(204)
 
@@ -417,14 +482,21 @@ class GraphResources:
         self.drop_event(box, box.event(event_id), None)
         return Reply(204)
 
-    def drop_event(self, box: Mailbox, event: Event, comment: str | None) -> None:
-        """Cancelled or deleted: gone from the calendar; the organizer's attendees get a cancellation."""
+    def permanent_delete_event(self, ctx: Ctx, box: Mailbox, event_id: str) -> Reply:
+        """From the calendar (the attendees told, [?] see the module's docstring) or from Deleted Items."""
+        if box.deleted_events.pop(event_id, None) is None:
+            self.drop_event(box, box.event(event_id), None, purge=True)
+        return Reply(204)
+
+    def drop_event(self, box: Mailbox, event: Event, comment: str | None, *, purge: bool = False) -> None:
+        """Cancelled or deleted: gone from the calendar (into Deleted Items, unless purged); the organizer's
+        attendees get a cancellation."""
         if event.organizer.lower() == box.address.lower() and event.data.get("attendees"):
             box.cancellations.append({"event_id": event.id, "subject": event.data.get("subject", ""),
                                       "attendees": [a.get("emailAddress", {}).get("address", "")
                                                     for a in event.data["attendees"]],
                                       "comment": comment, "at": self.clock()})
-        box.remove_event(event)
+        box.remove_event(event, purge=purge)
 
     # --- calendarView delta ------------------------------------------------------------------------------------
 
@@ -510,6 +582,48 @@ def check_event_properties(data: dict[str, Any]) -> None:
                                                  "that are defined by the type or mark the type as open type.")
 
 
+def _matches(box: Mailbox, message: Message, prop: str, term: str) -> bool:
+    """KQL's `prop:term` on one message (no property: from, subject and body)."""
+    data = message.data
+
+    def people(*names: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for name in names:
+            if name == "from":
+                shown = message_json(box, message, True)["from"]
+                found.append(shown["emailAddress"])
+            else:
+                found += [r["emailAddress"] for r in recipients(data.get(name), name)]
+        return found
+
+    def person(who: dict[str, Any]) -> bool:
+        address = str(who.get("address", "")).casefold()
+        return term in (address, address.partition("@")[0]) or term in str(who.get("name", "")).casefold().split()
+
+    def text(name: str) -> bool:
+        value = data.get(name)
+        content = value.get("content", "") if isinstance(value, dict) else value
+        return term in str(content or "").casefold()
+
+    fields = {"to": ("toRecipients",), "cc": ("ccRecipients",), "bcc": ("bccRecipients",), "from": ("from",),
+              "recipients": ("toRecipients", "ccRecipients", "bccRecipients"),
+              "participants": ("from", "toRecipients", "ccRecipients", "bccRecipients")}
+    if prop in fields:
+        return any(person(p) for p in people(*fields[prop]))
+    if prop in ("subject", "body"):
+        return text(prop)
+    return any(person(p) for p in people("from")) or text("subject") or text("body")
+
+
+def _decode_skip(token: str | None) -> int:
+    if not token:
+        return 0
+    state = _decode_token(token)
+    if state is None or not isinstance(state.get("skip"), int):
+        raise bad_request("BadRequest", "The $skiptoken is not valid.")  # [?]
+    return int(state["skip"])
+
+
 def _removed(event_id: str) -> dict[str, Any]:
     return {"@odata.type": "#microsoft.graph.event", "id": event_id, "@removed": {"reason": "deleted"}}
 
@@ -519,11 +633,16 @@ def _encode(state: dict[str, Any]) -> str:
 
 
 def _decode(token: str) -> dict[str, Any] | None:
+    data = _decode_token(token)
+    return data if data is not None and {"mb", "cal", "epoch", "s", "e", "upto"} <= set(data) else None
+
+
+def _decode_token(token: str) -> dict[str, Any] | None:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, binascii.Error):
         return None
-    return data if isinstance(data, dict) and {"mb", "cal", "epoch", "s", "e", "upto"} <= set(data) else None
+    return data if isinstance(data, dict) else None
 
 
 def _from_mime(raw: bytes) -> dict[str, Any]:

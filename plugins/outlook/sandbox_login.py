@@ -318,7 +318,7 @@ class Login:
         if box:
             claims.update(scp=" ".join(scopes), upn=box.address)
         else:
-            claims["roles"] = ["Mail.Send", "Mail.ReadWrite", "Calendars.ReadWrite"]
+            claims["roles"] = list(app.roles)
         token = jwt.encode(claims, self.key, algorithm="HS256", headers={"nonce": secrets.token_urlsafe(16)})
         self.grants[token] = Grant(tenant.id, app.client_id, box.address if box else None,
                                    now + self.token_lifetime, scopes)

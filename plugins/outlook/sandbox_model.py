@@ -135,6 +135,8 @@ class App:
     public_client_flows: bool = False
     consented: bool = True
     name: str = "cravate-hub"
+    roles: tuple[str, ...] = ("Mail.Send", "Mail.ReadWrite", "Calendars.ReadWrite")
+    """The application permissions an administrator consented to (the token's `roles` claim)."""
 
 
 @dataclass
@@ -207,6 +209,7 @@ class Mailbox:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     events: dict[str, Event] = field(default_factory=dict)
     tombstones: list[tuple[str, str, int]] = field(default_factory=list)  # (event id, calendar id, seq) removed
+    deleted_events: dict[str, Event] = field(default_factory=dict)  # cancelled or DELETEd: in Deleted Items
     transactions: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # transactionId -> (event, when)
     cancellations: list[dict[str, Any]] = field(default_factory=list)
     seq: int = 0
@@ -253,9 +256,12 @@ class Mailbox:
         self.seq += 1
         return self.seq
 
-    def remove_event(self, event: Event) -> None:
+    def remove_event(self, event: Event, *, purge: bool = False) -> None:
+        """Out of its calendar: into Deleted Items (cancel, DELETE), or gone for good (`purge`, permanentDelete)."""
         del self.events[event.id]
         self.tombstones.append((event.id, event.calendar_id, self.bump()))
+        if not purge:
+            self.deleted_events[event.id] = event
 
 
 @dataclass
@@ -292,7 +298,9 @@ def message_json(box: Mailbox, message: Message, immutable: bool) -> dict[str, A
     data = message.data
     body = data.get("body") or {"contentType": "text", "content": ""}
     content = str(body.get("content", ""))
-    sender = {"emailAddress": {"name": box.name or box.address, "address": box.address}}
+    posted_from = data.get("from")  # a mail received from outside keeps its sender; the hub's drafts name the box
+    sender = posted_from if isinstance(posted_from, dict) and isinstance(posted_from.get("emailAddress"), dict) \
+        else {"emailAddress": {"name": box.name or box.address, "address": box.address}}
     item_id = message.immutable_id if immutable else message.rest_id
     return {
         "@odata.etag": f'W/"{message.change_key}"', "id": item_id,

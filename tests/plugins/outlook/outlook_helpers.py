@@ -236,6 +236,19 @@ class FakeMicrosoft:
                 return httpx.Response(404, json=graph_error("ErrorItemNotFound",
                                                             "The specified object was not found in the store."))
             return httpx.Response(200, json={"id": found["id"], "isDraft": found["isDraft"]})
+        if name == "find" and "$search" in request.url.params:  # erasure.py: `"participants:<address>"`
+            assert set(request.url.params) <= {"$search", "$select", "$top"}, "no $filter nor $orderby with $search"
+            wanted = request.url.params["$search"].strip('"').partition(":")[2].casefold()
+            items = [{"id": m["id"]} for m in self.messages.values() if not m.get("purged") and wanted in
+                     [r["emailAddress"]["address"].casefold() for r in m["body"].get("toRecipients", [])]]
+            return httpx.Response(200, json={"value": items})
+        if purge := re.fullmatch(r"/messages/(.+)/permanentDelete", rest):  # erasure.py (ids may hold a /)
+            found = self.messages.get(purge.group(1))
+            if found is None or found.get("purged"):
+                return httpx.Response(404, json=graph_error("ErrorItemNotFound",
+                                                            "The specified object was not found in the store."))
+            found["purged"] = True  # out of the mailbox; `sent()` is what the recipient got and keeps it
+            return httpx.Response(204)
         if name == "find":
             flt = request.url.params.get("$filter", "")
             match = re.fullmatch(r"singleValueExtendedProperties/Any\(ep: ep/id eq '([^']+)' and "
