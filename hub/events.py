@@ -142,6 +142,8 @@ class Candidate(_Frozen):
     phone: str | None = None
     referrer: Referrer | None = None
     consent: bool | None = None
+    consent_at: AwareDatetime | None = Field(None, description="when the person gave (or withdrew) consent")
+    consent_source: str | None = Field(None, description="the tool the answer came from (gsheets, calendly...)")
     registered_at: AwareDatetime | None = None
     extra: dict[str, str] = Field(default_factory=dict)
 

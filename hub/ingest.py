@@ -163,7 +163,7 @@ class Ingestor:
         if given is None and hub_id is None:
             return None, False
         known = self.store.get_entity("candidates", hub_id) if hub_id else None
-        candidate = Candidate.model_validate(_merged(known, given, hub_id, event.occurred_at))
+        candidate = Candidate.model_validate(_merged(known, given, hub_id, event.occurred_at, plugin))
         self.store.save_candidate(branch, str(candidate.id), candidate.model_dump(mode="json", exclude_none=True),
                                   email_key(candidate.email), phone_key(candidate.phone), now)
         if given is not None and given.ref:
@@ -222,12 +222,18 @@ def _given(candidate: Candidate | None, field: str) -> bool:
 
 
 def _merged(known: dict[str, Any] | None, given: Candidate | None, hub_id: str | None,
-            occurred_at: datetime) -> dict[str, Any]:
+            occurred_at: datetime, source: str = "") -> dict[str, Any]:
     """The stored picture of the person (if any) updated with the source's non-empty fields, ready to validate:
-    extras are merged, the first registration date is kept, a new person gets an id and the event's date."""
+    extras are merged, the first registration date is kept, a new person gets an id and the event's date. A
+    consent answer that is new or changed is dated (the event's date) and sourced (the tool), as the RGPD asks
+    a controller to be able to show when and how consent was given (art. 7.1)."""
     merged: dict[str, Any] = dict(known or {})
     if given is not None:
-        fresh = given.model_dump(mode="json", exclude_none=True, exclude={"id", "ref", "extra"})
+        fresh = given.model_dump(mode="json", exclude_none=True, exclude={"id", "ref", "extra", "consent_at",
+                                                                          "consent_source"})
+        if given.consent is not None and (known or {}).get("consent") != given.consent:
+            fresh["consent_at"] = (given.consent_at or occurred_at).isoformat()
+            fresh["consent_source"] = given.consent_source or source or None
         first = merged.get("registered_at")
         merged.update(fresh)
         if first and fresh.get("registered_at") and first < fresh["registered_at"]:

@@ -257,3 +257,22 @@ def test_forget_status_fails_while_a_tool_could_not_erase(hub: Hub, plugins: dic
     status = run(hub, "forget", "--status")
     assert status.exit_code == 1
     assert "hub retry --branch lyon --plugin eraser" in status.output
+
+
+def test_consent_is_recorded_with_its_date_and_source(hub: Hub, clock: FakeClock) -> None:
+    person = make_candidate(first_name="Aïcha", email=EMAIL, consent=True)
+    hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id="r1")])
+    cid = hub.store.find_candidate(BRANCH, email_key=EMAIL, phone_key=None)
+    record = hub.store.get_entity("candidates", cid or "")
+    assert record is not None and record["consent"] is True
+    assert (record["consent_at"], record["consent_source"]) == (T0.isoformat().replace("+00:00", "Z"), "sink")
+    clock.advance(86400)
+    hub.ingest(BRANCH, "eraser", [make_event("candidate_registered", candidate=person, source_id="r2",
+                                             occurred_at=hub.clock())])
+    assert hub.store.get_entity("candidates", cid or "")["consent_at"] == record["consent_at"]  # type: ignore[index]
+    withdrawn = make_candidate(first_name="Aïcha", email=EMAIL, consent=False)
+    hub.ingest(BRANCH, "eraser", [make_event("candidate_registered", candidate=withdrawn, source_id="r3",
+                                             occurred_at=hub.clock())])
+    now = hub.store.get_entity("candidates", cid or "")
+    assert now is not None and now["consent"] is False and now["consent_source"] == "eraser"
+    assert now["consent_at"] != record["consent_at"]
