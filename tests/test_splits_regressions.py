@@ -417,7 +417,8 @@ def test_conflicting_data_the_latest_non_empty_value_wins(two_branches: Hub, clo
     assert two.candidate == Candidate(
         id=one.candidate.id, first_name="Aicha", last_name="Benali", email="C@example.org", phone="+33761234567",
         referrer=Referrer(structure="Mission locale"), consent=False, extra={"a": "1", "b": "3", "c": "4"},
-        registered_at=clock() - timedelta(days=1))  # an earlier registration date is taken
+        registered_at=clock() - timedelta(days=1),  # an earlier registration date is taken
+        consent_at=clock() + timedelta(hours=1), consent_source="beta")  # the changed answer, dated and sourced
     assert two_branches.store.find_candidate("bordeaux", email_key="c@example.org", phone_key=None) == one.candidate.id
     assert two_branches.store.find_candidate("bordeaux", email_key=None, phone_key="761234567") == one.candidate.id
     later = Candidate(email="c@example.org", registered_at=clock() + timedelta(days=5))
