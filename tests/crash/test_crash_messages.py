@@ -85,4 +85,6 @@ def test_each_message_is_sent_exactly_once_across_ten_sigkills(tmp_path: Path) -
     assert set(counts) == keys, "every message is in Sent"
     assert [key for key, n in counts.items() if n > 1] == [], "no message sent twice"
     assert drafts_left == 0
+    log = (tmp_path / "daemon.log").read_text(encoding="utf-8")
+    assert "@example.org" not in log, "the daemon's log holds no one's address"  # person<i>@example.org
     print(f"message crash test: {KILLS} kills ({interrupted} mid-send), {sum(counts.values())} mails for {PEOPLE}")
