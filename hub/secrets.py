@@ -103,3 +103,13 @@ def _fsync_dir(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def read_or_create_key(path: Path, *, what: str) -> str:
+    """A random key the hub keeps for itself in `path` (0600), made on first use: the tombstones' HMAC key, the
+    opt-out links' signing key. PluginAuthFailed when others may read it (read_secret)."""
+    text = read_secret(path, what=what)
+    if text is None:
+        text = secrets.token_hex(32)
+        write_secret(path, text + "\n")
+    return text.strip()

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.events import Candidate, Event, EventKind, new_id
 from hub.identity import email_key, phone_key
-from hub.secrets import read_secret, write_secret
+from hub.secrets import read_or_create_key
 from hub.store import DONE, Store
 from hub.words import tool_name
 
@@ -73,11 +72,7 @@ class Tombstones:
 
     def key(self) -> bytes:
         if self._key is None:
-            text = read_secret(self.path, what="la clé des effacements")
-            if text is None:
-                text = secrets.token_hex(32)
-                write_secret(self.path, text + "\n")
-            self._key = bytes.fromhex(text.strip())
+            self._key = bytes.fromhex(read_or_create_key(self.path, what="la clé des effacements"))
         return self._key
 
     def digests(self, email: str | None, phone: str | None) -> list[tuple[str, str]]:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import html
 import logging
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from hub.secrets import read_secret, write_secret
+from hub.secrets import read_or_create_key
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -47,11 +46,8 @@ class OptOutLinks:
 
     def _signer(self) -> URLSafeSerializer:
         if self._serializer is None:
-            key = read_secret(self.path, what="la clé des liens de désinscription")
-            if key is None:
-                key = secrets.token_hex(32)
-                write_secret(self.path, key + "\n")
-            self._serializer = URLSafeSerializer(key.strip(), salt=SALT)
+            key = read_or_create_key(self.path, what="la clé des liens de désinscription")
+            self._serializer = URLSafeSerializer(key, salt=SALT)
         return self._serializer
 
     def link(self, branch: str, candidate_id: str) -> str | None:

@@ -11,6 +11,7 @@ import respx
 
 import hub_outlook.plugin
 from hub.app import Hub
+from hub.sandbox import DemoContext
 from hub.serving import ServerThread
 from hub.testing import FakeClock
 from hub_outlook.sandbox import OutlookSandbox
@@ -49,6 +50,27 @@ def make_outlook_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[st
 @pytest.fixture
 def outlook_hub(make_outlook_hub: Callable[..., Hub]) -> Hub:
     return make_outlook_hub()
+
+
+@pytest.fixture
+def fake(outlook_sandbox: tuple[OutlookSandbox, str]) -> tuple[OutlookSandbox, str]:
+    return outlook_sandbox
+
+
+@pytest.fixture
+def make_sandbox_hub(fake: tuple[OutlookSandbox, str], make_hub: Callable[..., Hub], clock: FakeClock,
+                     register_plugin: Callable[[str, object], object]) -> Callable[..., Hub]:
+    """A hub whose branch 'lyon' uses Outlook against the served sandbox (the demo's tenant, app and mailbox);
+    no reminders or follow-ups; keyword arguments override [outlook] settings (calendar on, source off)."""
+    sandbox, url = fake
+    register_plugin("outlook", hub_outlook.plugin)
+
+    def make(**settings: Any) -> Hub:
+        demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
+        table = {**sandbox.demo_settings(demo), "calendar": True, "source": False, **settings}
+        return make_hub({BRANCH: {"plugins": ["outlook"], "schedule": {"reminders": [], "followups": []},
+                                  "outlook": table}}, environ=sandbox.demo_environ(demo))
+    return make
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-import hub_outlook.plugin
 from hub.app import Hub
-from hub.sandbox import DemoContext
-from hub.testing import T0, FakeClock, make_candidate, make_event, make_session
+from hub.testing import T0, make_candidate, make_event, make_session
 from hub_outlook import graph as graph_module
 from hub_outlook.sandbox import OutlookSandbox
 
@@ -23,23 +21,7 @@ class Crash(BaseException):
     """The process dies here: nothing after it runs, nothing uncommitted survives."""
 
 
-@pytest.fixture
-def fake(outlook_sandbox: tuple[OutlookSandbox, str]) -> tuple[OutlookSandbox, str]:
-    return outlook_sandbox
 
-
-@pytest.fixture
-def make_calendar_hub(fake: tuple[OutlookSandbox, str], make_hub: Callable[..., Hub], clock: FakeClock,
-                      register_plugin: Callable[[str, object], object]) -> Callable[..., Hub]:
-    sandbox, url = fake
-    register_plugin("outlook", hub_outlook.plugin)
-
-    def make(**settings: Any) -> Hub:
-        demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
-        table = {**sandbox.demo_settings(demo), "calendar": True, "source": False, **settings}
-        return make_hub({BRANCH: {"plugins": ["outlook"], "schedule": {"reminders": [], "followups": []},
-                                  "outlook": table}}, environ=sandbox.demo_environ(demo))
-    return make
 
 
 def book(hub: Hub, session_ref: str, hours: int, **session: Any) -> None:
@@ -49,10 +31,10 @@ def book(hub: Hub, session_ref: str, hours: int, **session: Any) -> None:
                                             session=make_session(start, ref=session_ref, **session))])
 
 
-def test_a_booking_becomes_one_event_and_its_id_is_linked(make_calendar_hub: Callable[..., Hub],
+def test_a_booking_becomes_one_event_and_its_id_is_linked(make_sandbox_hub: Callable[..., Hub],
                                                           fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub()
+    hub = make_sandbox_hub()
     book(hub, "s1", 9)
     assert hub.cycle().errors == []
     (event,) = sandbox.events(BRANCH)
@@ -62,11 +44,11 @@ def test_a_booking_becomes_one_event_and_its_id_is_linked(make_calendar_hub: Cal
     assert hub.store.lookup(BRANCH, "session", "outlook", event["id"]) is not None  # the identity link
 
 
-def test_a_create_retried_after_a_crash_makes_no_second_event(make_calendar_hub: Callable[..., Hub],
+def test_a_create_retried_after_a_crash_makes_no_second_event(make_sandbox_hub: Callable[..., Hub],
                                                               fake: tuple[OutlookSandbox, str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub()
+    hub = make_sandbox_hub()
     real = graph_module.GraphClient.request
 
     def create_then_die(self: graph_module.GraphClient, method: str, path: str, **kw: Any) -> Any:
@@ -84,10 +66,10 @@ def test_a_create_retried_after_a_crash_makes_no_second_event(make_calendar_hub:
     assert sandbox.count("POST /users/{m}/events") == 2
 
 
-def test_a_reschedule_moves_the_same_event(make_calendar_hub: Callable[..., Hub],
+def test_a_reschedule_moves_the_same_event(make_sandbox_hub: Callable[..., Hub],
                                            fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub()
+    hub = make_sandbox_hub()
     book(hub, "s1", 9)
     hub.cycle()
     (before,) = sandbox.events(BRANCH)
@@ -98,10 +80,10 @@ def test_a_reschedule_moves_the_same_event(make_calendar_hub: Callable[..., Hub]
     assert after["start"]["dateTime"].startswith((T0 + timedelta(days=3, hours=30)).strftime("%Y-%m-%dT%H:%M"))
 
 
-def test_a_cancellation_cancels_it_and_invited_candidates_are_told(make_calendar_hub: Callable[..., Hub],
+def test_a_cancellation_cancels_it_and_invited_candidates_are_told(make_sandbox_hub: Callable[..., Hub],
                                                                    fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub(invite_candidates=True)
+    hub = make_sandbox_hub(invite_candidates=True)
     book(hub, "s1", 9)
     hub.cycle()
     (event,) = sandbox.events(BRANCH)
@@ -114,10 +96,10 @@ def test_a_cancellation_cancels_it_and_invited_candidates_are_told(make_calendar
     assert len(sandbox.cancellations(BRANCH)) == 1
 
 
-def test_without_calendar_nothing_reaches_the_calendar(make_calendar_hub: Callable[..., Hub],
+def test_without_calendar_nothing_reaches_the_calendar(make_sandbox_hub: Callable[..., Hub],
                                                        fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub(calendar=False)
+    hub = make_sandbox_hub(calendar=False)
     book(hub, "s1", 9)
     assert hub.cycle().errors == []
     assert sandbox.events(BRANCH) == [] and sandbox.count("POST /users/{m}/events") == 0
@@ -127,10 +109,10 @@ COACH = "coach.martin@cravate-demo.onmicrosoft.com"
 OTHER_COACH = "coach.diallo@cravate-demo.onmicrosoft.com"
 
 
-def test_a_session_with_a_mapped_coach_goes_to_the_coachs_calendar(make_calendar_hub: Callable[..., Hub],
+def test_a_session_with_a_mapped_coach_goes_to_the_coachs_calendar(make_sandbox_hub: Callable[..., Hub],
                                                                     fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub(coach_mailboxes={"Paul Martin": COACH, "Awa Diallo": OTHER_COACH})
+    hub = make_sandbox_hub(coach_mailboxes={"Paul Martin": COACH, "Awa Diallo": OTHER_COACH})
     sandbox.add_mailbox(COACH)
     sandbox.add_mailbox(OTHER_COACH)
     book(hub, "s1", 9, host="paul martin")  # the name as the booking tool writes it, case aside
@@ -145,10 +127,10 @@ def test_a_session_with_a_mapped_coach_goes_to_the_coachs_calendar(make_calendar
     assert moved["start"]["dateTime"].startswith((T0 + timedelta(days=3, hours=30)).strftime("%Y-%m-%dT%H:%M"))
 
 
-def test_an_unmapped_coach_leaves_the_session_in_the_branch_calendar(make_calendar_hub: Callable[..., Hub],
+def test_an_unmapped_coach_leaves_the_session_in_the_branch_calendar(make_sandbox_hub: Callable[..., Hub],
                                                                       fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub(coach_mailboxes={"Paul Martin": COACH})
+    hub = make_sandbox_hub(coach_mailboxes={"Paul Martin": COACH})
     book(hub, "s1", 9, host="Quelqu'un d'autre")
     assert hub.cycle().errors == []
     assert len(sandbox.events(BRANCH)) == 1
@@ -159,10 +141,10 @@ def test_an_unmapped_coach_leaves_the_session_in_the_branch_calendar(make_calend
     ("Visio", "https://zoom.us/j/123", False), (None, None, False)],
     ids=["visio", "a distance", "in person", "own video link", "no place"])
 def test_a_remote_session_gets_a_teams_meeting_when_the_branch_wants_it(
-        make_calendar_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str], location: str | None,
+        make_sandbox_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str], location: str | None,
         video_link: str | None, teams: bool) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub(teams_meetings=True)
+    hub = make_sandbox_hub(teams_meetings=True)
     book(hub, "s1", 9, location=location, video_link=video_link)
     assert hub.cycle().errors == []
     (event,) = sandbox.events(BRANCH)
@@ -170,21 +152,21 @@ def test_a_remote_session_gets_a_teams_meeting_when_the_branch_wants_it(
     assert bool(event["onlineMeeting"] and event["onlineMeeting"]["joinUrl"].startswith("https://teams")) is teams
 
 
-def test_without_teams_meetings_a_remote_session_gets_none(make_calendar_hub: Callable[..., Hub],
+def test_without_teams_meetings_a_remote_session_gets_none(make_sandbox_hub: Callable[..., Hub],
                                                            fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_calendar_hub()
+    hub = make_sandbox_hub()
     book(hub, "s1", 9, location="En visio")
     assert hub.cycle().errors == []
     (event,) = sandbox.events(BRANCH)
     assert event["isOnlineMeeting"] is False
 
 
-def test_graph_requests_per_booking_reschedule_and_cancellation(make_calendar_hub: Callable[..., Hub],
+def test_graph_requests_per_booking_reschedule_and_cancellation(make_sandbox_hub: Callable[..., Hub],
                                                                 fake: tuple[OutlookSandbox, str]) -> None:
     """The figures in README's table: one Graph request per calendar change (tokens aside, one an hour)."""
     sandbox, _ = fake
-    hub = make_calendar_hub()
+    hub = make_sandbox_hub()
 
     def graph_requests() -> list[str]:
         return [r.route for r in sandbox.requests() if "/events" in r.route]  # not mail, not the source

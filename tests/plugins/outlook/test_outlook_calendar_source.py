@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-import hub_outlook.plugin
 from hub.app import Hub
-from hub.sandbox import DemoContext
 from hub.testing import T0, FakeClock, make_candidate, make_event, make_session
 from hub_outlook.calendar_source import PayloadError, graph_time
 from hub_outlook.sandbox import OutlookSandbox
@@ -22,24 +20,14 @@ BRANCH = "lyon"
 DELTA = "GET /users/{m}/calendarView/delta"
 
 
-@pytest.fixture
-def fake(outlook_sandbox: tuple[OutlookSandbox, str]) -> tuple[OutlookSandbox, str]:
-    return outlook_sandbox
+
 
 
 @pytest.fixture
-def make_source_hub(fake: tuple[OutlookSandbox, str], make_hub: Callable[..., Hub], clock: FakeClock,
-                    register_plugin: Callable[[str, object], object]) -> Callable[..., Hub]:
-    sandbox, url = fake
-    register_plugin("outlook", hub_outlook.plugin)
-
-    def make(**settings: Any) -> Hub:
-        demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
-        table = {**sandbox.demo_settings(demo), "calendar": False, "source": True, "source_programme": "Coaching",
-                 **settings}
-        return make_hub({BRANCH: {"plugins": ["outlook"], "schedule": {"reminders": [], "followups": []},
-                                  "outlook": table}}, environ=sandbox.demo_environ(demo))
-    return make
+def make_source_hub(make_sandbox_hub: Callable[..., Hub]) -> Callable[..., Hub]:
+    """The calendar read as a source (the calendar sink off unless a test turns it on)."""
+    return lambda **settings: make_sandbox_hub(**{"calendar": False, "source": True, "source_programme": "Coaching",
+                                                  **settings})
 
 
 def staff_books(sandbox: OutlookSandbox, day: int, hour: int = 10, *, who: str = "aicha", **kw: Any) -> str:

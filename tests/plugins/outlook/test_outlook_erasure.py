@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-import hub_outlook.plugin
 from hub.app import Hub
 from hub.sandbox import DemoContext
 from hub.store.rows import ReceiptRow
@@ -30,23 +29,7 @@ PURGE_MAIL = "POST /users/{m}/messages/{id}/permanentDelete"
 PURGE_EVENT = "POST /users/{m}/events/{id}/permanentDelete"
 
 
-@pytest.fixture
-def fake(outlook_sandbox: tuple[OutlookSandbox, str]) -> tuple[OutlookSandbox, str]:
-    return outlook_sandbox
 
-
-@pytest.fixture
-def make_outlook(fake: tuple[OutlookSandbox, str], make_hub: Callable[..., Hub], clock: FakeClock,
-                 register_plugin: Callable[[str, object], object]) -> Callable[..., Hub]:
-    sandbox, url = fake
-    register_plugin("outlook", hub_outlook.plugin)
-
-    def make(**settings: Any) -> Hub:
-        demo = DemoContext(branch=BRANCH, base_url=url, people=[], now=clock)
-        table = {**sandbox.demo_settings(demo), "calendar": True, "source": False, **settings}
-        return make_hub({BRANCH: {"plugins": ["outlook"], "schedule": {"reminders": [], "followups": []},
-                                  "outlook": table}}, environ=sandbox.demo_environ(demo))
-    return make
 
 
 def ines(**kw: Any) -> Any:
@@ -94,9 +77,9 @@ def routes(sandbox: OutlookSandbox) -> list[str]:
 # --- what the hub put in Outlook ------------------------------------------------------------------------------
 
 def test_the_persons_mails_and_events_are_purged_and_the_receipt_says_so(
-        make_outlook: Callable[..., Hub], fake: tuple[OutlookSandbox, str]) -> None:
+        make_sandbox_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_outlook(invite_candidates=True)
+    hub = make_sandbox_hub(invite_candidates=True)
     register_and_book(hub, ines(), "s1", 9)
     register_and_book(hub, karim(), "k1", 11)
     assert hub.cycle().errors == []
@@ -124,12 +107,12 @@ def test_the_persons_mails_and_events_are_purged_and_the_receipt_says_so(
     assert [state(hub, key) for key in sends] == [{"s": "sent"}] * 3  # no id, no person; never sent again
 
 
-def test_an_event_in_a_coachs_calendar_is_purged_there(make_outlook: Callable[..., Hub],
+def test_an_event_in_a_coachs_calendar_is_purged_there(make_sandbox_hub: Callable[..., Hub],
                                                        fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
     coach = "coach.martin@cravate-demo.onmicrosoft.com"
     sandbox.add_mailbox(coach)
-    hub = make_outlook(coach_mailboxes={"Paul Martin": coach})
+    hub = make_sandbox_hub(coach_mailboxes={"Paul Martin": coach})
     register_and_book(hub, ines(), "s1", 9, host="Paul Martin")
     assert hub.cycle().errors == []
     assert len(sandbox.events(coach)) == 1 and hub.store.external_ids(
@@ -143,11 +126,11 @@ def test_an_event_in_a_coachs_calendar_is_purged_there(make_outlook: Callable[..
 
 @pytest.mark.parametrize("left_as", ["draft", "new"],
                          ids=["its id recorded", "created, its id never committed (found by the property)"])
-def test_the_draft_of_a_delivery_the_erasure_stopped_is_purged(make_outlook: Callable[..., Hub],
+def test_the_draft_of_a_delivery_the_erasure_stopped_is_purged(make_sandbox_hub: Callable[..., Hub],
                                                                 fake: tuple[OutlookSandbox, str],
                                                                 left_as: str) -> None:
     sandbox, _ = fake
-    hub = make_outlook(calendar=False)
+    hub = make_sandbox_hub(calendar=False)
     sandbox.fail_next(503, count=5, path_contains="/send")  # the welcome mail stays a draft, its delivery retried
     hub.ingest(BRANCH, "tests", [make_event("candidate_registered", candidate=ines())])
     hub.cycle()
@@ -165,11 +148,11 @@ def test_the_draft_of_a_delivery_the_erasure_stopped_is_purged(make_outlook: Cal
     assert state(hub, f"send:{key}") is None and state(hub, f"mails:{cid}") is None
 
 
-def test_older_hub_mails_are_found_by_search_and_the_rest_is_left_to_staff(make_outlook: Callable[..., Hub],
+def test_older_hub_mails_are_found_by_search_and_the_rest_is_left_to_staff(make_sandbox_hub: Callable[..., Hub],
                                                                            fake: tuple[OutlookSandbox, str],
                                                                            clock: FakeClock) -> None:
     sandbox, _ = fake
-    hub = make_outlook(calendar=False)
+    hub = make_sandbox_hub(calendar=False)
     hub.ingest(BRANCH, "tests", [make_event("candidate_registered", candidate=ines())])
     assert hub.cycle().errors == []
     cid = candidate_id(hub)
@@ -190,9 +173,9 @@ def test_older_hub_mails_are_found_by_search_and_the_rest_is_left_to_staff(make_
 # --- events staff booked in Outlook, read by the calendar source ------------------------------------------------
 
 def test_staff_booked_events_go_unless_others_attend_and_are_never_read_again(
-        make_outlook: Callable[..., Hub], fake: tuple[OutlookSandbox, str], clock: FakeClock) -> None:
+        make_sandbox_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str], clock: FakeClock) -> None:
     sandbox, _ = fake
-    hub = make_outlook(calendar=False, source=True)
+    hub = make_sandbox_hub(calendar=False, source=True)
     day = T0.replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=2)
     alone = sandbox.staff_create_event(BRANCH, "Entretien Inès Haddad", day, day + timedelta(hours=1),
                                        attendees=[EMAIL], names={EMAIL: "Inès Haddad"})
@@ -225,10 +208,10 @@ def test_staff_booked_events_go_unless_others_attend_and_are_never_read_again(
 
 # --- delivery contract ---------------------------------------------------------------------------------------
 
-def test_a_fault_midway_is_retried_and_ends_done(make_outlook: Callable[..., Hub], fake: tuple[OutlookSandbox, str],
+def test_a_fault_midway_is_retried_and_ends_done(make_sandbox_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str],
                                                  clock: FakeClock) -> None:
     sandbox, _ = fake
-    hub = make_outlook()
+    hub = make_sandbox_hub()
     register_and_book(hub, ines(), "s1", 9)
     assert hub.cycle().errors == []
     erasure_id = forget(hub, candidate_id(hub))
@@ -244,9 +227,10 @@ def test_a_fault_midway_is_retried_and_ends_done(make_outlook: Callable[..., Hub
                                                  ("done", erasure.HUB_EVENTS_ERASED))
 
 
-def test_a_second_delivery_changes_nothing(make_outlook: Callable[..., Hub], fake: tuple[OutlookSandbox, str]) -> None:
+def test_a_second_delivery_changes_nothing(make_sandbox_hub: Callable[..., Hub],
+                                           fake: tuple[OutlookSandbox, str]) -> None:
     sandbox, _ = fake
-    hub = make_outlook()
+    hub = make_sandbox_hub()
     register_and_book(hub, ines(), "s1", 9)
     register_and_book(hub, karim(), "k1", 11)
     assert hub.cycle().errors == []
@@ -263,9 +247,9 @@ def test_a_second_delivery_changes_nothing(make_outlook: Callable[..., Hub], fak
 
 
 def test_without_mail_readwrite_the_erasure_pauses_outlook_naming_the_permission(
-        make_outlook: Callable[..., Hub], fake: tuple[OutlookSandbox, str], clock: FakeClock) -> None:
+        make_sandbox_hub: Callable[..., Hub], fake: tuple[OutlookSandbox, str], clock: FakeClock) -> None:
     sandbox, _ = fake
-    hub = make_outlook(calendar=False)
+    hub = make_sandbox_hub(calendar=False)
     hub.ingest(BRANCH, "tests", [make_event("candidate_registered", candidate=ines())])
     assert hub.cycle().errors == []
     sandbox.set_roles(DEMO_TENANT_ID, DEMO_CLIENT_ID, ("Mail.Send", "Calendars.ReadWrite"))  # no Mail.ReadWrite
