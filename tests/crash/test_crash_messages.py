@@ -9,51 +9,31 @@ import os
 import random
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hub.events import EventKind
 from hub.sandbox import serve
-from hub.testing import make_candidate, make_event, write_config
+from hub.testing import write_config
 from hub_gmail.mime import delivery_key_of
 from hub_gmail.sandbox import GmailSandbox
-from tests.crash.harness import ROOT, kill_repeatedly, run_until
+from tests.crash.harness import ROOT, kill_repeatedly, messages_done, run_until, write_feed
 
 PEOPLE, KILLS, SEED = 300, 10, 20261202
 TOKEN, MAILBOX = "ya29.crash-test", "crash@cravate.example.org"
 
-
-def write_feed(path: Path) -> None:
-    now = datetime.now(UTC)
-    lines = [make_event(EventKind.CANDIDATE_REGISTERED, occurred_at=now, source_id=f"signup-{i}",
-                        candidate=make_candidate(ref=f"person-{i}", email=f"person{i}@example.org", phone=None)
-                        ).model_dump_json() for i in range(PEOPLE)]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def sent_keys(sandbox: GmailSandbox) -> Counter[str]:
     return Counter(str(delivery_key_of(str(mail["Message-ID"]))) for mail in sandbox.sent(MAILBOX))
 
 
-def done(tmp_path: Path) -> int:
-    """Messages whose delivery the hub committed as done (the daemon is still running: read-only)."""
-    path = tmp_path / "config" / "var" / "hub.db"
-    if not path.exists():
-        return 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM deliveries WHERE kind='message_due' AND state='done'")
-                       .fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
 
 
 @pytest.mark.slow
 def test_each_message_is_sent_exactly_once_across_ten_sigkills(tmp_path: Path) -> None:
     feed = tmp_path / "feed.jsonl"
-    write_feed(feed)
+    write_feed(feed, PEOPLE)
     # keep our Message-ID (the test reads the key back from it); no per-minute quota here, which would make the
     # test last minutes (test_gmail_quota.py covers it)
     sandbox = GmailSandbox(rewrite_message_id=False, units_per_minute=None)
@@ -72,7 +52,7 @@ def test_each_message_is_sent_exactly_once_across_ten_sigkills(tmp_path: Path) -
         interrupted = kill_repeatedly(env, KILLS, random.Random(SEED),
                                       lambda: sum(sent_keys(sandbox).values()) < PEOPLE, 0.5, 1.5)
         assert interrupted >= KILLS // 2, "the kills should land while mails are being sent"
-        run_until(env, lambda: done(tmp_path) >= PEOPLE, tmp_path / "daemon.log")
+        run_until(env, lambda: messages_done(tmp_path) >= PEOPLE, tmp_path / "daemon.log")
         counts = sent_keys(sandbox)
         drafts_left = len(sandbox.drafts(MAILBOX))
 

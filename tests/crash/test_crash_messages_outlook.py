@@ -30,7 +30,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,13 +37,11 @@ import pytest
 import hub_outlook.plugin
 import hub_outlook.send
 from hub.api import default_secret_env
-from hub.events import EventKind
 from hub.sandbox import serve
-from hub.testing import make_candidate, make_event, write_config
+from hub.testing import write_config
 from hub_outlook.sandbox import OutlookSandbox
 from hub_outlook.send import PROPERTY_ID, marker
-from tests.crash.harness import ROOT, run_until
-from tests.crash.test_crash_messages import done
+from tests.crash.harness import ROOT, messages_done, run_until, write_feed
 
 if "CRASH_SEND_LAG" in os.environ:  # only in the daemons this test starts, never in the test process
     hub_outlook.send.SEND_LAG = float(os.environ["CRASH_SEND_LAG"])
@@ -62,13 +59,6 @@ TENANT, CLIENT_ID = "7d0c5e2a-9b41-4c3f-8e16-2a5b7c9d0e13", "b2e4f6a8-1c3d-4e5f-
 SECRET = "outlook-crash-test-secret-not-a-real-one"
 MAILBOX = "crash@cravate-crash.onmicrosoft.com"
 
-
-def write_feed(path: Path) -> None:
-    now = datetime.now(UTC)
-    lines = [make_event(EventKind.CANDIDATE_REGISTERED, occurred_at=now, source_id=f"signup-{i}",
-                        candidate=make_candidate(ref=f"person-{i}", email=f"person{i}@example.org", phone=None)
-                        ).model_dump_json() for i in range(PEOPLE)]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 @dataclass
@@ -149,7 +139,7 @@ def sent_markers(sandbox: OutlookSandbox) -> Counter[str]:
 def test_each_outlook_message_is_sent_exactly_once_across_sigkills(tmp_path: Path) -> None:
     started = time.monotonic()
     feed = tmp_path / "feed.jsonl"
-    write_feed(feed)
+    write_feed(feed, PEOPLE)
     sandbox = OutlookSandbox()  # real time, 30 mails a minute, 4 requests in flight per app and mailbox
     sandbox.add_app(TENANT, CLIENT_ID, secret=SECRET)
     sandbox.add_mailbox(MAILBOX, branch=BRANCH, tenant=TENANT, name="La Cravate Solidaire Crash")
@@ -172,7 +162,7 @@ def test_each_outlook_message_is_sent_exactly_once_across_sigkills(tmp_path: Pat
         # the last daemon runs SETTLE seconds at least: the kills may have left nothing to do, and a daemon
         # stopped before it set its signal handlers would not exit 0
         last = time.monotonic()
-        run_until(env, lambda: done(tmp_path) >= PEOPLE and time.monotonic() - last > SETTLE,
+        run_until(env, lambda: messages_done(tmp_path) >= PEOPLE and time.monotonic() - last > SETTLE,
                   tmp_path / "daemon.log", limit=150)
         counts = sent_markers(sandbox)
         drafts_left = len(sandbox.drafts(MAILBOX))
