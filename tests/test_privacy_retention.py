@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from hub.app import Hub
 from hub.cli import cli
-from hub.testing import T0, FakeClock, RecordingSink, make_candidate, make_event, make_session
+from hub.testing import FakeClock, RecordingSink, make_candidate, make_event, make_session
 
 DAY = 86400.0
 
