@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from hub.errors import PluginNotReady
-from hub.sources import Poller, PollResult, WebhookReply, WebhookRequest, WebhookRoute
+from hub.sources import Check, Poller, PollResult, WebhookReply, WebhookRequest, WebhookRoute
 from hub_outlook.graph import OutlookRejected
 
 if TYPE_CHECKING:
@@ -422,3 +422,24 @@ def _moment(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def subscription_check(hub: HubContext, settings: Settings, mailbox: Mailbox) -> Check | None:
+    """`hub doctor`: the subscription Graph knows (GET /subscriptions/{id}), when notifications are wanted."""
+    if not wanted(hub, settings):
+        return None
+
+    def run() -> str:
+        known = hub.state_get(STATE)
+        if not isinstance(known, dict) or not known.get("id"):
+            raise RuntimeError("pas encore d'abonnement aux notifications de l'agenda : le service (hub run) le crée "
+                               "et le vérifie toutes les heures ; s'il échoue, hub status dit pourquoi")
+        found = mailbox.client().request("GET", f"/subscriptions/{known['id']}", permission=PERMISSION,
+                                         missing_ok=True)
+        if found is None:
+            raise RuntimeError("Microsoft Graph ne connaît plus l'abonnement : le service (hub run) le recrée "
+                               "dans l'heure ; l'agenda reste relu régulièrement")
+        expires = _moment(found.get("expirationDateTime"))
+        return "abonnement aux notifications de l'agenda actif" + (
+            f" jusqu'au {expires.astimezone(hub.zone):%d/%m/%Y %H:%M}" if expires else "")
+    return Check("notifications de l'agenda Outlook", run)

@@ -55,9 +55,14 @@ def register_commands(cli: click.Group) -> None:
 def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
     from hub_outlook.checks import checks
     from hub_outlook.mailbox import mailbox
+    from hub_outlook.notifications import subscription_check
 
     for check in checks(mailbox(hub)):
         register(check)
+    if hub.settings_as(Settings).source:
+        subscription = subscription_check(hub, hub.settings_as(Settings), mailbox(hub))
+        if subscription is not None:
+            register(subscription)
 
 
 @hookimpl

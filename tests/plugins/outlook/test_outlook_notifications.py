@@ -418,3 +418,17 @@ def test_notifications_need_an_https_address_or_loopback() -> None:
         hub = types.SimpleNamespace(public_url=public_url or None)
         assert notifications.wanted(hub, on) is expected, public_url  # type: ignore[arg-type]
         assert notifications.wanted(hub, off) is False  # type: ignore[arg-type]
+
+
+def test_hub_doctor_tells_whether_graph_knows_the_subscription(make_notified_hub: Callable[..., Hub],
+                                                               sandbox: OutlookSandbox, calendar: Calendar) -> None:
+    hub = make_notified_hub()
+    (check,) = [c for c in hub.branches[BRANCH].checks("outlook") if c.name.startswith("notifications")]
+    with pytest.raises(RuntimeError, match="pas encore d'abonnement"):
+        check.run()
+    sub = started(hub, calendar, sandbox)
+    assert check.run().startswith("abonnement aux notifications de l'agenda actif jusqu'au")
+    with sandbox.lock:
+        del sandbox.subscriptions[sub.id]  # Graph lost it
+    with pytest.raises(RuntimeError, match="ne connaît plus"):
+        check.run()
