@@ -28,6 +28,13 @@ Clock = Callable[[], datetime]
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
+RESTORED_AT = "restored_at"
+"""The store's `meta` key `hub restore` sets (ISO date-time, UTC)."""
+RECONCILE_DAYS = 7
+"""How long after a restore channels and sinks look up before they create: sources re-read from the backup's
+cursors within minutes, schedules catch up within a day; a week leaves room for a daemon stopped a while."""
+
+
 class PluginLog(logging.LoggerAdapter[logging.Logger]):
     """A plugin's logger: the branch and plugin on every line, and the caller's `extra` kept (the standard
     adapter replaces it before Python 3.13's merge_extra)."""
@@ -77,6 +84,17 @@ class HubContext:
         """Every branch's configuration by id, plugin tables validated (`.settings[plugin]`); read-only. For
         checks that span branches, e.g. several branches sharing one vendor account and its quota."""
         return self._fleet() if self._fleet is not None else {self.branch: self.branch_config}
+
+    @property
+    def reconciling(self) -> bool:
+        """True for `RECONCILE_DAYS` after the database was restored from a backup (`hub restore`): an effect
+        made after the backup (a mail sent, an event created) is unknown to the restored state. Before creating
+        something for a delivery, look up whether you already made it (by the marker or id derived from
+        `delivery_key`), even when your private state has no record of it."""
+        restored = self._store.meta_get(RESTORED_AT)
+        if not restored:
+            return False
+        return (self.now() - datetime.fromisoformat(restored)).total_seconds() < RECONCILE_DAYS * 86400
 
     def poll_soon(self, source: str) -> None:
         """Ask the daemon to poll this plugin's source `source` (its Poller's name) at its next tick (about a

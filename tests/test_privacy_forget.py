@@ -276,3 +276,12 @@ def test_consent_is_recorded_with_its_date_and_source(hub: Hub, clock: FakeClock
     now = hub.store.get_entity("candidates", cid or "")
     assert now is not None and now["consent"] is False and now["consent_source"] == "eraser"
     assert now["consent_at"] != record["consent_at"]
+
+
+def test_after_a_restore_plugins_are_told_to_look_up_before_creating(hub: Hub, clock: FakeClock) -> None:
+    ctx = hub.context(BRANCH, "sink")
+    assert ctx.reconciling is False
+    hub.store.meta_put("restored_at", hub.clock().isoformat())
+    assert ctx.for_delivery("k").reconciling is True
+    clock.advance(8 * 86400)
+    assert ctx.reconciling is False  # a week later the restored state has caught up

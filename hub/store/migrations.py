@@ -156,4 +156,7 @@ CREATE TABLE optouts (
     PRIMARY KEY (branch, candidate_id, medium)
 )
 """,
+    """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+""",
 ]

@@ -132,6 +132,17 @@ class PrivacyRows:
         row = self._read("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return row is not None and int(row[0]) == 0
 
+    # --- facts about the database itself (a restore) ------------------------------------------------------------
+
+    def meta_get(self, key: str) -> str | None:
+        row = self._read("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def meta_put(self, key: str, value: str) -> None:
+        """Atomic."""
+        self._write("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (key, value))
+
     # --- opt-outs -----------------------------------------------------------------------------------------------
 
     def set_optout(self, branch: str, candidate_id: str, medium: str, source: str, now: datetime) -> bool:

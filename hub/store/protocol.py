@@ -325,6 +325,13 @@ class Store(Protocol):
         """Copy the write-ahead log into the database and empty it (after an erasure)."""
         ...
 
+    def meta_get(self, key: str) -> str | None:
+        ...
+
+    def meta_put(self, key: str, value: str) -> None:
+        """Atomic."""
+        ...
+
     def set_optout(self, branch: str, candidate_id: str, medium: str, source: str, now: datetime) -> bool:
         """Atomic. The person wants no more non-essential messages by `medium`; False when already so."""
         ...
