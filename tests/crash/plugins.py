@@ -81,6 +81,12 @@ class Sink:
     def outcome_recorded(self, hub: Any, event: Event) -> None:
         self._effect(hub, event)
 
+    @hookimpl
+    def candidate_forgotten(self, hub: Any, event: Event) -> None:
+        """The erasure of the person in this "tool": once per delivery key, and its receipt."""
+        self._effect(hub, event)
+        hub.erased(f"fiches de {self.name}")
+
 
 feed = Feed()
 sink_a = Sink("sink_a")
