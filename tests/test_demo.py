@@ -82,3 +82,35 @@ def test_the_demo_prints_each_person_s_mails_in_order(tmp_path: Path) -> None:
     order = [zoe.index(s) for s in ("inscription", "est confirmé", "a changé", "Rappel", "Des nouvelles")]
     assert order == sorted(order)
     assert "@" not in part  # subjects and first lines only, never an address
+
+
+def test_an_export_lists_every_tool_that_received_or_gave_a_person_s_data(tmp_path: Path) -> None:
+    """Issue 14: after the demo's week, a Lyon person seen through Google Sheets, Calendly and Gmail, and a
+    Bordeaux person seen through Calendly and Outlook: every field of their record and every tool is in the
+    export (read from the demo's own database)."""
+    from hub.app import Hub
+    from hub.config import load_config
+    from hub.demo import demo_people
+    from hub.privacy.export import export_person
+
+    registry = PluginRegistry.discover()
+    assert run_demo(tmp_path / "demo", registry, echo=lambda line: None) == 0
+    config = load_config(tmp_path / "demo" / "config", registry.settings_models(),
+                         environ={k: "x" for k in ("HUB_BORDEAUX_OUTLOOK_CLIENT_SECRET",)})
+    hub = Hub(config, registry)
+    try:
+        expected = {"lyon": {("Google Sheets", "a transmis au hub"), ("Google Sheets", "a reçu"),
+                             ("Calendly", "a transmis au hub"), ("Gmail", "a reçu"), ("Carnet", "a reçu")},
+                    "bordeaux": {("Calendly", "a transmis au hub"), ("Outlook", "a reçu"), ("Carnet", "a reçu")}}
+        for branch, person in (("lyon", demo_people("lyon")[0]), ("bordeaux", demo_people("bordeaux")[0])):
+            cid = hub.store.find_candidate(branch, email_key=person.email.lower(), phone_key=None)
+            assert cid is not None, branch
+            data = export_person(hub.store, branch, cid, config.zone(branch), hub.clock())
+            record = data["personne"]
+            assert (record["first_name"], record["last_name"], record["email"]) == (
+                person.first_name, person.last_name, person.email)
+            assert record["phone"] and record["referrer"]
+            assert expected[branch] <= {(r["outil"], r["role"]) for r in data["destinataires"]}, branch
+            assert data["messages"] and data["rendez_vous"] and data["parcours"]
+    finally:
+        hub.close()
