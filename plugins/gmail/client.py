@@ -81,6 +81,10 @@ class GmailClient:
         self.auth = auth
         self.clock = clock or (lambda: datetime.now(UTC))
         self.requests = 0
+        self.markers: dict[str, frozenset[str]] = {}
+        """Gmail id -> the delivery markers its headers carry, as send.py's look-up after a restore read them. A
+        message's headers never change once it exists (replacing a draft makes a new message id), so the look-up
+        reads each message once per process, not once per delivery to the same address."""
         credentials = auth.credentials if auth is not None and http is None else None
         self.service = lean_service("gmail", "v1", METHODS, credentials=credentials, http=http,
                                     api_endpoint=api_endpoint)
@@ -119,8 +123,10 @@ class GmailClient:
         True when deleted, False when it was already gone (404)."""
         return self._execute(self._drafts.delete(userId="me", id=draft_id), missing_ok=True) is not None
 
-    def find_drafts(self, query: str) -> list[dict[str, Any]]:
-        return list(self._execute(self._drafts.list(userId="me", q=query, maxResults=10)).get("drafts", []))
+    def find_drafts(self, query: str, *, max_results: int = 10) -> list[dict[str, Any]]:
+        """[{id, message: {id, threadId}}] of the drafts matching `query` (first page)."""
+        request = self._drafts.list(userId="me", q=query, maxResults=max_results)
+        return list(self._execute(request).get("drafts", []))
 
     def send_draft(self, draft_id: str) -> dict[str, Any]:
         """The sent message {id, threadId, labelIds}: a new message id, the draft is deleted (drafts guide)."""
@@ -133,9 +139,13 @@ class GmailClient:
         request = self._threads.get(userId="me", id=thread_id, format=fmt, metadataHeaders=headers)
         return self._execute(request, missing_ok=True)
 
-    def list_messages(self, query: str, *, page_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
+    def list_messages(self, query: str, *, page_token: str | None = None, max_results: int = 100,
+                      include_spam_trash: bool = False) -> dict[str, Any]:
+        """{messages: [{id, threadId}], nextPageToken}, newest first; drafts included (they are messages
+        labelled DRAFT); the trash and spam only with `include_spam_trash`."""
         return self._execute(self._messages.list(userId="me", q=query, pageToken=page_token,
-                                                        maxResults=max_results))
+                                                 maxResults=max_results,
+                                                 includeSpamTrash=include_spam_trash or None))
 
     def get_message(self, message_id: str, fmt: str, headers: list[str] | None = None) -> dict[str, Any] | None:
         request = self._messages.get(userId="me", id=message_id, format=fmt, metadataHeaders=headers)

@@ -3,17 +3,18 @@
 Driven by the real google-api-python-client through `client_options={"api_endpoint": ...}`, it speaks the wire
 format of the discovery document shipped with the client: users.getProfile, drafts.create/get/list/send/delete,
 messages.send/get/list/trash/delete (the search operators the channel uses: rfc822msgid:, in:, from:, to:,
-newer_than:, subject:, plain words; another operator is an error, so a test never passes on a query the fake
-ignores), threads.get, history.list, labels.list, and an OAuth token endpoint (refresh; a revoked token gets
-`invalid_grant`). It refuses what Gmail refuses, with Google's error JSON: a bad Authorization (401), another
-user's mailbox (403), a token without one of the method's scopes (403 insufficientPermissions, the scopes read
-from the discovery document: messages.trash needs gmail.modify or https://mail.google.com/, messages.delete
-the latter only, drafts.delete allows gmail.compose), a missing `raw` or one that is not base64 (URL-safe or
-standard, as proto3 JSON accepts), a missing or invalid To header, unknown ids (404 notFound, the same body as
-an expired historyId). A message trashed more than 30 days ago is gone, as Gmail empties its trash.
+newer_than:, after:, before:, subject:, {a b} for OR, plain words, which match the subject, the addresses and the
+text but no other header, as in Gmail; another operator is an error, so a test never passes on a query the fake
+ignores: sandbox_mailbox.py), threads.get, history.list, labels.list, and an OAuth token endpoint (refresh; a
+revoked token gets `invalid_grant`). It refuses what Gmail refuses, with Google's error JSON: a bad Authorization
+(401), another user's mailbox (403), a token without one of the method's scopes (403 insufficientPermissions, the
+scopes read from the discovery document: messages.trash needs gmail.modify or https://mail.google.com/,
+messages.delete the latter only, drafts.delete allows gmail.compose), a missing `raw` or one that is not base64
+(URL-safe or standard, as proto3 JSON accepts), a missing or invalid To header, unknown ids (404 notFound, the
+same body as an expired historyId). A message trashed more than 30 days ago is gone, as Gmail empties its trash.
 Faults can be injected: 429 (with Gmail's "Retry after <time>"), 5xx, the daily sending limit (403
-dailyLimitExceeded), a bounce arriving later, history expiry. Every request is recorded (`count()`,
-`methods()`), every sent mail kept as sent (`sent(branch)` parses it back, RFC 5322).
+dailyLimitExceeded), a bounce arriving later, history expiry. Every request is recorded (`count()`, `methods()`),
+every sent mail kept as sent (`sent(branch)` parses it back, RFC 5322).
 """
 
 from __future__ import annotations

@@ -3,8 +3,23 @@
 Behaviour copied from Gmail (sandbox.py serves it over HTTP):
 - a draft is a message labelled DRAFT; sending it deletes the draft and creates a new message with a new id
   and the SENT label, in the draft's thread (drafts guide);
-- on an API send Gmail gives the mail a Message-ID of its own (reference E2, lieer#198): `rewrite_message_id`
-  (on by default) does the same, so the hub's code cannot rely on its own;
+- on an API send Gmail gives the mail a Message-ID of its own (reference E2, lieer#198; FlowCrypt
+  flowcrypt-browser#4273: without even keeping the original in X-Google-Original-Message-ID):
+  `rewrite_message_id` (on by default) does the same, so the hub's code cannot rely on its own;
+- the sender's Sent copy is the message as the client built it, every other header included: "the Sent Mail
+  email will show your HTML parts and Plain Text parts just as you constructed them"
+  (https://www.gmass.co/blog/gmail-api-html-plain-text-messages/ , which also says the copy the recipient gets
+  may differ: Gmail regenerates its text/plain part from the HTML), the Bcc header is kept in the Sent copy
+  only (different-ai/openwork#3630), headers Gmail ignored for delivery still "appear correctly in the sent
+  message metadata" (googleworkspace/cli#569). So a custom header (the hub's X-Cravate-Delivery) is read back
+  from the Sent copy with messages.get format=metadata; the sandbox keeps it and rewrites only the Message-ID
+  (and a From that is not the mailbox's);
+- search (messages.list / drafts.list `q`) is Gmail's search box syntax (https://support.google.com/mail/answer/7190,
+  "most of the same advanced search syntax", https://developers.google.com/gmail/api/guides/filtering): no
+  operator reads an arbitrary header (the header ones are from: to: cc: bcc: subject: list: deliveredto:
+  rfc822msgid:), so a plain word here matches the subject, the addresses and the text parts, never another
+  header; `after:`/`before:` take a date (midnight Pacific time, as the filtering guide warns) or seconds since
+  the epoch; `{a b}` is an OR; an operator not faked is an error;
 - a From address that is not the mailbox's is replaced by the mailbox's (Gmail does so unless it is a
   "Send mail as" alias);
 - every change gets the next history id; `expire_history()` makes older ids answer 404, as Gmail does after
@@ -32,13 +47,15 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 MAILER_DAEMON = "mailer-daemon@googlemail.com"
 SYSTEM_LABELS = ["INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "CHAT",
                  "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES",
                  "CATEGORY_FORUMS"]
 TRASH_DAYS = 30
-_TERM = re.compile(r'(\w+):\(([^)]*)\)|(\w+):("[^"]*"|\S+)|("[^"]*"|\S+)')
+_TERM = re.compile(r'\{([^}]*)\}|(\w+):\(([^)]*)\)|(\w+):("[^"]*"|\S+)|("[^"]*"|\S+)')
+PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 def new_id() -> str:
@@ -145,18 +162,27 @@ class Mailbox:
         return sorted(found, key=lambda m: (m.internal_ms, m.history_id), reverse=True)
 
 
-OPERATORS = {"", "rfc822msgid", "in", "from", "to", "newer_than", "older_than", "subject"}
+OPERATORS = {"", "rfc822msgid", "in", "from", "to", "newer_than", "older_than", "subject", "after", "before"}
 
 
 def parse_query(query: str) -> list[tuple[str, list[str]]]:
-    """[(operator, values)] of a Gmail search ("" for a plain word); ValueError for an operator not faked."""
+    """[(operator, values)] of a Gmail search ("" for a plain word, "{" for an OR of the terms in braces);
+    ValueError for an operator not faked."""
     terms = []
-    for operator, group, op2, value, word in (m.groups() for m in _TERM.finditer(query or "")):
+    for either, operator, group, op2, value, word in (m.groups() for m in _TERM.finditer(query or "")):
+        if either is not None:
+            alternatives = [m.group(0) for m in _TERM.finditer(either)]
+            for alternative in alternatives:
+                parse_query(alternative)  # an operator not faked is an error here too
+            terms.append(("{", alternatives))
+            continue
         name = (operator or op2 or "").lower()
         if name not in OPERATORS:
             raise ValueError(f"search operator {name!r} is not faked by the Gmail sandbox")
         values = [v.strip('"').lower() for v in re.split(r"\s+OR\s+|\s+", group) if v] if group \
             else [(value or word or "").strip('"').lower()]
+        if name in ("after", "before") and _instant(values[0]) is None:
+            raise ValueError(f"{name}:{values[0]} is not a date Gmail reads")
         terms.append((name, values))
     return terms
 
@@ -164,8 +190,11 @@ def parse_query(query: str) -> list[tuple[str, list[str]]]:
 def matches(stored: Stored, terms: list[tuple[str, list[str]]], now: datetime) -> bool:
     mail = stored.mail
     for operator, values in terms:
-        if not operator:
-            if values[0] and values[0] not in stored.raw.decode("utf-8", "replace").lower():
+        if operator == "{":
+            if not any(matches(stored, parse_query(alternative), now) for alternative in values):
+                return False
+        elif not operator:
+            if values[0] and values[0] not in searchable(mail):
                 return False
         elif operator == "rfc822msgid":
             if str(mail.get("Message-ID", "")).strip().strip("<>").lower() not in [v.strip("<>") for v in values]:
@@ -179,6 +208,12 @@ def matches(stored: Stored, terms: list[tuple[str, list[str]]], now: datetime) -
             addresses = [a.lower() for _, a in getaddresses([str(mail.get(operator, ""))])]
             if not any(v in a for v in values for a in addresses):
                 return False
+        elif operator in ("after", "before"):
+            bound = _instant(values[0])
+            if bound is None:  # refused by parse_query already
+                return False
+            if (stored.internal_ms >= bound * 1000) != (operator == "after"):
+                return False
         elif operator in ("newer_than", "older_than"):
             match = re.fullmatch(r"(\d+)([dmy])", values[0])
             if not match:
@@ -190,6 +225,32 @@ def matches(stored: Stored, terms: list[tuple[str, list[str]]], now: datetime) -
         elif values[0] not in str(mail.get("Subject", "")).lower():  # subject:
             return False
     return True
+
+
+def searchable(mail: EmailMessage) -> str:
+    """What a plain word is matched against, lower-cased: the subject, the addresses and names, the text parts
+    (decoded). Not the other headers: Gmail has no operator for them, and a plain word is not one either."""
+    parts = [str(mail.get(name, "")) for name in ("Subject", "From", "To", "Cc")]
+    for part in mail.walk():
+        if part.get_content_maintype() == "text" and isinstance(part, EmailMessage):
+            try:
+                parts.append(str(part.get_content()))
+            except (LookupError, ValueError):
+                continue
+    return "\n".join(parts).lower()
+
+
+def _instant(value: str) -> int | None:
+    """Seconds since the epoch of an after:/before: value: seconds as they are, a date (2026/12/03 or 2026-12-03)
+    at midnight Pacific time ("All dates used in the search query are interpreted as midnight on that date in
+    the PST timezone", https://developers.google.com/gmail/api/guides/filtering)."""
+    if value.isdigit():
+        return int(value)
+    match = re.fullmatch(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})", value)
+    if not match:
+        return None
+    year, month, day = (int(g) for g in match.groups())
+    return int(datetime(year, month, day, tzinfo=PACIFIC).timestamp())
 
 
 def payload(mail: Message, part_id: str = "", *, headers: list[str] | None = None,
