@@ -17,8 +17,9 @@ Through the Sheets API:
   emptied row the periodic full read does, within `full_reread`.) An answer is the person's when the hub linked
   its id (time + contact hash, form_source.answer_key) to them, when its e-mail is theirs, or, without an
   e-mail, when its phone is.
-- **the connector's own state**: the person's row values, its pending write, their entry in the index of rows
-  (a rebuild would write the row again) and the outcome cells last seen (tracking.forget_candidate).
+- **the connector's own state**: the person's row state (the hub's columns: no name or contact is kept there,
+  tracking.py), its pending write, their entry in the index of rows (a rebuild would write the row again) and
+  the outcome cells last seen (tracking.forget_candidate).
 
 By hand (manual items of the receipt):
 - **Google Forms keeps its own copy of every answer.** The Forms API v1 only reads responses (`forms.responses`

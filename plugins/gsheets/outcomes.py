@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome, OutcomeCategory
 from hub.sources import PollResult
-from hub_gsheets.tracking import HEADERS, OUTCOME_FIELDS, TrackingSheet, known_candidates, mark_pending
+from hub_gsheets.tracking import (
+    HEADERS,
+    OUTCOME_FIELDS,
+    TrackingSheet,
+    drop_person_cells,
+    known_candidates,
+    mark_pending,
+    row_state,
+)
 
 if TYPE_CHECKING:
     from hub.context import HubContext
@@ -43,6 +51,7 @@ class OutcomeSource:
 
     def poll(self, cursor_text: str | None) -> PollResult:
         cursor = json.loads(cursor_text) if cursor_text else {}
+        drop_person_cells(self.hub)  # once: the state an earlier version left
         seen: dict[str, Any] = self.hub.state_get("seen", {})
         for cid, columns in cursor.get("changes", {}).items():
             if cid not in seen:  # erased since the last sync (hub_gsheets.erasure dropped what was seen of them)
@@ -111,7 +120,7 @@ class OutcomeSource:
         return events, changes
 
     def _keep_staff_value(self, cid: str, name: str, value: str) -> None:
-        state = self.hub.state_get(f"row:{cid}")
+        state = row_state(self.hub, cid)
         if state and state["values"].get(name) != value:
             state["values"][name] = value
             self.hub.state_put(f"row:{cid}", state)

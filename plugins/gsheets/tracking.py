@@ -6,6 +6,11 @@ column (rows are found by hub id, never by a remembered row number, because staf
 `values.batchUpdate` for every row, new or not. A write repeated after a crash finds the row by its id and
 updates it: it never duplicates.
 
+`row:<id>` holds the hub's columns only (dates, programme, Présence/Résultat, the hub's note, the id), with
+versions and ids: the person's cells (name, e-mail, phone, referrer) are read from the hub's record as the row
+is written, so the plugin's private state is no second store of anyone's contact data for an erasure to chase
+(issue 14). A record erased meanwhile (its id alone left) gets nothing written.
+
 New rows go to explicit ranges the hub computed from that same read: the row after the last non-empty row of
 the tab, in the columns found by header name. `values.append` is not used: Google appends "starting with the
 first column of the table" it detects itself, and rows came out shifted right when staff left column A blank
@@ -42,6 +47,8 @@ HEADERS: dict[str, str] = {
     "result": "Résultat", "hub_note": "Suivi hub", "updated": "Mis à jour", "hub_id": "ID hub (ne pas modifier)",
 }
 FIELDS = list(HEADERS)
+PERSON_FIELDS = ("registered", "first_name", "last_name", "email", "phone", "referrer", "referrer_contact")
+"""The cells `candidate_values` makes from the hub's record at write time; never kept in `row:<id>`."""
 DATE_FIELDS = ("registered", "next_session", "updated")
 OUTCOME_FIELDS = ("attendance", "result")
 DATE_PATTERN = "dd/mm/yyyy hh:mm"
@@ -70,9 +77,10 @@ def outcome_label(hub: HubContext, outcome: Outcome) -> str:
 
 
 def candidate_values(candidate: Candidate, hub: HubContext) -> dict[str, Any]:
-    """The person's cells. Written RAW, Sheets never evaluates them, but staff download the sheet as CSV or
-    Excel: what people typed goes through `spreadsheet_safe` (a leading quote before =, +, -, @), and phones
-    are shown as staff dial them (06 12 34 56 78; international only for another country)."""
+    """The person's cells, made from the hub's record as the row is written (never kept in state). Written RAW,
+    Sheets never evaluates them, but staff download the sheet as CSV or Excel: what people typed goes through
+    `spreadsheet_safe` (a leading quote before =, +, -, @), and phones are shown as staff dial them
+    (06 12 34 56 78; international only for another country)."""
     referrer = candidate.referrer
     phone = display_phone(candidate.phone, hub.branch_config.phone_region) if candidate.phone else None
     values = {
@@ -91,12 +99,8 @@ def record(hub: HubContext, event: Event) -> None:
     cid = event.candidate_id
     if not cid:
         return
-    key = f"row:{cid}"
-    state: dict[str, Any] = hub.state_get(key) or {"values": {}, "v": 0}
+    state: dict[str, Any] = row_state(hub, cid) or {"values": {}, "v": 0}
     values: dict[str, Any] = state["values"]
-    candidate = hub.candidate(cid) or event.candidate
-    if candidate is not None:
-        values.update(candidate_values(candidate, hub))
     values["hub_id"] = cid
     at = event.occurred_at.astimezone(UTC).isoformat()
     _apply_event(hub, event, state, at)
@@ -104,9 +108,45 @@ def record(hub: HubContext, event: Event) -> None:
         state["updated_at"] = at
         values["updated"] = to_serial(event.occurred_at, hub.zone)
     state["v"] = int(state.get("v", 0)) + 1
-    hub.state_put(key, state)
+    hub.state_put(f"row:{cid}", state)
     mark_pending(hub, {cid: state["v"]})
     _index(hub, cid)
+
+
+def row_state(hub: HubContext, cid: str) -> dict[str, Any] | None:
+    """The row's private state. A version before issue 14 kept the person's cells there too: they are dropped
+    here, on every read, and `drop_person_cells` rewrites such rows once."""
+    state: dict[str, Any] | None = hub.state_get(f"row:{cid}")
+    if state:
+        state["values"] = {k: v for k, v in state.get("values", {}).items() if k not in PERSON_FIELDS}
+    return state
+
+
+STATE_VERSION = 2
+"""1: `row:<id>` held the person's cells; 2: it holds the hub's columns only."""
+
+
+def drop_person_cells(hub: HubContext) -> int:
+    """Once per branch: rewrite every `row:<id>` an earlier version left with the person's cells in it (state
+    only, no request to Google); how many rows were rewritten."""
+    if int(hub.state_get("state_version", 1)) >= STATE_VERSION:
+        return 0
+    rewritten = 0
+    for cid in known_candidates(hub):
+        held = hub.state_get(f"row:{cid}")
+        if held and any(k in PERSON_FIELDS for k in held.get("values", {})):
+            hub.state_put(f"row:{cid}", row_state(hub, cid))
+            rewritten += 1
+    hub.state_put("state_version", STATE_VERSION)
+    return rewritten
+
+
+def erased(candidate: Candidate) -> bool:
+    """The hub's record of an erased person: the id alone (at most with the referrer's kind, kept for reports)."""
+    left = candidate.model_dump(exclude_defaults=True, exclude={"id"})
+    if set(left.get("referrer", {})) <= {"kind"}:
+        left.pop("referrer", None)
+    return not left
 
 
 def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) -> None:
@@ -154,7 +194,7 @@ def mark_pending(hub: HubContext, rows: dict[str, int]) -> None:
 
 
 def forget_candidate(hub: HubContext, cid: str) -> None:
-    """Drop everything the connector keeps about a person (an erasure): their row's values, its pending write,
+    """Drop everything the connector keeps about a person (an erasure): their row's state, its pending write,
     their entry in the index (a rebuild would write the row again), and the outcome cells last seen."""
     hub.state_delete(f"row:{cid}")
     for key in ("pending", "seen"):
@@ -355,10 +395,11 @@ class TrackingSheet:
         updates: list[dict[str, Any]] = []
         appends: list[dict[str, Any]] = []
         for cid, _ in batch:
-            state = self.hub.state_get(f"row:{cid}")
-            if not state:
+            state = row_state(self.hub, cid)
+            person = self.hub.candidate(cid)
+            if not state or person is None or erased(person):  # erased: their row goes with the erasure
                 continue
-            values = dict(state["values"])
+            values = {**state["values"], **candidate_values(person, self.hub)}
             row = snap.where.get(cid)
             for name in OUTCOME_FIELDS:
                 want = values.get(name)
