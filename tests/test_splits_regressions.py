@@ -233,27 +233,26 @@ def test_record_without_a_candidate_does_nothing() -> None:
     assert hub.state == {}
 
 
-def test_record_a_registration_writes_the_person_and_indexes_them() -> None:
+def test_record_a_registration_keeps_no_person_cell_and_indexes_them() -> None:
+    """The person's cells are read from the hub's record when the row is written, never kept (issue 14)."""
     registered = T0 - timedelta(days=1)
     who = person(phone="0612345678", registered_at=registered,
                  referrer=Referrer(structure="Mission locale", contact_name="M. Durand"))
-    hub = FakeHub()
+    hub = FakeHub({CID: who})
     record_on(hub, Event(kind=EventKind.CANDIDATE_REGISTERED, occurred_at=T0, source_id="r",
                       candidate=who))
     assert hub.state == {
         f"row:{CID}": {"v": 1, "updated_at": T0.isoformat(), "values": {
-            "registered": to_serial(registered, PARIS), "first_name": "Aïcha", "last_name": "Benali",
-            "email": "a@example.org", "phone": "06 12 34 56 78", "referrer": "Mission locale",
-            "referrer_contact": "M. Durand", "hub_id": CID, "updated": to_serial(T0, PARIS)}},
+            "hub_id": CID, "updated": to_serial(T0, PARIS)}},
         "pending": {CID: 1},
         "index:42": [CID],
     }
 
 
-def test_record_prefers_the_hubs_picture_and_works_without_one() -> None:
+def test_record_keeps_no_person_cell_and_works_without_a_record() -> None:
     hub = FakeHub({CID: person(first_name="Stored")})
     record_on(hub, make_event(EventKind.CANDIDATE_REGISTERED, candidate=person(first_name="Event")))
-    assert hub.state[f"row:{CID}"]["values"]["first_name"] == "Stored"
+    assert "first_name" not in hub.state[f"row:{CID}"]["values"]
     bare = FakeHub()
     session = make_session(candidate_id=CID)
     record_on(bare, Event(kind=EventKind.SESSION_REMINDER_DUE, occurred_at=T0, source_id="d",
