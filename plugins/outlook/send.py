@@ -24,6 +24,14 @@ On a repeat of the same delivery key:
              below); 404 (deleted, or gone from where the id points) -> look it up by the property, else create
              a new draft and send it.
 
+After a restore (`hub.reconciling`, a week after `hub restore` put back an older database), the private state may
+not know a mail sent after the backup: a delivery with no record looks the mail up by the property first, as
+"new" does. Sent -> recorded "sent", no request more (counted in the day's recipients, not in this minute: it
+left earlier, when is unknown); none -> created as usual. A draft (found with no record, or under a "new" record,
+which may be older than the send) is recorded "draft" with "t" = now and sent once SEND_LAG has passed: the
+restored state cannot say when a send was last tried, and the daemon that made the draft may have sent it a
+moment before it stopped.
+
 The lag. The 202 of `/send` "does not indicate that the request processing has completed" (user-sendmail.md,
 reference §2.1): for a few seconds after it the message may still read `isDraft: true`. A crash right after
 the 202 followed by an immediate restart would then send the draft a second time. So "t" records when the
@@ -36,7 +44,7 @@ is not.
 
 Graph requests per mail (the re-delivery after a crash, not counting what was done before it; the token is
 one more request to login.microsoftonline.com per hour, none when cached), measured by
-tests/plugins/outlook/test_outlook_send.py:
+tests/plugins/outlook/test_outlook_send.py (after a restore: test_outlook_restore.py):
 
     normal case                                           2  create draft, send
     repeat after "sent"                                   0
@@ -46,6 +54,11 @@ tests/plugins/outlook/test_outlook_send.py:
                                                              (1 and a wait of SEND_LAG - elapsed before it)
     crash after the send, before "sent" was committed     1  get (isDraft false): no second mail
     the draft was deleted before being sent               4  get (404), find by property (none), create, send
+    after a restore (reconciling), no record:
+      the mail was sent after the backup                  1  find by property (sent): no second mail
+      nothing was made                                    3  find by property (none), create, send
+      a draft was left unsent                             3  find by property (a draft), then after SEND_LAG
+                                                             get (isDraft true), send
     a minute's 30 mails or the day's 10,000 recipients    0  PluginNotReady until the window frees; a 429
       reached, or Graph asked to wait earlier                from Graph pauses the channel the same way
 
@@ -157,9 +170,12 @@ class SendWindow:
             raise SendLimit(f"{SERVICE} : limite de {self.daily} destinataires par 24 h atteinte",
                             retry_after=max(1.0, math.ceil(wait)))
 
-    def count_send(self, recipients: int = RECIPIENTS_PER_MAIL) -> None:
+    def count_send(self, recipients: int = RECIPIENTS_PER_MAIL, *, minute: bool = True) -> None:
+        """Count a send now; `minute=False` for one made earlier at a time unknown (found after a restore): in
+        the day's recipients (counting too many only defers), not in this minute's sends."""
         now = self._now()
-        self.recent.append(now)
+        if minute:
+            self.recent.append(now)
         bucket = int(now // BUCKET * BUCKET)
         self.buckets[bucket] = self.buckets.get(bucket, 0) + recipients
         self._save()
@@ -210,13 +226,20 @@ def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: 
             if waited < SEND_LAG:  # maybe sent a moment ago and not yet out of Drafts: see the docstring
                 raise PluginNotReady(f"{SERVICE} : envoi peut-être en cours, vérification dans quelques minutes",
                                      retry_after=max(1.0, math.ceil(SEND_LAG - waited)))
-    elif state == "new":
+    elif state == "new" or (state is None and hub.reconciling):  # no record after a restore: look it up too
         found = _by_marker(client, key)
         if found is not None and not found.get("isDraft", True):
-            _record_sent(hub, message, key, str(found["id"]), window)
+            if state is None:  # sent before the restore, at a time unknown: not in this minute's count
+                window.count_send(minute=False)
+            _record_sent(hub, message, key, str(found["id"]), window, counted=state is None)
             return
         if found is not None:
             draft_id = str(found["id"])
+            if hub.reconciling:  # the restored state may predate its send: wait out the lag, as for "draft"
+                hub.state_put(state_key(key), {"s": "draft", "id": draft_id, "t": hub.now().timestamp()})
+                remember(hub, message.candidate_id, key)
+                raise PluginNotReady(f"{SERVICE} : brouillon retrouvé après une restauration, envoi dans quelques "
+                                     "minutes", retry_after=SEND_LAG)
     if draft_id is None:
         if state != "new":  # a crash while creating leaves a trace: the repeat looks for the draft first
             hub.state_put(state_key(key), {"s": "new"})
