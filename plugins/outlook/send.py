@@ -67,6 +67,46 @@ Limits (Exchange Online, per mailbox, reference §4): 30 messages per minute and
 5-minute buckets over 24 h), each one before it is made (committed with the draft's id: a crash right after
 a send cannot let the next daemon send a 31st that minute), and defers, never fails. Staff sending from the
 same mailbox are not counted: Exchange then refuses with a 429 or a 4xx the hub has not met yet [?].
+
+List-Unsubscribe and List-Unsubscribe-Post (RFC 8058, hub/privacy/optout.py) are not sent by this channel: no
+sound way was found (issue 14; the personal link in the body stays the way out). What was weighed:
+
+- The JSON draft: `internetMessageHeaders` takes only names starting with x- (400 InvalidInternetMessageHeader,
+  "The internet message header name 'List-Unsubscribe' should start with 'x-' or 'X-'.":
+  microsoftgraph/msgraph-sdk-dotnet#2105, microsoftgraph/microsoft-graph-docs#21678).
+- A draft made from MIME (user-post-messages.md, v1.0: POST /users/{id}/messages, `Content-Type: text/plain`,
+  the whole MIME base64-encoded; 201 and the message JSON, isDraft true; malformed MIME -> 400
+  ErrorMimeContentInvalidBase64String "Invalid base64 string for MIME content."; S/MIME payloads up to 4 MB,
+  413 beyond), then /send. Not sound, for two reasons:
+  1. List-Unsubscribe-Post would not reliably reach the person. List-Unsubscribe has a MAPI property,
+     PidTagListUnsubscribe (0x1045), which "MIME writers must copy ... to the List-Unsubscribe header field"
+     (learn.microsoft.com, PidTagListUnsubscribe canonical property); List-Unsubscribe-Post has none. Another
+     header of an uploaded MIME is kept only as a named property of PS_INTERNET_HEADERS, and a mailbox gets
+     that property only when transport delivers it a mail bearing the header: "you cannot just save an email
+     that includes the x-header to a mailbox to create the mapping" (learn.microsoft.com/exchange/
+     client-developer/exchange-web-services/how-to-provision-x-headers-by-using-ews-in-exchange). Reports of the
+     live service agree: a custom header sent in MIME is missing at the recipient on a new mailbox
+     (microsoftgraph/microsoft-graph-docs#17444), headers not starting with X- are "not delivered to the
+     receiver" (microsoftgraph/microsoft-graph-docs-contrib#1093), Auto-Submitted is removed
+     (microsoftgraph/msgraph-sdk-dotnet#2209). Without List-Unsubscribe-Post clients offer no one-click, and a
+     sandbox keeping it would test a behaviour Graph does not promise.
+  2. The marker cannot be on the draft when it is made. A MIME body carries no singleValueExtendedProperties;
+     the property can be added by a PATCH afterwards ("in a new or existing message", message resource), but a
+     crash between the create and the PATCH leaves a draft the "new" lookup does not find: a second draft is
+     made and sent (still one mail), and the first stays in Drafts with the person's address, unknown to
+     `mails:` and to the erasure, where staff may send it. The marker cannot travel inside the MIME either: an
+     X- header there meets the named-property problem above, Graph cannot $filter on internetMessageHeaders
+     (400, Rexezuge-CloudflareWorkers/Mail-Otter#165) nor returns them for drafts and Sent Items
+     (microsoftgraph/microsoft-graph-docs#2716: "internet headers just do not exist on the copy in Sent
+     Items"); a Message-ID of the hub's found by `$filter=internetMessageId eq` would rely on Exchange keeping
+     the Message-ID it is given, which it does not always do (microsoftgraph/microsoft-graph-docs#3092) and
+     does not document for drafts [?]. Each mail would also cost 3 requests (create, PATCH, send), not 2.
+- Worth one test mail from a real tenant before deciding (not done): the JSON draft as today, List-Unsubscribe
+  as the tagged property `String 0x1045` in singleValueExtendedProperties, in the same create as the marker (the
+  crash-safe sequence and its 2 requests unchanged; third-party Graph senders do this, e.g. redaxo/core#6590),
+  and List-Unsubscribe-Post as `String {00020386-0000-0000-C000-000000000046} Name List-Unsubscribe-Post`
+  (PS_INTERNET_HEADERS; one third-party sender, not verified [?]). What reaches the recipient must be read on
+  the received mail: Graph does not return internetMessageHeaders of a sent message.
 """
 
 from __future__ import annotations
@@ -270,8 +310,8 @@ def graph_message(message: Message, settings: Settings, key: str) -> dict[str, A
 
     Graph takes one body: the HTML part when the core rendered one, else the text. `internetMessageHeaders`
     accepts only names starting with `x-` (Graph answers 400 otherwise), so only the X- headers of the message
-    are passed: List-Unsubscribe and List-Unsubscribe-Post cannot be set this way; the privacy issue will need
-    a MIME upload (POST /messages with a base64 MIME body) for them.
+    are passed: List-Unsubscribe and List-Unsubscribe-Post are dropped (the module's docstring says why a MIME
+    draft is no answer).
     """
     if message.html:
         body = {"contentType": "html", "content": message.html}
