@@ -502,10 +502,13 @@ def auth_group() -> None:
 
 
 def _add_privacy() -> None:
+    from hub.privacy.backup_commands import backup_command, restore_command
     from hub.privacy.commands import export_command, forget_command, retention_command
     cli.add_command(export_command)
     cli.add_command(forget_command)
     cli.add_command(retention_command)
+    cli.add_command(backup_command)
+    cli.add_command(restore_command)
 
 
 _add_messages()

@@ -7,8 +7,12 @@ A mixin of SqliteStore: it uses the store's `_read` / `_write` and joins the cal
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from hub.store.rows import ErasureRow, ReceiptRow, RecipientRow, ts
@@ -18,6 +22,7 @@ FORGOTTEN = "candidate_forgotten"
 
 class PrivacyRows:
     _read: Callable[..., Any]
+    _reader: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _write: Callable[..., Any]
 
     # --- what went where ----------------------------------------------------------------------------------------
@@ -132,7 +137,26 @@ class PrivacyRows:
         row = self._read("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return row is not None and int(row[0]) == 0
 
-    # --- facts about the database itself (a restore) ------------------------------------------------------------
+    # --- facts about the database itself (a backup, a restore) --------------------------------------------------
+
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy of the whole database in the new file `path` (0600), through SQLite's online backup
+        API from a read connection: the copy is the database as of one moment, with what the write-ahead log
+        holds, and writers go on meanwhile (WAL readers never block them). FileExistsError when `path` exists."""
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(path, 0o600)
+        target = sqlite3.connect(path)
+        try:
+            with self._reader() as conn:
+                conn.backup(target)  # every page in one step: one read transaction, never restarted
+        finally:
+            target.close()
+
+    def integrity_problems(self) -> list[str]:
+        """What `PRAGMA integrity_check` finds wrong in the database file (at most 100 lines); empty when sound."""
+        found = [str(r[0]) for r in self._read("PRAGMA integrity_check(100)").fetchall()]
+        return [] if found == ["ok"] else found
+
 
     def meta_get(self, key: str) -> str | None:
         row = self._read("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -325,6 +325,15 @@ class Store(Protocol):
         """Copy the write-ahead log into the database and empty it (after an erasure)."""
         ...
 
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy of the whole database in the new file `path` (0600), made while writers go on;
+        FileExistsError when `path` exists."""
+        ...
+
+    def integrity_problems(self) -> list[str]:
+        """What the database's own integrity check finds wrong in its file; empty when it is sound."""
+        ...
+
     def meta_get(self, key: str) -> str | None:
         ...
 
