@@ -252,8 +252,10 @@ class HubContext:
 
         `namespace` lets sibling plugins share one credential (Sheets and Gmail share "google").
         """
+        from hub.secrets import make_private_dirs
+
         folder = self.state_dir / "secrets" / self.branch / (namespace or self.plugin)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(folder)  # secrets/ and secrets/<branch>/ too: 0700 all the way
         return folder / name
 
     def read_secret(self, name: str, namespace: str | None = None, *, fix: str | None = None) -> str | None:

@@ -26,7 +26,7 @@ _PRIVATE = stat.S_IRWXG | stat.S_IRWXO
 def write_secret(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically and durably, mode 0600; missing parent folders are made 0700."""
     folder = path.parent
-    _make_private_dirs(folder)
+    make_private_dirs(folder)
     fd, tmp = _new_private_file(folder, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -68,7 +68,8 @@ def read_secret(path: Path, *, what: str, fix: str | None = None) -> str | None:
     return text.rstrip("\r\n")
 
 
-def _make_private_dirs(folder: Path) -> None:
+def make_private_dirs(folder: Path) -> None:
+    """`folder` and every missing parent, each 0700 (mkdir(parents=True) would leave the parents 0755)."""
     missing: list[Path] = []
     while not folder.exists():
         missing.append(folder)

@@ -285,3 +285,9 @@ def test_after_a_restore_plugins_are_told_to_look_up_before_creating(hub: Hub, c
     assert ctx.for_delivery("k").reconciling is True
     clock.advance(8 * 86400)
     assert ctx.reconciling is False  # a week later the restored state has caught up
+
+
+def test_secret_folders_are_private_all_the_way(hub: Hub) -> None:
+    path = hub.context(BRANCH, "sink").secret_path("token")
+    for folder in (path.parent, path.parent.parent, path.parent.parent.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder

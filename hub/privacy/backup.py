@@ -512,9 +512,9 @@ class Restore:
 # --- private files ----------------------------------------------------------------------------------------------
 
 def _private_dirs(folder: Path) -> None:
-    from hub.secrets import _make_private_dirs
+    from hub.secrets import make_private_dirs
 
-    _make_private_dirs(folder)
+    make_private_dirs(folder)
 
 
 @contextmanager

@@ -433,7 +433,7 @@ def subscription_check(hub: HubContext, settings: Settings, mailbox: Mailbox) ->
         known = hub.state_get(STATE)
         if not isinstance(known, dict) or not known.get("id"):
             raise RuntimeError("pas encore d'abonnement aux notifications de l'agenda : le service (hub run) le crée "
-                               "et le vérifie toutes les heures ; s'il échoue, hub status dit pourquoi")
+                               "et le vérifie toutes les heures ; s'il échoue, la raison est dans : hub status")
         found = mailbox.client().request("GET", f"/subscriptions/{known['id']}", permission=PERMISSION,
                                          missing_ok=True)
         if found is None:
