@@ -25,19 +25,25 @@ _PRIVATE = stat.S_IRWXG | stat.S_IRWXO
 
 def write_secret(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically and durably, mode 0600; missing parent folders are made 0700."""
+    write_private(path, text.encode("utf-8"))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably (fsynced, then its folder), mode 0600; missing parent
+    folders are made 0700. For secrets and for anything else holding personal data (a restored secret)."""
     folder = path.parent
     make_private_dirs(folder)
-    fd, tmp = _new_private_file(folder, path.name)
+    fd, tmp = new_private_file(folder, path.name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def read_secret(path: Path, *, what: str, fix: str | None = None) -> str | None:
@@ -78,7 +84,7 @@ def make_private_dirs(folder: Path) -> None:
         each.mkdir(mode=0o700, exist_ok=True)  # exist_ok: made meanwhile by another writer
 
 
-def _new_private_file(folder: Path, name: str) -> tuple[int, Path]:
+def new_private_file(folder: Path, name: str) -> tuple[int, Path]:
     """A new file in `folder` only this account can use (O_EXCL: never an existing file or a symlink)."""
     for _ in range(10):
         tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
@@ -92,7 +98,7 @@ def _new_private_file(folder: Path, name: str) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder))
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make the rename durable. Windows has no directory handles; some file systems refuse (EINVAL)."""
     if not hasattr(os, "O_DIRECTORY"):
         return

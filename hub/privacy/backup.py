@@ -51,6 +51,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from hub.errors import AlreadyRunning, HubError, PluginAuthFailed
+from hub.secrets import fsync_dir, make_private_dirs, new_private_file, write_private
 
 if TYPE_CHECKING:
     from hub.store import Store
@@ -299,7 +300,7 @@ def create_backup(store: Store, state_dir: Path, output: Path, key: bytes, now: 
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(output.parent)
+        fsync_dir(output.parent)
     return BackupReport(output, output.stat().st_size, manifest, time.monotonic() - started)
 
 
@@ -465,7 +466,7 @@ class Restore:
             Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
         os.chmod(restored, 0o600)
         os.replace(restored, self.db_path)
-        _fsync_dir(self.db_path.parent)
+        fsync_dir(self.db_path.parent)
         return self._restore_secrets(self._work / "secrets", self.state_dir / "secrets", stamp, kept)
 
     def _keep_current(self, stamp: str) -> Path | None:
@@ -503,7 +504,7 @@ class Restore:
             if current.exists():
                 _copy_private(current, aside / relative)
                 replaced += 1
-            _write_private(current, data)
+            write_private(current, data)
             restored += 1
         left = sum(1 for relative, _ in _secret_files(target) if relative not in backed)
         return RestoreReport(kept_db, restored, replaced, left, aside if replaced else None)
@@ -512,8 +513,6 @@ class Restore:
 # --- private files ----------------------------------------------------------------------------------------------
 
 def _private_dirs(folder: Path) -> None:
-    from hub.secrets import make_private_dirs
-
     make_private_dirs(folder)
 
 
@@ -529,25 +528,7 @@ def _private_workdir(state_dir: Path, prefix: str) -> Iterator[Path]:
 
 
 def _new_private(folder: Path, name: str) -> tuple[int, Path]:
-    from hub.secrets import _new_private_file
-
-    return _new_private_file(folder, name)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically, 0600, its missing folders 0700."""
-    _private_dirs(path.parent)
-    fd, tmp = _new_private(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    return new_private_file(folder, name)
 
 
 def _copy_private(source: Path, target: Path) -> None:
@@ -563,8 +544,3 @@ def _copy_private(source: Path, target: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise
 
-
-def _fsync_dir(folder: Path) -> None:
-    from hub.secrets import _fsync_dir as sync
-
-    sync(folder)

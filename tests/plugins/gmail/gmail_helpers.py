@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,18 @@ def write_token(hub: Hub, url: str, refresh: str, *, expired: bool, branch: str 
                                 "expiry": expiry.isoformat() + "Z"}))
     path.chmod(0o600)
     return path
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs, nothing uncommitted survives."""
+
+
+def new_requests(sandbox: Any) -> Callable[[], list[str]]:
+    """A reader of the requests made since it was created (then since its last call)."""
+    mark = [len(sandbox.methods(BRANCH))]
+
+    def read() -> list[str]:
+        methods = sandbox.methods(BRANCH)
+        out, mark[0] = methods[mark[0]:], len(methods)
+        return out
+    return read

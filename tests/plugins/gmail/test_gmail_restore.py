@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from gmail_helpers import ADDRESSES, BRANCH, deliver_directly
+from gmail_helpers import ADDRESSES, BRANCH, Crash, deliver_directly, new_requests
 
 from hub.app import Hub
 from hub.testing import FakeClock, make_message
@@ -23,18 +23,7 @@ from hub_gmail.sandbox_mailbox import parse_query
 TO = "aicha.benali@example.org"
 
 
-class Crash(BaseException):
-    """The process dies here: nothing after it runs, nothing uncommitted survives."""
 
-
-def new_requests(sandbox: GmailSandbox) -> Callable[[], list[str]]:
-    mark = [len(sandbox.methods(BRANCH))]
-
-    def read() -> list[str]:
-        methods = sandbox.methods(BRANCH)
-        out, mark[0] = methods[mark[0]:], len(methods)
-        return out
-    return read
 
 
 def lose(hub: Hub, key: str) -> None:

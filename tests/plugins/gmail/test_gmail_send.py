@@ -6,28 +6,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from gmail_helpers import ADDRESSES, BRANCH, deliver_directly, message_for, registered
+from gmail_helpers import ADDRESSES, BRANCH, Crash, deliver_directly, message_for, new_requests, registered
 
 import hub_gmail.client
 from hub.app import Hub
 from hub.testing import make_message
 from hub_gmail.client import GmailClient
 from hub_gmail.sandbox import GmailSandbox
-
-
-class Crash(BaseException):
-    """The process dies here: nothing after it runs, nothing uncommitted survives."""
-
-
-def new_requests(sandbox: GmailSandbox) -> Callable[[], list[str]]:
-    """A reader of the requests made since it was created (then since its last call)."""
-    mark = [len(sandbox.methods(BRANCH))]
-
-    def read() -> list[str]:
-        methods = sandbox.methods(BRANCH)
-        out, mark[0] = methods[mark[0]:], len(methods)
-        return out
-    return read
 
 
 def test_through_the_core_a_registration_mail_leaves(gmail_hub: Hub, sandbox: GmailSandbox) -> None:
