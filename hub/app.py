@@ -30,6 +30,7 @@ from hub.messages.planner import Planner
 from hub.messages.policy import MessagePolicy
 from hub.plugins import BranchPlugins, PluginRegistry
 from hub.privacy.forget import Eraser, Tombstones
+from hub.privacy.journal import ErasureJournal
 from hub.privacy.optout import OptOutLinks
 from hub.sources import Poller, WebhookRoute
 from hub.store import Store, open_store
@@ -73,7 +74,8 @@ class Hub:
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
         self.optout_links = OptOutLinks(config.state_dir, config.hub.webhooks.public_url)
         self.planner = Planner(self.store, config, self.channel, self.optout_links)
-        self.eraser = Eraser(self.store, self.branches, Tombstones(self.store, config.state_dir), clock)
+        self.eraser = Eraser(self.store, self.branches, Tombstones(self.store, config.state_dir), clock,
+                             ErasureJournal(config.state_dir))
         self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored,
                                  forgotten=self.eraser.is_forgotten)
         self.incidents = Incidents(self.store, {b: list(c.alerts) for b, c in config.branches.items()}, clock,

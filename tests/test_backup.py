@@ -422,3 +422,33 @@ def test_the_file_holds_no_readable_byte_of_the_database(hub: Hub, tmp_path: Pat
         p.read_bytes() for p in hub.config.state_dir.glob("hub.db*"))  # the check can see it when it is there
     data = backup_file(hub, tmp_path).read_bytes()
     assert b"personne1@example.org" not in data and b"SQLite format 3" not in data and b"manifest" not in data
+
+
+def test_erasures_made_after_the_backup_are_done_again_by_the_restore(hub: Hub, tmp_path: Path, clock: FakeClock,
+                                                                     reopen: Callable[[Hub], Hub]) -> None:
+    for n in (1, 2):
+        person = make_candidate(first_name=f"P{n}", email=f"personne{n}@example.org", phone=f"+3361234567{n}")
+        hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id=f"r{n}")])
+    hub.cycle()
+    made = backup_file(hub, tmp_path)
+    forgotten = hub.store.find_candidate(BRANCH, email_key="personne1@example.org", phone_key=None)
+    kept = hub.store.find_candidate(BRANCH, email_key="personne2@example.org", phone_key=None)
+    assert forgotten and kept
+    hub.eraser.forget(BRANCH, forgotten)  # after the backup: the backup still holds her
+    hub.cycle()
+    hub.close()
+
+    result = run(hub, "restore", str(made), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "1 effacement fait depuis le" in result.output and "refait" in result.output
+    again = reopen(hub)
+    assert again.store.get_entity("candidates", forgotten) == {"id": forgotten}  # erased again, not back
+    assert (again.store.get_entity("candidates", kept) or {}).get("email") == "personne2@example.org"
+    person = make_candidate(first_name="Aïcha", email="personne1@example.org")
+    assert again.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person,
+                                                     source_id="re-read")]) == []  # the tombstone is back
+    clock.advance(60)  # the command ran on the real clock, a moment after the test's
+    assert again.cycle().errors == []
+    (erasure,) = again.store.list_erasures(BRANCH)
+    assert erasure.reason == "replay" and erasure.finished_at is not None  # and every tool told again
+    again.close()

@@ -101,10 +101,22 @@ def restore_command(ctx: click.Context, backup_file: Path, key_file: Path | None
                  + (f" ; {report.secrets_kept} absents de la sauvegarde, gardés" if report.secrets_kept else ""))
     lines += [f"Pendant 7 jours, les outils vérifient ce qu'ils ont déjà fait depuis le {made:%d/%m/%Y} avant "
               "d'envoyer ou de créer quoi que ce soit, pour ne rien envoyer deux fois.",
-              f"Les effacements (hub forget, hub retention) faits depuis le {made:%d/%m/%Y} sont perdus avec "
-              "l'état d'alors : refaites-les d'après votre registre des demandes.",
+              _replayed(ctx, made),
               "Relancez le service : sudo systemctl start cravate-hub (ou hub run), puis vérifiez : hub status"]
     click.echo("\n".join(lines))
+
+
+def _replayed(ctx: click.Context, made: datetime) -> str:
+    """Do again the erasures made after the backup (the journal beside the database), and say so."""
+    from hub.cli import open_hub
+    from hub.privacy.journal import replay
+
+    redone = replay(open_hub(ctx))
+    if not redone:
+        return f"Aucun effacement fait depuis le {made:%d/%m/%Y} n'était à refaire."
+    return (f"{len(redone)} effacement{'s' if len(redone) > 1 else ''} fait{'s' if len(redone) > 1 else ''} depuis "
+            f"le {made:%d/%m/%Y} refait{'s' if len(redone) > 1 else ''} d'après le journal des effacements : les "
+            "outils en seront prévenus au redémarrage du service (suivi : hub forget --status).")
 
 
 def _config(ctx: click.Context) -> HubConfig:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.events import Candidate, Event, EventKind, new_id
 from hub.identity import email_key, phone_key
+from hub.privacy.journal import ErasureJournal
 from hub.secrets import read_or_create_key
 from hub.store import DONE, Store
 from hub.words import tool_name
@@ -118,7 +119,8 @@ def kept_record(candidate: dict[str, Any]) -> dict[str, Any]:
 
 class Eraser:
     def __init__(self, store: Store, branches: dict[str, BranchPlugins], tombstones: Tombstones,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], journal: ErasureJournal) -> None:
+        self.journal = journal
         self.store = store
         self.branches = branches
         self.tombstones = tombstones
@@ -147,11 +149,18 @@ class Eraser:
         return plan
 
     def forget(self, branch: str, candidate_id: str, reason: str = "request") -> ForgetPlan:
-        """Erase the person in the hub and start the erasure in every tool (module docstring), atomically."""
+        """Erase the person in the hub and start the erasure in every tool (module docstring), atomically; the
+        erasure journal (journal.py) has its line first, so a restore can do it again."""
+        plan = self.plan(branch, candidate_id)
+        record = self.store.get_entity("candidates", candidate_id) or {"id": candidate_id}
         now = self.clock()
+        self.journal.record({"erasure": plan.erasure_id, "branch": branch, "candidate": candidate_id,
+                             "reason": reason, "at": now.isoformat(),
+                             "digests": self.tombstones.digests(record.get("email"), record.get("phone"))})
         with self.store.transaction():
-            plan = self.plan(branch, candidate_id)
-            record = self.store.get_entity("candidates", candidate_id) or {"id": candidate_id}
+            if self.store.erasure_of(candidate_id) is not None:  # erased meanwhile by another command
+                raise ForgetError(f"la personne {candidate_id} vient d'être effacée ; voir : hub forget --status "
+                                  f"--branch {branch}")
             self.store.add_erasure(plan.erasure_id, branch, candidate_id, reason, {"candidate": record}, now)
             event = Event(kind=EventKind.CANDIDATE_FORGOTTEN, branch=branch, source="hub", occurred_at=now,
                           source_id=f"erasure:{plan.erasure_id}", candidate=Candidate(id=candidate_id))
