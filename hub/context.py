@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from hub.config import BranchConfig
     from hub.store import Store
 
-__all__ = ["Clock", "HubContext", "PluginLog", "SettingsT"]
+__all__ = ["RECONCILE_DAYS", "RESTORED_AT", "Clock", "HubContext", "PluginLog", "SettingsT"]
 
 Clock = Callable[[], datetime]
 SettingsT = TypeVar("SettingsT", bound=BaseModel)

@@ -289,9 +289,11 @@ def _deliver(hub: HubContext, message: Message, box: Mailbox, key: str, record: 
         if not created.get("id"):
             raise PluginNotReady(f"{SERVICE} a créé le brouillon sans en donner l'identifiant")
         draft_id = str(created["id"])
-    counted = bool(record and record.get("s") == "draft" and record.get("n"))
-    if not counted:  # counted before the send, with the draft's id: a crash after the send cannot hide it
+    earlier = record if record and record.get("s") == "draft" and record.get("n") else None
+    if earlier is None:  # counted before the send, with the draft's id: a crash after the send cannot hide it
         window.count_send()
+    elif hub.now().timestamp() - float(earlier.get("t", 0.0)) >= MINUTE:
+        window.count_send(recipients=0)  # counted in the day already; the send happens in this minute
     hub.state_put(state_key(key), {"s": "draft", "id": draft_id, "t": hub.now().timestamp(), "n": 1})
     hub.checkpoint()  # the draft's id (and the send's place in the window) are durable before it is sent
     client.send_draft(draft_id)

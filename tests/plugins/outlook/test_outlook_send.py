@@ -238,3 +238,19 @@ def test_a_429_pauses_the_channel_for_retry_after(outlook_hub: Hub, microsoft: F
     assert calls() == ["find", "create", "send"]  # "new" was committed before the create that got the 429
     assert len(microsoft.sent()) == 2
 
+
+
+def test_a_send_made_minutes_after_its_draft_counts_in_the_minute_it_is_made(
+        outlook_hub: Hub, microsoft: FakeMicrosoft, clock: FakeClock,
+        crash_at: Callable[[str, bool], None]) -> None:
+    """Counted when its draft was committed, sent only after a crash and SEND_LAG: Exchange counts it now, so the
+    minute's window must too (else a 31st mail could go that minute)."""
+    crash_at("send_draft", False)
+    with pytest.raises(Crash):
+        deliver_directly(outlook_hub, make_message(), "k")
+    clock.advance(SEND_LAG)
+    deliver_directly(outlook_hub, make_message(), "k")
+    window = outlook_hub.context(BRANCH, "outlook").state_get("window")
+    assert window["recent"] == [clock().timestamp()]
+    assert sum(window["buckets"].values()) == 1  # one recipient in the day, not two
+    assert len(microsoft.sent()) == 1
