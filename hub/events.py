@@ -65,6 +65,7 @@ class EventKind(StrEnum):
     MESSAGE_BOUNCED = "message_bounced", ("bounce",)
     CANDIDATE_NEEDS_CALL = "candidate_needs_call", ("candidate",)
     CANDIDATE_FORGOTTEN = "candidate_forgotten", ("candidate",)
+    CANDIDATE_OPTED_OUT = "candidate_opted_out", ("candidate",)
 
 
 class OutcomeCategory(StrEnum):

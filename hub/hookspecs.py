@@ -37,6 +37,7 @@ __all__ = [
     "PROJECT",
     "candidate_forgotten",
     "candidate_needs_call",
+    "candidate_opted_out",
     "candidate_registered",
     "close_lane",
     "followup_due",
@@ -239,6 +240,15 @@ def candidate_forgotten(hub: HubContext, event: Event) -> None:
     suivi"); for what your tool's API cannot reach call `hub.erasure_manual("what staff must do, where")`: both
     make the receipt staff read in `hub forget --status`. Erase your private state about the person too. Same
     delivery contract as `candidate_registered` (retried; deleting what is already gone counts as done).
+    """
+
+
+@hookspec
+def candidate_opted_out(hub: HubContext, event: Event) -> None:
+    """The person asked for no more messages (their personal opt-out link, `hub/privacy/optout.py`): the hub
+    already sends them only what the branch calls essential. Sinks show it (the tracking sheet's "Suivi hub"
+    column); a channel of another medium may record it too. `event.candidate` carries the hub id. Same delivery
+    contract as `candidate_registered`.
     """
 
 

@@ -76,7 +76,8 @@ def make_event(kind: EventKind | str, *, candidate: Candidate | None = None, ses
                outcome: Outcome | None = None, occurred_at: datetime | None = None, **kw: Any) -> Event:
     kind = EventKind(kind)
     when = occurred_at or T0
-    if kind in (EventKind.CANDIDATE_REGISTERED, EventKind.CANDIDATE_NEEDS_CALL):
+    if kind in (EventKind.CANDIDATE_REGISTERED, EventKind.CANDIDATE_NEEDS_CALL, EventKind.CANDIDATE_FORGOTTEN,
+                EventKind.CANDIDATE_OPTED_OUT):
         candidate = candidate or make_candidate()
     if kind in (EventKind.SESSION_BOOKED, EventKind.SESSION_CANCELLED, EventKind.SESSION_REMINDER_DUE,
                 EventKind.FOLLOWUP_DUE):

@@ -16,6 +16,7 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
     "message_bounced": ("adresse en échec", "adresses en échec"),
     "candidate_needs_call": ("appel à passer", "appels à passer"),
     "candidate_forgotten": ("demande d'effacement", "demandes d'effacement"),
+    "candidate_opted_out": ("désinscription", "désinscriptions"),
 }
 
 

@@ -91,13 +91,26 @@ def routes(hub: Hub) -> list[Route]:
             return HTMLResponse(_page(f"Ne plus recevoir les messages de {name}", (
                 f"Vous ne recevrez plus les messages de {name} (rappels, nouvelles), sauf ceux qui concernent "
                 "directement un rendez-vous déjà pris, s'il est déplacé ou annulé."), button=True))
-        done = await run_in_threadpool(hub.store.set_optout, branch, candidate, MEDIUM, "link", hub.clock())
+        done = await run_in_threadpool(record, hub, branch, candidate)
         if done:
             log.info("opt-out recorded", extra={"branch": branch, "candidate": candidate, "source": "link"})
         return HTMLResponse(_page("C'est noté", f"Vous ne recevrez plus les messages de {name}. Merci de nous "
                                   "l'avoir dit, et bonne continuation."))
 
     return [Route(PATH + "{token}", page, methods=["GET", "POST"])]
+
+
+def record(hub: Hub, branch: str, candidate: str) -> bool:
+    """The opt-out, and a `candidate_opted_out` event for the sinks (the tracking sheet shows it); False when the
+    person had already opted out."""
+    from hub.events import Candidate, Event, EventKind
+
+    now = hub.clock()
+    if not hub.store.set_optout(branch, candidate, MEDIUM, "link", now):
+        return False
+    hub.ingest(branch, "hub", [Event(kind=EventKind.CANDIDATE_OPTED_OUT, occurred_at=now,
+                                     source_id=f"optout:{candidate}:{MEDIUM}", candidate=Candidate(id=candidate))])
+    return True
 
 
 def _page(title: str, text: str, *, button: bool = False) -> str:

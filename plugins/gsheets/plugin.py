@@ -104,6 +104,11 @@ def message_bounced(hub: HubContext, event: Event) -> None:
 
 
 @hookimpl
+def candidate_opted_out(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
 def candidate_registered(hub: HubContext, event: Event) -> None:
     _record(hub, event)
 

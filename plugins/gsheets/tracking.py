@@ -61,6 +61,7 @@ GROW_MARGIN = 500
 """Rows added at once when new rows would go past the grid (explicit writes do not grow it, append did)."""
 NEEDS_CALL = "À appeler : inscrit(e), aucun rendez-vous pris"
 BOUNCED = "E-mail en échec : corriger l'adresse"
+OPTED_OUT = "Ne souhaite plus recevoir de messages (lien de désinscription)"
 
 
 # --- what the event hooks do ------------------------------------------------------------------------------------
@@ -168,6 +169,8 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
         values["hub_note"] = NEEDS_CALL
     elif event.kind is EventKind.MESSAGE_BOUNCED:
         values["hub_note"] = BOUNCED
+    elif event.kind is EventKind.CANDIDATE_OPTED_OUT:
+        values["hub_note"] = OPTED_OUT
     if event.kind is EventKind.SESSION_BOOKED and values.get("hub_note") == NEEDS_CALL:
         values["hub_note"] = ""
 

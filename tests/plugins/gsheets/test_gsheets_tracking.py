@@ -186,3 +186,17 @@ def test_suivi_hub_says_who_to_call_and_whose_address_bounced(gsheets_hub: Hub, 
     notes = {r["ID hub (ne pas modifier)"]: r["Suivi hub"] for r in table(sandbox)}
     assert notes[first] in ("", None) and notes[second] == BOUNCED  # booked: no more to call (a cleared cell)
     assert len([e for e in gsheets_hub.store.list_events(kind="candidate_needs_call")]) == 2  # once per person
+
+
+def test_suivi_hub_shows_who_asked_for_no_more_messages(gsheets_hub: Hub, sandbox: SheetsSandbox) -> None:
+    from hub.privacy.optout import record as opt_out
+    from hub_gsheets.tracking import OPTED_OUT
+
+    register(gsheets_hub, sandbox, 2)
+    first, second = (r["ID hub (ne pas modifier)"] for r in table(sandbox))
+    assert opt_out(gsheets_hub, BRANCH, second) is True  # her link's button, as the web page records it
+    assert opt_out(gsheets_hub, BRANCH, second) is False  # twice: nothing more
+    sync(gsheets_hub)
+    notes = {r["ID hub (ne pas modifier)"]: r["Suivi hub"] for r in table(sandbox)}
+    assert notes[second] == OPTED_OUT and notes[first] in ("", None)
+    assert len(gsheets_hub.store.list_events(branch=BRANCH, kind="candidate_opted_out")) == 1
