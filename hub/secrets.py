@@ -14,7 +14,10 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from hub.errors import PluginAuthFailed
 
@@ -29,14 +32,22 @@ def write_secret(path: Path, text: str) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably (fsynced, then its folder), mode 0600; missing parent
-    folders are made 0700. For secrets and for anything else holding personal data (a restored secret)."""
+    """Replace `path` with `data` (see `private_replacement`)."""
+    with private_replacement(path) as out:
+        out.write(data)
+
+
+@contextmanager
+def private_replacement(path: Path) -> Iterator[IO[bytes]]:
+    """A new file written in place of `path`: atomically (renamed over it at the end; an error leaves `path` as it
+    was) and durably (fsynced, then its folder), mode 0600, missing parent folders made 0700. For secrets and for
+    anything else holding personal data (a backup, a restored secret)."""
     folder = path.parent
     make_private_dirs(folder)
     fd, tmp = new_private_file(folder, path.name)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

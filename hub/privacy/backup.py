@@ -51,7 +51,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from hub.errors import AlreadyRunning, HubError, PluginAuthFailed
-from hub.secrets import fsync_dir, make_private_dirs, new_private_file, write_private
+from hub.secrets import fsync_dir, make_private_dirs, private_replacement, write_private
 
 if TYPE_CHECKING:
     from hub.store import Store
@@ -284,23 +284,14 @@ def create_backup(store: Store, state_dir: Path, output: Path, key: bytes, now: 
         manifest = {"format": FORMAT, "created_at": now.astimezone(UTC).isoformat(), "hub_version": __version__,
                     "schema_version": schema, "schema_known": len(MIGRATIONS), "database_bytes":
                     snapshot.stat().st_size, "secret_files": len(files), **counts}
-        fd, tmp = _new_private(output.parent, output.name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                sealer = _Sealer(out, key)
-                with tarfile.open(fileobj=sealer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"), now)
-                    _add_file(tar, "hub.db", snapshot)
-                    for relative, path in files:
-                        _add_file(tar, f"secrets/{relative}", path)
-                sealer.finish()
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, output)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(output.parent)
+        with private_replacement(output) as out:
+            sealer = _Sealer(out, key)
+            with tarfile.open(fileobj=sealer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"), now)
+                _add_file(tar, "hub.db", snapshot)
+                for relative, path in files:
+                    _add_file(tar, f"secrets/{relative}", path)
+            sealer.finish()
     return BackupReport(output, output.stat().st_size, manifest, time.monotonic() - started)
 
 
@@ -527,20 +518,7 @@ def _private_workdir(state_dir: Path, prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _new_private(folder: Path, name: str) -> tuple[int, Path]:
-    return new_private_file(folder, name)
-
-
 def _copy_private(source: Path, target: Path) -> None:
-    _private_dirs(target.parent)
-    fd, tmp = _new_private(target.parent, target.name)
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with private_replacement(target) as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out, CHUNK)
 

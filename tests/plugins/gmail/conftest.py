@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from gmail_helpers import ADDRESSES, BRANCH, gmail_table, token
+from gmail_helpers import ADDRESSES, BRANCH, Crash, gmail_table, token
 
 import hub_gmail.plugin
 from hub.app import Hub
 from hub.sandbox import serve
 from hub.testing import FakeClock
+from hub_gmail.client import GmailClient
 from hub_gmail.sandbox import GmailSandbox
 
 
@@ -46,3 +47,18 @@ def make_gmail_hub(make_hub: Callable[..., Hub], register_plugin: Callable[[str,
 @pytest.fixture
 def gmail_hub(make_gmail_hub: Callable[..., Hub]) -> Hub:
     return make_gmail_hub()
+
+
+@pytest.fixture
+def crash_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, bool], None]]:
+    """crash_at("create_draft", after=True): the process dies right after (or before) that Gmail call."""
+    def arm(method: str, after: bool) -> None:
+        real = getattr(GmailClient, method)
+
+        def crashing(self: GmailClient, *args: Any, **kw: Any) -> Any:
+            monkeypatch.setattr(GmailClient, method, real)  # once
+            if after:
+                real(self, *args, **kw)
+            raise Crash(method)
+        monkeypatch.setattr(GmailClient, method, crashing)
+    yield arm

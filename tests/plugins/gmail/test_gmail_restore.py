@@ -6,9 +6,8 @@ The restore is simulated as what it leaves: the channel's private state about th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from gmail_helpers import ADDRESSES, BRANCH, Crash, deliver_directly, new_requests
@@ -16,7 +15,6 @@ from gmail_helpers import ADDRESSES, BRANCH, Crash, deliver_directly, new_reques
 from hub.app import Hub
 from hub.testing import FakeClock, make_message
 from hub_gmail import send
-from hub_gmail.client import GmailClient
 from hub_gmail.sandbox import GmailSandbox
 from hub_gmail.sandbox_mailbox import parse_query
 
@@ -92,18 +90,6 @@ def test_every_mail_carries_its_marker_a_hash_not_the_key(hub: Hub, sandbox: Gma
     assert "msg_123" not in send.marker("msg_123:gmail")
 
 
-@pytest.fixture
-def crash_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, bool], None]]:
-    def arm(method: str, after: bool) -> None:
-        real = getattr(GmailClient, method)
-
-        def crashing(self: GmailClient, *args: Any, **kw: Any) -> Any:
-            monkeypatch.setattr(GmailClient, method, real)  # once
-            if after:
-                real(self, *args, **kw)
-            raise Crash(method)
-        monkeypatch.setattr(GmailClient, method, crashing)
-    yield arm
 
 
 def test_an_unsent_draft_from_before_the_restore_is_sent_once(hub: Hub, sandbox: GmailSandbox,

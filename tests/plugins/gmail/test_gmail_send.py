@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from gmail_helpers import ADDRESSES, BRANCH, Crash, deliver_directly, message_for, new_requests, registered
@@ -11,7 +10,6 @@ from gmail_helpers import ADDRESSES, BRANCH, Crash, deliver_directly, message_fo
 import hub_gmail.client
 from hub.app import Hub
 from hub.testing import make_message
-from hub_gmail.client import GmailClient
 from hub_gmail.sandbox import GmailSandbox
 
 
@@ -72,19 +70,6 @@ def test_the_private_state_holds_ids_only(gmail_hub: Hub) -> None:
 
 # --- crashes ------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def crash_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, bool], None]]:
-    """crash_at("create_draft", after=True): the process dies right after (or before) that Gmail call."""
-    def arm(method: str, after: bool) -> None:
-        real = getattr(GmailClient, method)
-
-        def crashing(self: GmailClient, *args: Any, **kw: Any) -> Any:
-            monkeypatch.setattr(GmailClient, method, real)  # once
-            if after:
-                real(self, *args, **kw)
-            raise Crash(method)
-        monkeypatch.setattr(GmailClient, method, crashing)
-    yield arm
 
 
 @pytest.mark.parametrize(("method", "after", "redelivery"), [
