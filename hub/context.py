@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from hub import deferred
 from hub.events import Candidate, Session
+from hub.privacy.keyed import PSEUDONYM_KEY, KeyedHash
 
 if TYPE_CHECKING:
     from hub.config import BranchConfig
@@ -69,6 +70,7 @@ class HubContext:
         self.log = PluginLog(logging.getLogger(f"hub.plugin.{plugin}"), {"branch": branch.id, "plugin": plugin})
         self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
         self._receipts: list[tuple[str, str]] = []  # during a candidate_forgotten delivery: (status, item)
+        self._keyed: KeyedHash | None = None
 
     def for_delivery(self, key: str) -> HubContext:
         """The context one delivery's hook receives: its key, and state writes kept until the dispatcher commits
@@ -78,6 +80,7 @@ class HubContext:
                          public_url=self.public_url, fleet=self._fleet,
                          default_poll_interval=self.default_poll_interval, wake=self._wake)
         ctx._pending = {}
+        ctx._keyed = self._keyed
         return ctx
 
     def fleet(self) -> Mapping[str, BranchConfig]:
@@ -112,6 +115,19 @@ class HubContext:
             raise TypeError(f"plugin {self.plugin!r} of branch {self.branch!r} has {got}, not {model.__name__}: "
                             "does it register this model with register_settings?")
         return self.settings
+
+    def pseudonym(self, value: str, length: int = 32) -> str:
+        """A keyed hash of `value` (HMAC-SHA256 with a key the hub keeps, 0600; hex, `length` characters): the
+        same value always gives the same pseudonym in this hub, and nobody without the key can tell which value
+        it stands for, even holding a guess. For ids a source derives from what people typed (an e-mail, a
+        phone), which would otherwise identify them in the event log after an erasure. Normalise the value first
+        (e.g. `hub.api.email_key`)."""
+        return self._pseudonyms().hexdigest(value)[:length]
+
+    def _pseudonyms(self) -> KeyedHash:
+        if self._keyed is None:
+            self._keyed = KeyedHash(self.state_dir / PSEUDONYM_KEY, "la clé des pseudonymes")
+        return self._keyed
 
     def now(self) -> datetime:
         """The hub's clock (tests and the demo move it); always time-zone aware, in UTC."""
