@@ -15,8 +15,8 @@ Through the Sheets API:
   skipped until the next full read and problems would name the wrong rows; an empty row is just skipped. (Where
   Google Forms writes the next answer is not documented: below the last row the next read finds it, in the
   emptied row the periodic full read does, within `full_reread`.) An answer is the person's when the hub linked
-  its id (time + contact hash, form_source.answer_key) to them, when its e-mail is theirs, or, without an
-  e-mail, when its phone is.
+  its id (time + keyed hash of the contact, or the legacy id it was stored under: form_source.answer_id) to
+  them, when its e-mail is theirs, or, without an e-mail, when its phone is.
 - **the connector's own state**: the person's row state (the hub's columns: no name or contact is kept there,
   tracking.py), its pending write, their entry in the index of rows (a rebuild would write the row again) and
   the outcome cells last seen (tracking.forget_candidate).
@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from hub.api import email_key, phone_key
 from hub.events import Candidate, Event
 from hub_gsheets.dates import parse_cell_time
-from hub_gsheets.form_source import FormSource, answer_key, clean_phone, map_columns
+from hub_gsheets.form_source import FormSource, answer_id, clean_phone, map_columns
 from hub_gsheets.tracking import TrackingSheet, forget_candidate
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _their_answer(hub: HubContext, cid: str, person: Candidate, row: list[Any], 
     when = parse_cell_time(cell("timestamp"), zone)
     if when is None or not (email or phone):
         return False
-    return hub.lookup("candidate", answer_key(when, email, phone)) == cid  # an answer the hub gave to them
+    return hub.lookup("candidate", answer_id(hub, when, email, phone)) == cid  # an answer the hub gave to them
 
 
 def _same_person(person: Candidate, email: Any, phone: Any) -> bool:

@@ -2,7 +2,10 @@
 
 Each poll is one `values.batchGet` (the header row + the rows from the last one seen), so an idle poll costs
 one read and a new header (a question added to the form) is noticed at once. Rows have no stable id in
-Sheets, so an answer's id comes from its content: the timestamp + a hash of its e-mail or phone. Re-reading
+Sheets, so an answer's id comes from its content: the timestamp + a keyed hash (`HubContext.pseudonym`) of its
+e-mail or phone, which names nobody to whoever lacks the hub's key, so the id can stay in the event log after
+the person is erased. An answer the hub stored before ids were keyed (an unkeyed SHA-256 then) keeps its old id:
+the hub's link for that id, written with the event, says so (`answer_id`). Re-reading
 a row is then harmless (the hub dedupes on it), which makes staff's sorting and deleting safe: the last row
 seen is read again as a sentinel, and when it moved the whole tab is re-read (also done every
 `full_reread` seconds, to pick up rows corrected by staff). A bad row is reported with its row number and
@@ -76,13 +79,46 @@ def clean_phone(value: Any) -> str:
     return str(value).strip()
 
 
-def answer_key(when: datetime, email: str, phone: str) -> str:
-    """An answer's id from its content, not its row: stable when staff sort or delete rows."""
-    contact = email.strip().casefold() or phone_digits(phone)
-    return f"form:{when:%Y%m%dT%H%M%S}:{hashlib.sha256(contact.encode()).hexdigest()[:12]}"
+ID_HASH_LENGTH = 20
+"""Hex characters of the keyed hash in an answer's id (80 bits). The key, not the length, keeps the contact from
+being guessed; the length keeps two people who answer in the same second from sharing an id (one would be
+dropped as a duplicate): one chance in 2**80, and 80 bits is RFC 2104's floor for a truncated HMAC. Not 12,
+the legacy ids' length, so an id says which way it was made."""
+LEGACY_HASH_LENGTH = 12
+
+
+def contact_of(email: str, phone: str) -> str:
+    """Who answered, as an answer's id names them: the casefolded e-mail, else the phone's digits."""
+    return email.strip().casefold() or phone_digits(phone)
+
+
+def answer_key(when: datetime, email: str, phone: str, pseudonym: Callable[[str], str]) -> str:
+    """An answer's id from its content, not its row: stable when staff sort or delete rows. The contact enters
+    it through `pseudonym`, the hub's keyed hash (HubContext.pseudonym)."""
+    return f"form:{when:%Y%m%dT%H%M%S}:{pseudonym(contact_of(email, phone))[:ID_HASH_LENGTH]}"
+
+
+def legacy_answer_key(when: datetime, email: str, phone: str) -> str:
+    """The id versions before keyed ids gave an answer (an unkeyed SHA-256 of the contact, which anyone with a
+    guess of the address recomputes): only to find an answer the hub already stored under it."""
+    digest = hashlib.sha256(contact_of(email, phone).encode()).hexdigest()
+    return f"form:{when:%Y%m%dT%H%M%S}:{digest[:LEGACY_HASH_LENGTH]}"
+
+
+def answer_id(hub: HubContext, when: datetime, email: str, phone: str) -> str:
+    """The id the source gives an answer: its legacy id when the hub stored it under that one (ingest links the
+    answer's id to the person in the event's transaction; erasure alone drops the link), so a full re-read or
+    `hub resync` after the upgrade registers nobody again; else the keyed id. No state of the plugin's needed."""
+    legacy = legacy_answer_key(when, email, phone)
+    if hub.lookup("candidate", legacy) is not None:
+        return legacy
+    return answer_key(when, email, phone, hub.pseudonym)
 
 
 def fingerprint(row: list[Any]) -> str:
+    """Change detection for the cursor's last row, nothing else. Unkeyed on purpose: a hash of the whole row (time
+    to the second, names, contact, referrer) is not recomputed from a guess of an address, and it is replaced once
+    that row is cleared or moves (the next poll reads the tab again)."""
     return hashlib.sha256(json.dumps(row, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
 
 
@@ -310,7 +346,7 @@ class FormSource:
         if not email and not phone:
             return Problem(f"{title('email', 'Adresse e-mail')} / {title('phone', 'Téléphone')}",
                            "ni e-mail ni téléphone : impossible de recontacter la personne"), []
-        key = answer_key(when, email, phone)  # from the cells as typed: the same answer keeps its id
+        key = answer_id(self.hub, when, email, phone)  # from the cells as typed: the same answer keeps its id
         structure, contact, contact_email = text("referrer"), text("referrer_contact"), text("referrer_email")
         consent = text("consent")
         try:
