@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hub.app import Hub
 from hub.cli import cli
 from hub.errors import PluginNotReady
-from hub.events import Event
+from hub.events import Candidate, Event
 from hub.hookspecs import hookimpl
 from hub.privacy.forget import ForgetError
 from hub.testing import T0, FakeClock, RecordingChannel, RecordingSink, make_candidate, make_event, make_session
@@ -145,6 +145,110 @@ def test_the_tombstone_is_per_branch(hub: Hub) -> None:
     assert hub.ingest("paris", "sink", [make_event("candidate_registered", candidate=person, source_id="p1")])
 
 
+# --- what a tombstone blocks: the past, not the person ----------------------------------------------------------
+
+def erased_a_month_later(hub: Hub, clock: FakeClock, reason: str = "request") -> str:
+    """Aïcha registers and books at T0; a month later she is erased (and every tool done). Her old hub id."""
+    cid = known_person(hub)
+    clock.advance(30 * 86400)
+    hub.eraser.forget(BRANCH, cid, reason=reason)
+    hub.cycle()
+    return cid
+
+
+def test_old_data_dated_up_to_the_erasure_stays_out_whatever_its_kind(hub: Hub, clock: FakeClock) -> None:
+    cid = erased_a_month_later(hub, clock)
+    erased_at = hub.clock()
+    clock.advance(2 * 365 * 86400)  # the form sheet is read again years later
+    person = make_candidate(ref="row-7", first_name="Aïcha", last_name=LAST, email=EMAIL, phone=PHONE)
+    old_row = make_event("candidate_registered", candidate=person, source_id="row-7-reread", occurred_at=T0)
+    in_flight = make_event("session_booked", candidate=person, source_id="booking-2",
+                           occurred_at=erased_at + timedelta(minutes=5),  # a tool's clock behind the server's
+                           session=make_session(T0 + timedelta(days=40), ref="booking-2"))
+    late_webhook = make_event("session_cancelled", candidate=person, source_id="booking-1#cancelled",
+                              occurred_at=hub.clock(),  # staff cancel her old booking by hand, long after
+                              session=make_session(T0 + timedelta(days=5), ref="booking-1"))
+    assert hub.ingest(BRANCH, "sink", [old_row, in_flight, late_webhook]) == []
+    assert hub.store.count("candidates", BRANCH) == 1  # the erased record alone
+    assert hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))
+    assert hub.store.erasure_returns(BRANCH) == {}
+    assert hub.store.get_entity("candidates", cid) == {"id": cid}
+
+
+def test_a_registration_after_the_erasure_is_a_new_start_under_a_new_id(
+        hub: Hub, clock: FakeClock, plugins: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    old = erased_a_month_later(hub, clock, reason="retention")
+    (erasure,) = hub.store.list_erasures(BRANCH)
+    clock.advance(3 * 365 * 86400)  # years later she fills in the form again
+    person = make_candidate(ref="row-31", first_name="Aïcha", last_name=LAST, email=EMAIL.upper(), phone=None)
+    stored = hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id="row-31",
+                                                    occurred_at=hub.clock())])
+    assert [e.kind.value for e in stored] == ["candidate_registered"]
+    new = stored[0].candidate_id
+    assert new and new != old and new.startswith("cnd_")
+    assert hub.store.find_candidate(BRANCH, email_key=EMAIL, phone_key=None) == new
+    assert hub.store.get_entity("candidates", old) == {"id": old}  # the erased record stays erased
+    assert not hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))  # her e-mail's tombstone went
+    assert hub.eraser.tombstones.covers(BRANCH, Candidate(phone=PHONE))  # her old phone still blocks
+    welcome = [e for e in hub.store.list_events(branch=BRANCH, kind="message_due") if e.candidate_id == new]
+    assert welcome  # her confirmation is planned, like anyone's
+    with caplog.at_level("INFO", logger="hub.privacy"):
+        hub.cycle()
+    assert any(m.purpose == "registration_received" and m.candidate_id == new for m in plugins["chan"].sent())
+    (line,) = [r for r in caplog.records if r.getMessage() == "erased person came back: new record"]
+    assert (line.erasure, line.candidate) == (erasure.id, new)  # type: ignore[attr-defined]
+    assert EMAIL not in caplog.text.lower()
+    status = run(hub, "forget", "--status")
+    assert f"revenu(e) le {hub.clock():%Y-%m-%d} : nouvelle fiche {new}" in status.output
+    later = make_candidate(ref="row-32", first_name="Aïcha", email=EMAIL, phone=None)
+    clock.advance(86400)
+    assert hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=later, source_id="row-32",
+                                                  occurred_at=hub.clock())])  # her later answers flow
+    assert hub.store.find_candidate(BRANCH, email_key=EMAIL, phone_key=None) == new
+
+
+def test_a_booking_after_the_erasure_registers_the_person_anew(hub: Hub, clock: FakeClock) -> None:
+    old = erased_a_month_later(hub, clock)
+    clock.advance(86400)
+    person = make_candidate(first_name="Aïcha", email=EMAIL, phone=PHONE)
+    stored = hub.ingest(BRANCH, "sink", [make_event("session_booked", candidate=person, source_id="booking-9",
+                                                    occurred_at=hub.clock(),
+                                                    session=make_session(hub.clock() + timedelta(days=3),
+                                                                         ref="booking-9"))])
+    assert [e.kind.value for e in stored] == ["candidate_registered", "session_booked"]
+    assert stored[1].candidate_id not in (None, old)
+    assert not hub.eraser.tombstones.covers(BRANCH, person)
+
+
+def test_a_recent_event_a_tool_still_links_to_the_erased_record_stays_out(hub: Hub, plugins: dict[str, Any],
+                                                                         clock: FakeClock) -> None:
+    cid = known_person(hub)  # the sink's row-7 is linked to her until her erasure is finished
+    plugins["eraser"].fail = PluginNotReady("Google Sheets injoignable", retry_after=3600)
+    hub.eraser.forget(BRANCH, cid)
+    hub.cycle()
+    assert hub.store.list_erasures(BRANCH, open_only=True)
+    clock.advance(86400)
+    same_row = make_candidate(ref="row-7", first_name="Aïcha", email=EMAIL, phone=None)
+    assert hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=same_row, source_id="row-7c",
+                                                  occurred_at=hub.clock())]) == []  # never under the erased id
+    assert hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))
+
+
+def test_an_event_naming_the_erased_hub_id_stays_out_even_when_recent(hub: Hub, clock: FakeClock) -> None:
+    from hub.events import Outcome, OutcomeCategory
+
+    cid = erased_a_month_later(hub, clock)
+    clock.advance(86400)
+    typed = Outcome(category=OutcomeCategory.FORMATION, observed_at=hub.clock(), candidate_id=cid)
+    outcome = make_event("outcome_recorded", candidate=None, outcome=typed, source_id="suivi:1",
+                         occurred_at=hub.clock())
+    old_link = make_event("session_booked", candidate=make_candidate(id=cid, email=EMAIL), source_id="booking-5",
+                          occurred_at=hub.clock(), session=make_session(hub.clock() + timedelta(days=2)))
+    assert hub.ingest(BRANCH, "sink", [outcome, old_link]) == []
+    assert hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))  # nothing lifted
+    assert hub.store.count("candidates", BRANCH) == 1
+
+
 def test_what_was_still_to_go_about_the_person_does_not_go(hub: Hub, plugins: dict[str, Any]) -> None:
     person = make_candidate(first_name="Aïcha", last_name=LAST, email=EMAIL)
     hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id="r1")])
@@ -179,6 +283,7 @@ def test_a_failing_tool_is_retried_and_shown_until_it_is_done(hub: Hub, plugins:
 def test_an_erasure_interrupted_halfway_changes_nothing(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     cid = known_person(hub)
     before = hub.store.get_entity("candidates", cid)
+    bodies = hub.store.candidate_events(BRANCH, cid)
     calls = {"n": 0}
 
     def dies_on_the_third_event(body: str) -> str:
@@ -245,6 +350,38 @@ def test_forget_dry_run_changes_nothing_then_forget_and_its_status(hub: Hub) -> 
     assert "À FAIRE À LA MAIN" in status.output and "terminé" in status.output
     again = run(hub, "forget", "--candidate", EMAIL)
     assert again.exit_code != 0 and "effacée" in again.output
+
+
+def test_lift_lets_a_re_poll_import_the_person_again(hub: Hub, clock: FakeClock,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    old = erased_a_month_later(hub, clock)
+    person = make_candidate(ref="row-7", first_name="Aïcha", last_name=LAST, email=EMAIL, phone=PHONE)
+    old_row = make_event("candidate_registered", candidate=person, source_id="row-7-reread", occurred_at=T0)
+    assert hub.ingest(BRANCH, "sink", [old_row]) == []
+    dry = run(hub, "forget", "--lift", "--candidate", EMAIL, "--dry-run")
+    assert dry.exit_code == 0 and "2 marques" in dry.output and "Rien n'a été changé" in dry.output, dry.output
+    assert hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))
+    refused = run(hub, "forget", "--lift", "--candidate", EMAIL, input="n\n")
+    assert refused.exit_code == 1 and hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))
+    with caplog.at_level("INFO", logger="hub.privacy"):
+        lifted = run(hub, "forget", "--lift", "--candidate", EMAIL.upper(), "--yes")
+    assert lifted.exit_code == 0 and "2 marques d'effacement levées (antenne lyon)" in lifted.output, lifted.output
+    assert EMAIL not in lifted.output.lower() and EMAIL not in caplog.text.lower()
+    assert not hub.eraser.tombstones.covers(BRANCH, person)  # her phone's too: the same erasure
+    stored = hub.ingest(BRANCH, "sink", [old_row])
+    assert [e.kind.value for e in stored] == ["candidate_registered"]
+    assert stored[0].candidate_id not in (None, old)
+
+
+def test_lift_of_an_address_no_tombstone_matches_exits_1_with_a_command(hub: Hub, clock: FakeClock) -> None:
+    erased_a_month_later(hub, clock)
+    result = run(hub, "forget", "--lift", "--candidate", "nobody@example.org", "--branch", BRANCH, "--yes")
+    assert result.exit_code == 1
+    assert "rien à lever" in result.output and "hub forget --status --branch lyon" in result.output
+    assert "nobody" not in result.output
+    by_id = run(hub, "forget", "--lift", "--candidate", "cnd_123")
+    assert by_id.exit_code == 2 and "e-mail address or phone number" in by_id.output
+    assert hub.eraser.tombstones.covers(BRANCH, Candidate(email=EMAIL))  # hers untouched
 
 
 def test_forget_status_fails_while_a_tool_could_not_erase(hub: Hub, plugins: dict[str, Any]) -> None:

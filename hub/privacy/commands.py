@@ -94,28 +94,39 @@ def export_command(ctx: click.Context, who: str, branch: str | None, fmt: str, o
 
 
 @click.command("forget", epilog=EXAMPLES + "  hub forget --candidate aicha@example.org --dry-run\n"
-                                           "  hub forget --candidate cnd_3f2a... --yes\n  hub forget --status")
+                                           "  hub forget --candidate cnd_3f2a... --yes\n  hub forget --status\n"
+                                           "  hub forget --lift --candidate aicha@example.org --branch lyon")
 @click.option("--candidate", "who", metavar="ID|EMAIL|PHONE", help="The person to erase: hub id, e-mail or phone.")
 @click.option("--branch", metavar="BRANCH", help="The branch, when the person is known in several.")
 @click.option("--dry-run", is_flag=True, help="Say what would be erased, where, and what stays manual; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--status", "show_status", is_flag=True, help="List the erasures and each tool's receipt.")
+@click.option("--lift", is_flag=True,
+              help="Instead of erasing: lift the tombstones of the --candidate e-mail or phone, so that the next "
+                   "poll takes the person in again, even from answers older than the erasure.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
 def forget_command(ctx: click.Context, who: str | None, branch: str | None, dry_run: bool, yes: bool,
-                   show_status: bool, as_json: bool) -> None:
+                   show_status: bool, lift: bool, as_json: bool) -> None:
     """Erase a person from the hub and from every tool that holds their data (RGPD art. 17 and 19), leaving a
     receipt per tool: done, manual (what staff must do by hand) or failed (retried). The hub keeps only a
-    keyed hash of the e-mail and phone, so the person is not registered again by a later poll."""
+    keyed hash of the e-mail and phone (a tombstone), so that old data read again does not bring the person
+    back; a registration or booking made after the erasure is taken in as someone new. `--lift` removes the
+    tombstones of an e-mail or phone by hand."""
     from hub.cli import open_hub
     from hub.privacy.forget import ForgetError
 
     hub = open_hub(ctx)
+    if show_status and lift:
+        raise click.UsageError("--status and --lift do not go together")
     if show_status:
         _status(ctx, hub, branch, as_json)
         return
     if not who:
         raise click.UsageError("give --candidate (or --status)")
+    if lift:
+        _lift(ctx, hub, who, branch, dry_run, yes, as_json)
+        return
     branch_id, cid = find_person(hub, who, branch)
     try:
         plan = hub.eraser.plan(branch_id, cid)
@@ -146,6 +157,51 @@ def forget_command(ctx: click.Context, who: str | None, branch: str | None, dry_
                   f"hub forget --status --branch {branch_id}" if plan.plugins else "Aucun outil à prévenir."))
 
 
+def _lift(ctx: click.Context, hub: Hub, who: str, branch: str | None, dry_run: bool, yes: bool,
+          as_json: bool) -> None:
+    """`hub forget --lift`: the tombstones of an e-mail or phone removed by hand; the value is never printed."""
+    from hub.cli import known
+
+    known(branch, hub.branches, "branch", "--branch")
+    email, phone = (who, None) if "@" in who else (None, who)
+    if who.startswith("cnd_") or not (email_key(email) or phone_key(phone)):
+        raise click.UsageError("give the e-mail address or phone number to lift (a tombstone keeps no hub id)")
+    found: dict[str, int] = {}
+    for b in [branch] if branch else sorted(hub.branches):
+        count = hub.eraser.lift(b, email, phone, dry_run=True)
+        if count:
+            found[b] = count
+    if not found:
+        where = f"antenne {branch}" if branch else "aucune antenne"
+        raise click.ClickException(
+            f"aucune marque d'effacement pour cette adresse ou ce numéro ({where}) : rien à lever. Les "
+            "effacements : hub forget --status" + (f" --branch {branch}" if branch else "")
+            + " (no tombstone matches this e-mail or phone)")
+    if len(found) > 1:
+        raise click.UsageError(f"tombstones for this e-mail or phone in several branches ({', '.join(found)}): "
+                               "add --branch")
+    ((branch_id, count),) = found.items()
+    plural = "s" if count > 1 else ""
+    if dry_run:
+        if as_json:
+            click.echo(json.dumps({"branch": branch_id, "tombstones": count, "dry_run": True}, indent=2))
+        else:
+            click.echo(f"{count} marque{plural} d'effacement à lever (antenne {branch_id}). Rien n'a été changé "
+                       "(--dry-run).")
+        return
+    if not yes and not click.confirm(
+            f"Lever {count} marque{plural} d'effacement (antenne {branch_id}) ? Le prochain relevé pourra "
+            "réimporter la personne, même depuis ses anciennes réponses.", default=False):
+        click.echo("Rien n'a été levé.")
+        ctx.exit(1)
+    lifted = hub.eraser.lift(branch_id, email, phone)
+    if as_json:
+        click.echo(json.dumps({"branch": branch_id, "lifted": lifted}, indent=2))
+    else:
+        click.echo(f"{lifted} marque{'s' if lifted > 1 else ''} d'effacement levée{'s' if lifted > 1 else ''} "
+                   f"(antenne {branch_id}) : le prochain relevé de ses outils pourra la réimporter.")
+
+
 def _describe(tools: list[str], manual: list[str], events: int, pending: int, cid: str, branch: str,
               dry_run: bool) -> str:
     lines = [f"{'Effacement prévu' if dry_run else 'Effacement'} de {cid} (antenne {branch}) :",
@@ -166,6 +222,7 @@ def _status(ctx: click.Context, hub: Hub, branch: str | None, as_json: bool) -> 
 
     known(branch, hub.branches, "branch", "--branch")
     data, failed = [], False
+    returns = hub.store.erasure_returns(branch)
     for erasure in hub.store.list_erasures(branch):
         tools = []
         for receipt in hub.store.receipts(erasure.id):
@@ -175,9 +232,12 @@ def _status(ctx: click.Context, hub: Hub, branch: str | None, as_json: bool) -> 
                           "fix": f"hub retry --branch {erasure.branch} --plugin {receipt.plugin}"
                           if receipt.state == "dead" else None})
         requested, finished = from_ts(erasure.requested_at), from_ts(erasure.finished_at)
+        back_at, back_as = returns.get(erasure.id, (None, None))
+        returned = from_ts(back_at)
         data.append({"erasure": erasure.id, "branch": erasure.branch, "candidate": erasure.candidate_id,
                      "reason": erasure.reason, "requested_at": requested.isoformat() if requested else None,
-                     "finished_at": finished.isoformat() if finished else None, "tools": tools})
+                     "finished_at": finished.isoformat() if finished else None, "tools": tools,
+                     "returned": {"at": returned.isoformat(), "candidate": back_as} if returned else None})
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
@@ -190,6 +250,9 @@ def _render_status(data: list[dict[str, Any]]) -> str:
     lines = []
     for erasure in data:
         state = "terminé" if erasure["finished_at"] else "en cours"
+        back = erasure["returned"]
+        if back:  # the person registered or booked again after the erasure: a new record, not the erased one
+            state += f" ; revenu(e) le {back['at'][:10]} : nouvelle fiche {back['candidate'] or '(en cours)'}"
         lines.append(f"{erasure['erasure']} — {erasure['candidate']} (antenne {erasure['branch']}), demandé le "
                      f"{(erasure['requested_at'] or '')[:10]} : {state}")
         for tool in erasure["tools"]:

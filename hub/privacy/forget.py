@@ -12,6 +12,13 @@
 4. keeps tombstones: keyed hashes (HMAC-SHA256, the key a 0600 file of the state directory) of the e-mail and
    phone, so that a form sheet polled again, or a late webhook, does not bring the person back.
 
+A tombstone blocks the past, not the person (`Eraser.is_forgotten`): what happened up to the erasure (old form
+answers read again, late webhooks about old bookings, any cancellation, outcome or bounce) stays out; a
+registration or a booking made after it is the person coming back: the tombstones it matches go, in the
+ingest's transaction, the return is noted on the erasure (`hub forget --status`), and the ingest registers them
+as anyone new, under a new hub id. An event naming the erased hub id stays out whatever its date. Staff lift
+tombstones by hand with `hub forget --lift`.
+
 A kill at any point leaves either nothing done or all of it (one transaction); the deliveries are retried
 like any other, and `finish` drops the payload and the person's identity links once every one is done.
 """
@@ -24,7 +31,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +50,13 @@ FORGOTTEN = EventKind.CANDIDATE_FORGOTTEN.value
 KEY_FILE = Path("secrets") / "hub" / "tombstone_key"
 KEPT_FIELDS = ("id",)
 """What the record keeps after an erasure (with the referrer's kind): nothing that identifies the person."""
+CLOCK_TOLERANCE = timedelta(minutes=10)
+"""How long after an erasure an event still counts as from before it: a tool's clock may run behind the
+server's (a form's timestamp, a booking's created_at), and an answer sent in the minutes the erasure was made
+is more likely the old data in flight than the person coming back."""
+NEW_START = frozenset({EventKind.CANDIDATE_REGISTERED, EventKind.SESSION_BOOKED})
+"""What an erased person coming back does: register, or book. Anything else about them (a cancellation, an
+outcome, a bounce, an opt-out) is about what the hub knew before the erasure."""
 
 
 class ForgetError(ValueError):
@@ -83,9 +97,14 @@ class Tombstones:
                 out.append((kind, hmac.new(self.key(), value.encode(), hashlib.sha256).hexdigest()))
         return out
 
-    def add(self, branch: str, candidate: dict[str, Any], now: datetime) -> None:
+    def add(self, branch: str, candidate: dict[str, Any], now: datetime, erasure_id: str | None = None) -> None:
         for kind, digest in self.digests(candidate.get("email"), candidate.get("phone")):
-            self.store.add_tombstone(branch, kind, digest, now)
+            self.store.add_tombstone(branch, kind, digest, now, erasure_id)
+
+    def matching(self, branch: str, email: str | None, phone: str | None
+                 ) -> list[tuple[str, str, float, str | None]]:
+        """(kind, digest, created_at, erasure id) of the branch's tombstones for this e-mail or phone."""
+        return self.store.tombstones_for(branch, self.digests(email, phone))
 
     def covers(self, branch: str, candidate: Candidate | None) -> bool:
         if candidate is None or not (candidate.email or candidate.phone):
@@ -169,7 +188,7 @@ class Eraser:
                                     session_id=None, body=event.model_dump_json(), sinks=plan.plugins, now=now)
             for tool in plan.manual:
                 self.store.add_erasure_receipt(f"{plan.erasure_id}/{tool}", tool, "manual", _no_hook(tool), now)
-            self.tombstones.add(branch, record, now)
+            self.tombstones.add(branch, record, now, plan.erasure_id)
             self.store.erase_in_hub(branch, candidate_id, kept_record(record), scrub, now)
         self.store.checkpoint()  # the replaced pages leave the WAL file too (best effort; finish() again)
         log.info("person erased in the hub", extra={"branch": branch, "candidate": candidate_id,
@@ -188,7 +207,11 @@ class Eraser:
         return event.model_copy(update={"candidate": Candidate.model_validate(record)})
 
     def finish(self) -> int:
-        """Close the erasures whose every delivery is done: their payload and the person's links go."""
+        """Close the erasures whose every delivery is done: their payload and the person's links go. (And log,
+        once, the new hub id of each erased person who came back, now that their event is stored.)"""
+        for erasure_id, branch, cid in self.store.settle_erasure_returns():
+            log.info("erased person came back: new record", extra={"branch": branch, "erasure": erasure_id,
+                                                                   "candidate": cid})
         closed = 0
         for erasure in self.store.list_erasures(open_only=True):
             receipts = self.store.receipts(erasure.id)
@@ -202,11 +225,48 @@ class Eraser:
         return closed
 
     def is_forgotten(self, branch: str, event: Event) -> bool:
-        """An event about an erased person (their hub id, or an e-mail or phone a tombstone matches)."""
+        """Whether the ingest leaves the event out: it names an erased hub id (whatever its date), or a tombstone
+        matches its e-mail or phone and it is old data (dated up to the erasure, CLOCK_TOLERANCE included, or
+        not a NEW_START). A registration or booking after every tombstone it matches is the person coming
+        back: those tombstones go and the return is noted on their erasures, in the ingest's transaction, and
+        the ingest registers the person as anyone new (a new hub id)."""
         cid = event.candidate_id
         if cid and self.store.erasure_of(cid) is not None:
             return True
-        return self.tombstones.covers(branch, event.candidate)
+        candidate = event.candidate
+        if candidate is None or not (candidate.email or candidate.phone):
+            return False
+        stones = self.tombstones.matching(branch, candidate.email, candidate.phone)
+        if not stones:
+            return False
+        last = max(created for _, _, created, _ in stones)
+        if event.kind not in NEW_START or event.occurred_at.timestamp() <= last + CLOCK_TOLERANCE.total_seconds():
+            return True
+        refs = [ref for ref in (candidate.ref, event.session.ref if event.session else None) if ref]
+        if self.store.erased_refs(branch, refs):
+            return True  # the tool still names the erased record: the ingest would take it up again
+        self.store.lift_tombstones(branch, [(kind, digest) for kind, digest, _, _ in stones])
+        erasures = sorted({erasure_id for *_, erasure_id in stones if erasure_id})
+        for erasure_id in erasures:
+            self.store.add_erasure_return(erasure_id, branch, event.kind.value, event.source_id, event.occurred_at)
+        log.info("erased person came back: tombstones lifted, registered anew",
+                 extra={"branch": branch, "erasure": erasures, "kind": event.kind.value})
+        return False
+
+    def lift(self, branch: str, email: str | None, phone: str | None, *, dry_run: bool = False) -> int:
+        """Staff lift the branch's tombstones for this e-mail or phone (`hub forget --lift`), with the others of
+        the same erasure (the person's phone when given their e-mail...): a later poll takes the person in again,
+        even from answers older than the erasure. How many went (would go, for a dry run)."""
+        stones = self.tombstones.matching(branch, email, phone)
+        erasures = sorted({erasure_id for *_, erasure_id in stones if erasure_id})
+        digests = sorted({(kind, digest) for kind, digest, _, _ in stones}
+                         | set(self.store.erasure_tombstones(branch, erasures)))
+        if dry_run or not digests:
+            return len(digests)
+        with self.store.transaction():
+            lifted = self.store.lift_tombstones(branch, digests)
+        log.info("tombstones lifted by staff", extra={"branch": branch, "count": lifted, "erasure": erasures})
+        return lifted
 
 
 def _no_hook(tool: str) -> str:

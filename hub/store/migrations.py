@@ -159,4 +159,14 @@ CREATE TABLE optouts (
     """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """,
+    """
+ALTER TABLE tombstones ADD COLUMN erasure_id TEXT;
+-- an erasure writes its tombstones at its own requested_at: the tombstones made before this column find theirs
+UPDATE tombstones SET erasure_id = (SELECT e.id FROM erasures e WHERE e.branch = tombstones.branch
+    AND e.requested_at = tombstones.created_at ORDER BY e.id LIMIT 1);
+CREATE TABLE erasure_returns (
+    erasure_id TEXT PRIMARY KEY, branch TEXT NOT NULL, kind TEXT NOT NULL, source_id TEXT NOT NULL,
+    occurred_at REAL NOT NULL, candidate_id TEXT
+)
+""",
 ]

@@ -186,10 +186,81 @@ class PrivacyRows:
 
     # --- tombstones ---------------------------------------------------------------------------------------------
 
-    def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:
-        """Joins."""
-        self._write("INSERT OR IGNORE INTO tombstones(branch, kind, digest, created_at) VALUES (?,?,?,?)",
-                    (branch, kind, digest, ts(now)))
+    def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime, erasure_id: str | None = None) -> None:
+        """Joins. A digest tombstoned again keeps the later erasure: a tombstone blocks what happened before it."""
+        self._write("INSERT INTO tombstones(branch, kind, digest, created_at, erasure_id) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT(branch, kind, digest) DO UPDATE SET created_at=excluded.created_at,"
+                    " erasure_id=excluded.erasure_id WHERE excluded.created_at >= tombstones.created_at",
+                    (branch, kind, digest, ts(now), erasure_id))
+
+    def tombstones_for(self, branch: str, digests: Sequence[tuple[str, str]]
+                       ) -> list[tuple[str, str, float, str | None]]:
+        """(kind, digest, created_at, erasure id) of the branch's tombstones among `digests` ((kind, digest))."""
+        out = []
+        for kind, digest in digests:
+            row = self._read("SELECT created_at, erasure_id FROM tombstones WHERE branch=? AND kind=? AND digest=?",
+                             (branch, kind, digest)).fetchone()
+            if row is not None:
+                out.append((kind, digest, float(row[0]), None if row[1] is None else str(row[1])))
+        return out
+
+    def erasure_tombstones(self, branch: str, erasure_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(kind, digest) of the branch's tombstones left by these erasures (a person's e-mail and phone)."""
+        marks = ",".join("?" * len(erasure_ids))
+        rows = self._read(f"SELECT kind, digest FROM tombstones WHERE branch=? AND erasure_id IN ({marks})"
+                          " ORDER BY kind, digest", (branch, *erasure_ids)).fetchall() if erasure_ids else []
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def lift_tombstones(self, branch: str, digests: Sequence[tuple[str, str]]) -> int:
+        """Joins. The branch's tombstones among `digests` ((kind, digest)) go; how many went."""
+        return sum(int(self._write("DELETE FROM tombstones WHERE branch=? AND kind=? AND digest=?",
+                                   (branch, kind, digest)).rowcount) for kind, digest in digests)
+
+    def erased_refs(self, branch: str, refs: Sequence[str]) -> bool:
+        """Whether a tool's id in `refs` still names (its erasure not finished: the links stay until then) an
+        erased person or one of their sessions."""
+        for ref in refs:
+            row = self._read(
+                "SELECT 1 FROM erasures e JOIN links l ON l.branch=e.branch AND l.entity='candidate'"
+                " AND l.hub_id=e.candidate_id WHERE e.branch=:b AND e.finished_at IS NULL AND l.external_id=:r"
+                " UNION ALL SELECT 1 FROM erasures e JOIN sessions s ON s.candidate_id=e.candidate_id"
+                " JOIN links l ON l.branch=e.branch AND l.entity='session' AND l.hub_id=s.id"
+                " WHERE e.branch=:b AND e.finished_at IS NULL AND l.external_id=:r LIMIT 1",
+                {"b": branch, "r": ref}).fetchone()
+            if row is not None:
+                return True
+        return False
+
+    # --- erased people who came back ----------------------------------------------------------------------------
+
+    def add_erasure_return(self, erasure_id: str, branch: str, kind: str, source_id: str,
+                           occurred_at: datetime) -> None:
+        """Joins. The person of erasure `erasure_id` came back: the event (`kind`, `source_id`) that brought them,
+        stored in this transaction, is their new start (the first one is kept)."""
+        self._write("INSERT OR IGNORE INTO erasure_returns(erasure_id, branch, kind, source_id, occurred_at)"
+                    " VALUES (?,?,?,?,?)", (erasure_id, branch, kind, source_id, ts(occurred_at)))
+
+    def erasure_returns(self, branch: str | None = None) -> dict[str, tuple[float, str | None]]:
+        """Erasure id -> (when its person came back, the hub id of their new record), for the erasures whose
+        person came back; the hub id is None only while the event that brought them is not stored."""
+        rows = self._read(
+            "SELECT r.erasure_id, r.occurred_at, COALESCE(r.candidate_id, (SELECT ev.candidate_id FROM events ev"
+            " WHERE ev.branch=r.branch AND ev.kind=r.kind AND ev.source_id=r.source_id AND ev.candidate_id IS NOT"
+            " NULL ORDER BY ev.seq DESC LIMIT 1)) FROM erasure_returns r"
+            + (" WHERE r.branch=?" if branch else ""), (branch,) if branch else ()).fetchall()
+        return {str(r[0]): (float(r[1]), None if r[2] is None else str(r[2])) for r in rows}
+
+    def settle_erasure_returns(self) -> list[tuple[str, str, str]]:
+        """Joins. Each return not yet settled gets the hub id its event was stored with; (erasure id, branch,
+        new hub id) of those settled now."""
+        settled = []
+        for erasure_id, branch in self._read("SELECT erasure_id, branch FROM erasure_returns"
+                                             " WHERE candidate_id IS NULL").fetchall():
+            cid = self.erasure_returns(str(branch)).get(str(erasure_id), (0.0, None))[1]
+            if cid is not None:
+                self._write("UPDATE erasure_returns SET candidate_id=? WHERE erasure_id=?", (cid, erasure_id))
+                settled.append((str(erasure_id), str(branch), cid))
+        return settled
 
     def tombstoned(self, branch: str, kind: str, digests: Sequence[str]) -> bool:
         if not digests:

@@ -352,11 +352,41 @@ class Store(Protocol):
     def optout_count(self, branch: str) -> int:
         ...
 
-    def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime) -> None:
-        """Joins."""
+    def add_tombstone(self, branch: str, kind: str, digest: str, now: datetime, erasure_id: str | None = None) -> None:
+        """Joins. A digest tombstoned again keeps the later erasure: a tombstone blocks what happened before it."""
         ...
 
     def tombstoned(self, branch: str, kind: str, digests: Sequence[str]) -> bool:
+        ...
+
+    def tombstones_for(self, branch: str, digests: Sequence[tuple[str, str]]
+                       ) -> list[tuple[str, str, float, str | None]]:
+        """(kind, digest, created_at, erasure id) of the branch's tombstones among `digests` ((kind, digest))."""
+        ...
+
+    def erasure_tombstones(self, branch: str, erasure_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(kind, digest) of the branch's tombstones left by these erasures (a person's e-mail and phone)."""
+        ...
+
+    def lift_tombstones(self, branch: str, digests: Sequence[tuple[str, str]]) -> int:
+        """Joins. The branch's tombstones among `digests` ((kind, digest)) go; how many went."""
+        ...
+
+    def erased_refs(self, branch: str, refs: Sequence[str]) -> bool:
+        """Whether a tool's id in `refs` still names (its erasure not finished) an erased person or their session."""
+        ...
+
+    def add_erasure_return(self, erasure_id: str, branch: str, kind: str, source_id: str,
+                           occurred_at: datetime) -> None:
+        """Joins. The person of erasure `erasure_id` came back through the event (`kind`, `source_id`)."""
+        ...
+
+    def erasure_returns(self, branch: str | None = None) -> dict[str, tuple[float, str | None]]:
+        """Erasure id -> (when its person came back, the hub id of their new record, None until it is stored)."""
+        ...
+
+    def settle_erasure_returns(self) -> list[tuple[str, str, str]]:
+        """Joins. Each return not yet settled gets its new hub id; (erasure id, branch, hub id) of those settled."""
         ...
 
     def erase_in_hub(self, branch: str, candidate_id: str, kept: dict[str, Any], scrub: Callable[[str], str],

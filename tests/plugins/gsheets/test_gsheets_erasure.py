@@ -149,8 +149,8 @@ def test_a_failure_halfway_is_retried_and_ends_done(gsheets_hub: Hub, sandbox: S
     assert [r["Prénom"] for r in tracking_rows(sandbox)] == ["Karim"]  # the retry deleted nobody else's row
 
 
-def test_a_re_read_a_rebuild_or_her_answer_back_do_not_bring_her_back(gsheets_hub: Hub, sandbox: SheetsSandbox,
-                                                                      clock: FakeClock) -> None:
+def test_a_re_read_a_rebuild_or_her_answer_back_do_not_bring_her_back_a_new_answer_does(
+        gsheets_hub: Hub, sandbox: SheetsSandbox, clock: FakeClock) -> None:
     cid = zoe_and_karim(gsheets_hub, sandbox)
     her_answer = sandbox.values(SHEET_ID, FORM_SHEET_FR)[1]
     gsheets_hub.eraser.forget(BRANCH, cid)
@@ -163,16 +163,23 @@ def test_a_re_read_a_rebuild_or_her_answer_back_do_not_bring_her_back(gsheets_hu
     assert result.new == 0 and not result.failures
     assert [r["Prénom"] for r in tracking_rows(sandbox)] == ["Karim"]
 
-    # staff undo the clearing, and she sends the form again: both are left out (tombstones), no tracking row
+    # staff undo the clearing: her old answer is left out (stored already, and older than her tombstone)
     for column, value in enumerate(her_answer):
         sandbox.set_cell(SHEET_ID, FORM_SHEET_FR, 2, column, value)
-    sandbox.append_row(SHEET_ID, FORM_SHEET_FR, answer(9, "Zoé", "Lefèvre", email=EMAIL.upper(), phone=PHONE))
     clock.advance(hours=2)  # past the full re-read interval too
     poll(gsheets_hub, "formulaire")
     sync(gsheets_hub)
     assert len(registered(gsheets_hub)) == people
     assert [r["Prénom"] for r in tracking_rows(sandbox)] == ["Karim"]
     assert {tab for _, tab, _, _ in traces(sandbox, EMAIL, "Zoé")} == {FORM_SHEET_FR}  # staff's doing, not ours
+
+    # she sends the form again, after the erasure: she comes back, as a new record
+    sandbox.append_row(SHEET_ID, FORM_SHEET_FR, answer(9, "Zoé", "Lefèvre", email=EMAIL.upper(), phone=PHONE))
+    poll(gsheets_hub, "formulaire")
+    sync(gsheets_hub)
+    assert len(registered(gsheets_hub)) == people + 1
+    [back] = [r[ID] for r in tracking_rows(sandbox) if r["Prénom"] == "Zoé"]
+    assert back and back != cid
 
 
 def test_every_row_of_hers_goes_and_only_hers(gsheets_hub: Hub, sandbox: SheetsSandbox) -> None:
