@@ -7,6 +7,7 @@
   a HubContext has the same as `hub.write_secret(name, text)` / `hub.read_secret(name)`;
 - settings value types and `check_branch` helpers: `Seconds`, `BranchConfig`, `programme_checks`, `location`,
   and `default_secret_env` for sandboxes (imported on first use: `import hub.api` stays cheap);
+- `DataUse`, what a plugin registers with `register_data_uses` (the fields it copies into its tool);
 - plugin commands: `command_context(ctx, branch, plugin)`, then `.context`, `.resume()`, `.reread(poller)`;
 - input hygiene (hub.hygiene), applied by the hub at ingest anyway: `clean_candidate(candidate, region)` lets a
   source that knows a row and column report a left-out value there (same rules: nothing reported twice);
@@ -51,11 +52,13 @@ if TYPE_CHECKING:
         spreadsheet_safe,
     )
     from hub.identity import email_key, phone_key
+    from hub.privacy.share import DataUse
     from hub.sources import Poller
 
 __all__ = [
     "BranchConfig",
     "CommandContext",
+    "DataUse",
     "InvalidValue",
     "Rejected",
     "Seconds",
@@ -86,6 +89,7 @@ _LAZY = {  # re-exported on first use: their modules import pydantic-settings, z
     "default_secret_env": "hub.config.env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
     "location": "hub.config.checks",  # a key path as config problems print it: event_types."x".programme
     "programme_checks": "hub.config.checks",  # check_branch helper: a programme (and module) must exist
+    "DataUse": "hub.privacy.share",  # what register_data_uses registers: a place in the tool and its fields
     "email_key": "hub.identity",  # how the hub compares e-mails (case and Unicode form ignored)
     "phone_key": "hub.identity",  # how the hub compares phones (the last nine digits)
     **dict.fromkeys(("InvalidValue", "Rejected", "clean_candidate", "clean_email", "clean_name", "clean_phone",

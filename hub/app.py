@@ -19,9 +19,10 @@ from hub import scheduler
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.deferred import DeferredWrites
-from hub.dispatch import Dispatcher
+from hub.dispatch import Dispatcher, Undeliverable
 from hub.events import Candidate, Event, EventKind
 from hub.failures import FailureKind, classify
+from hub.hydrate import Hydrator
 from hub.incidents import Incidents
 from hub.ingest import Ingestor
 from hub.lane_setup import LaneContributions, LaneSetup
@@ -32,6 +33,7 @@ from hub.plugins import BranchPlugins, PluginRegistry
 from hub.privacy.forget import Eraser, Tombstones
 from hub.privacy.journal import ErasureJournal
 from hub.privacy.optout import OptOutLinks
+from hub.privacy.share import Share
 from hub.sources import Poller, WebhookRoute
 from hub.store import Store, open_store
 
@@ -68,6 +70,7 @@ class Hub:
         self.registry = registry
         self.clock = clock
         self.store = store or open_store(config.db_path)
+        self.share = Share(registry.data_uses(), {b: c.privacy.share for b, c in config.branches.items()})
         self.branches: dict[str, BranchPlugins] = {}
         for branch_id, branch in config.branches.items():
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
@@ -82,8 +85,9 @@ class Hub:
                                    mail=lambda b, to, key, text, fix: self.planner.staff_mail(b, to, key, text, fix,
                                                                                               self.clock()))
         policy = MessagePolicy(self.store, config, self.planner)
+        self.hydrate = Hydrator(self.store, self.planner, self.eraser)
         self.dispatcher = Dispatcher(self.store, self.branches, config.hub.delivery, clock, self.incidents,
-                                     gate=policy.check, hydrate=self.eraser.hydrate)
+                                     gate=policy.check, hydrate=self.hydrate, share=self.share.event_for)
         self.setup = LaneSetup(self.store, self.branches, clock)
         self._next_poll: dict[tuple[str, str, str], float] = {}
         self._again_after: dict[tuple[str, str, str], float] = {}  # a source's own "sooner" for its next poll
@@ -102,9 +106,18 @@ class Hub:
                                            public_url=self.config.hub.webhooks.public_url,
                                            fleet=lambda: self.config.branches,
                                            default_poll_interval=float(self.config.hub.poll_interval),
-                                           wake=self.poll_soon)
+                                           wake=self.poll_soon, share=self.share)
             return cache[plugin]
         return context
+
+    def message_subject(self, body: str) -> str:
+        """The subject a stored message has (or had) when written out from the person's record; '' when it
+        cannot be written any more (the person erased, no address)."""
+        try:
+            message = self.hydrate(Event.model_validate_json(body)).message
+        except Undeliverable:
+            return ""
+        return message.subject if message is not None else ""
 
     def context(self, branch: str, plugin: str) -> HubContext:
         return self.branches[branch].context(plugin)

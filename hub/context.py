@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from hub import deferred
 from hub.events import Candidate, Session
 from hub.privacy.keyed import PSEUDONYM_KEY, KeyedHash
+from hub.privacy.share import Share, visible_candidate, visible_session
 
 if TYPE_CHECKING:
     from hub.config import BranchConfig
@@ -52,8 +53,9 @@ class HubContext:
                  state_dir: Path, zone: ZoneInfo, clock: Clock, delivery_key: str | None = None,
                  public_url: str | None = None, fleet: Callable[[], Mapping[str, BranchConfig]] | None = None,
                  default_poll_interval: float = 300.0,
-                 wake: Callable[[str, str, str], None] | None = None) -> None:
+                 wake: Callable[[str, str, str], None] | None = None, share: Share | None = None) -> None:
         self._store = store
+        self._share = share
         self.branch_config = branch
         self.branch = branch.id
         self.plugin = plugin
@@ -78,7 +80,7 @@ class HubContext:
         ctx = HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
                          state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
                          public_url=self.public_url, fleet=self._fleet,
-                         default_poll_interval=self.default_poll_interval, wake=self._wake)
+                         default_poll_interval=self.default_poll_interval, wake=self._wake, share=self._share)
         ctx._pending = {}
         ctx._keyed = self._keyed
         return ctx
@@ -149,21 +151,30 @@ class HubContext:
         return ids[0] if ids else None
 
     def candidate(self, hub_id: str) -> Candidate | None:
-        """The hub's current picture of a candidate of this branch."""
+        """The hub's current picture of a candidate of this branch, with the fields this plugin may copy into its
+        tool (what it declares with `register_data_uses`, or the branch's `[privacy.share]`)."""
         body = self._store.get_entity("candidates", hub_id)
         if body is None or self._store.entity_branch("candidates", hub_id) != self.branch:
             return None
-        return Candidate.model_validate(body)
+        candidate = Candidate.model_validate(body)
+        return visible_candidate(candidate, self._fields()) if self._share is not None else candidate
 
     def sessions_of(self, candidate_id: str) -> list[Session]:
         """The person's sessions in this branch, oldest first (for a sink that must find what it made)."""
-        return [Session.model_validate(body) for body in self._store.sessions_of(self.branch, candidate_id)]
+        return [self._visible(Session.model_validate(body))
+                for body in self._store.sessions_of(self.branch, candidate_id)]
 
     def session(self, hub_id: str) -> Session | None:
         body = self._store.get_entity("sessions", hub_id)
         if body is None or self._store.entity_branch("sessions", hub_id) != self.branch:
             return None
-        return Session.model_validate(body)
+        return self._visible(Session.model_validate(body))
+
+    def _fields(self) -> frozenset[str]:
+        return self._share.fields(self.branch, self.plugin) if self._share is not None else frozenset()
+
+    def _visible(self, session: Session) -> Session:
+        return visible_session(session, self._fields()) if self._share is not None else session
 
     # durable private state (cursors of sub-resources, effect ledgers, snapshots)
     def state_get(self, key: str, default: Any = None) -> Any:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from hub.app import Hub
+from hub.dispatch import Undeliverable
 from hub.events import Event, EventKind
 
 __all__ = ["MAIL_CHANNEL_ORDER", "channel_for", "print_mails"]
@@ -37,7 +38,10 @@ def print_mails(hub: Hub, branch: str, title: str, zone: ZoneInfo, echo: Callabl
     echo(f"\n== Les mails envoyés par {title}, personne par personne ==")
     by_person: dict[str, list[tuple[float, Event]]] = {}
     for delivery in done:
-        event = Event.model_validate_json(events[delivery.event_id].body)
+        try:  # the outbox keeps ids; the message is written out from the person's record, as it was sent
+            event = hub.hydrate(Event.model_validate_json(events[delivery.event_id].body))
+        except Undeliverable:
+            continue
         message = event.message
         if message is None:
             continue

@@ -35,6 +35,11 @@ from hub.store import DEAD, DONE, RETRYING, SKIPPED, DeliveryOutcome, DeliveryRo
 log = logging.getLogger("hub.dispatch")
 
 
+class Undeliverable(Exception):
+    """Raised by the dispatcher's `hydrate` when a stored event can no longer be written out for its plugin (a
+    message whose person has no address any more): the delivery is skipped with this reason, not retried."""
+
+
 class GateDecision(Protocol):
     @property
     def wait(self) -> float | None: ...
@@ -58,9 +63,11 @@ def backoff(attempt: int, initial: float, maximum: float) -> float:
 class Dispatcher:
     def __init__(self, store: Store, branches: dict[str, BranchPlugins], settings: DeliverySettings,
                  clock: Callable[[], datetime], incidents: Incidents, gate: Gatekeeper | None = None,
-                 hydrate: Callable[[Event], Event] | None = None) -> None:
+                 hydrate: Callable[[Event], Event] | None = None,
+                 share: Callable[[str, str, Event], Event] | None = None) -> None:
         self.gate = gate
-        self.hydrate = hydrate  # an erasure's event gets the record it kept (hub.privacy.forget)
+        self.share = share  # only the fields that plugin may copy into its tool (hub.privacy.share)
+        self.hydrate = hydrate  # the stored event with the person's record and its message written (hub.hydrate)
         self.store = store
         self.branches = branches
         self.settings = settings
@@ -84,8 +91,15 @@ class Dispatcher:
             if (row.branch, row.plugin) in paused or order_key in blocked:
                 continue
             event = Event.model_validate_json(row.body)  # parsed once, for the gate and the hook
-            if self.hydrate is not None and row.kind == EventKind.CANDIDATE_FORGOTTEN.value:
-                event = self.hydrate(event)
+            try:
+                event = self.hydrate(event) if self.hydrate is not None else event
+            except Undeliverable as exc:
+                log.info("delivery skipped", extra={"branch": row.branch, "plugin": row.plugin, "delivery": row.id,
+                                                    "reason": str(exc)})
+                results.append(DeliveryOutcome(row.id, SKIPPED, row.attempts, None, f"skipped: {exc}",
+                                               row.first_failed_at))
+                attempted += 1
+                continue
             held = self._held(row, event, now)
             if held is not None:  # a message that must wait (quiet hours, caps) or no longer applies
                 results.append(held)
@@ -95,6 +109,8 @@ class Dispatcher:
                 continue
             plugins = self.branches.get(row.branch)
             ctx = plugins.context(row.plugin).for_delivery(row.key) if plugins is not None else None
+            if self.share is not None:
+                event = self.share(row.branch, row.plugin, event)
             result = self._deliver(row, event, now, paused, ctx)
             results.append(result)
             if (ctx is not None and ctx.pending_state) or row.kind == EventKind.MESSAGE_DUE.value:

@@ -205,16 +205,20 @@ class Due(_Frozen):
 class Message(_Frozen):
     """One message the branch sends, planned and rendered by the core (hub.messages), delivered by the branch's
     channel plugin for its medium. `id` is stable: the same planned message always has the same id, and its
-    delivery the same `hub.delivery_key`, so a channel can make the send happen once."""
+    delivery the same `hub.delivery_key`, so a channel can make the send happen once.
+
+    The hub stores what a message is (purpose, recipient, ids) and writes its address, subject and text from the
+    person's record when it is delivered: a channel always receives them filled in; they are empty only in the
+    stored log (one copy of a person's data, in their record)."""
 
     id: str
     purpose: str = Field(description="registration_received, booking_confirmed, reminder... (hub.messages)")
     medium: str = "email"
     recipient: str = Field("candidate", description="candidate, referrer or staff")
-    to: str = Field(description="the address (an e-mail address for the email medium)")
+    to: str = Field("", description="the address (an e-mail address for the email medium)")
     to_name: str | None = None
-    subject: str
-    text: str
+    subject: str = ""
+    text: str = ""
     html: str | None = None
     from_name: str | None = None
     reply_to: str | None = None

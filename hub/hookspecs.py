@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from hub.context import HubContext
     from hub.events import Event
+    from hub.privacy.share import DataUse
     from hub.sandbox import Sandbox
     from hub.sources import Check, Poller, WebhookRoute
 
@@ -48,6 +49,7 @@ __all__ = [
     "outcome_recorded",
     "register_checks",
     "register_commands",
+    "register_data_uses",
     "register_sandbox",
     "register_settings",
     "register_sources",
@@ -127,6 +129,18 @@ def close_lane(hub: HubContext) -> None:
     the same context those two hooks received, so a plugin may key what it built on it.
     Each plugin's implementation is called alone; it must not raise: a failure is logged as a warning with
     its exception type and never stops the other plugins' closing. Return values are ignored.
+    """
+
+
+@hookspec
+def register_data_uses(register: Callable[[DataUse], None]) -> None:
+    """Declare where this plugin puts people's data in its tool, and which fields (`hub.api.DataUse`).
+
+    Call `register(DataUse(where=..., sends=(...), reads=(...), why=..., kept=...))` once per place (a sheet, a
+    calendar, a mailbox). The hub then hands the plugin only the fields it `sends` (in events and through
+    `hub.candidate()`; a branch may change the list in `[privacy.share]`), and docs/data-map.md is generated from
+    these declarations. Register a use with empty `sends` for a tool that receives no personal field (only ids).
+    A plugin that declares nothing receives every field but free text (`hub.privacy.share.DEFAULT`).
     """
 
 
@@ -260,6 +274,7 @@ CONTRIBUTION_HOOKS: tuple[str, ...] = (
     "register_sources",
     "register_webhooks",
     "register_checks",
+    "register_data_uses",
     "register_sandbox",
 )
 LANE_HOOKS: tuple[str, ...] = ("close_lane",)

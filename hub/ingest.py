@@ -17,6 +17,7 @@ from hub import hygiene, scheduler
 from hub.config import BranchConfig
 from hub.events import Candidate, Event, EventKind, Outcome, OutcomeCategory, Session, SessionStatus, new_id
 from hub.identity import email_key, phone_key
+from hub.privacy.minimise import stored_body
 from hub.store import Store
 
 log = logging.getLogger("hub.ingest")
@@ -104,7 +105,7 @@ class Ingestor:
         seq = self.store.insert_event(
             event_id=event.id, branch=branch, kind=event.kind.value, source=event.source, source_id=event.source_id,
             occurred_at=event.occurred_at, candidate_id=event.candidate_id,
-            session_id=event.session.id if event.session else None, body=event.model_dump_json(),
+            session_id=event.session.id if event.session else None, body=stored_body(event),
             sinks=self.sinks(branch, event.kind.value), now=now)
         if seq is None:
             return []

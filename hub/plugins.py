@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from hub.context import HubContext
     from hub.events import Event
+    from hub.privacy.share import DataUse
     from hub.sandbox import Sandbox
     from hub.sources import Check
 
@@ -112,6 +113,16 @@ class PluginRegistry:
         for name, model in _contributions(self.manager(), "register_settings", {}, self.errors):
             models[name] = model
         return models
+
+    def data_uses(self) -> dict[str, list[DataUse]]:
+        """What each plugin declares it puts in its tool (register_data_uses); plugins declaring nothing are
+        absent (they receive hub.privacy.share.DEFAULT)."""
+        out: dict[str, list[DataUse]] = {}
+        for name, use in _contributions(self.manager(), "register_data_uses", {}, self.errors):
+            out.setdefault(name, []).append(use)
+        for impl in self.manager().hook.register_data_uses.get_hookimpls():  # declared, nothing registered
+            out.setdefault(impl.plugin_name, [])
+        return out
 
     def sandboxes(self) -> dict[str, Sandbox]:
         return {name: sandbox for name, sandbox in _contributions(self.manager(), "register_sandbox", {},

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from hub.config import BranchConfig
 from hub.events import Event, EventKind, Session, SessionStatus
+from hub.privacy.minimise import stored_body
 from hub.store import Store, from_ts
 
 REMINDER, FOLLOWUP = "reminder", "followup"
@@ -64,7 +65,7 @@ def fire_due(store: Store, now: datetime, sinks: Callable[[str, str], list[str]]
             store.insert_event(event_id=event.id, branch=event.branch, kind=kind.value, source="hub",
                                source_id=event.source_id, occurred_at=event.occurred_at,
                                candidate_id=session.candidate_id, session_id=session.id,
-                               body=event.model_dump_json(), sinks=sinks(row.branch, kind.value), now=now)
+                               body=stored_body(event), sinks=sinks(row.branch, kind.value), now=now)
             store.mark_schedule(row.id, "fired")
             if after_store is not None:
                 after_store(event, now)

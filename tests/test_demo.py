@@ -105,7 +105,7 @@ def test_an_export_lists_every_tool_that_received_or_gave_a_person_s_data(tmp_pa
         for branch, person in (("lyon", demo_people("lyon")[0]), ("bordeaux", demo_people("bordeaux")[0])):
             cid = hub.store.find_candidate(branch, email_key=person.email.lower(), phone_key=None)
             assert cid is not None, branch
-            data = export_person(hub.store, branch, cid, config.zone(branch), hub.clock())
+            data = export_person(hub.store, branch, cid, config.zone(branch), hub.clock(), hub.message_subject)
             record = data["personne"]
             assert (record["first_name"], record["last_name"], record["email"]) == (
                 person.first_name, person.last_name, person.email)

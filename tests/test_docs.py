@@ -51,6 +51,14 @@ def test_the_hook_reference_is_up_to_date() -> None:
         "docs/plugin-hooks.md is stale: run .venv/bin/python tools/gen_hook_docs.py")
 
 
+def test_the_data_map_is_up_to_date() -> None:
+    import runpy
+
+    generator = runpy.run_path(str(ROOT / "tools" / "gen_data_map.py"), run_name="gen_data_map")
+    assert (ROOT / "docs" / "data-map.md").read_text(encoding="utf-8") == generator["render"](), (
+        "docs/data-map.md is stale: run .venv/bin/python tools/gen_data_map.py")
+
+
 def test_the_cli_reference_is_up_to_date() -> None:
     import runpy
 

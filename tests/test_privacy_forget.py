@@ -296,8 +296,7 @@ def test_an_erasure_interrupted_halfway_changes_nothing(hub: Hub, monkeypatch: p
         hub.eraser.forget(BRANCH, cid)
     assert hub.store.get_entity("candidates", cid) == before
     assert hub.store.list_erasures() == []
-    assert all(EMAIL in body for _, kind, _, _, body in hub.store.candidate_events(BRANCH, cid)
-               if kind == "candidate_registered")
+    assert hub.store.candidate_events(BRANCH, cid) == bodies  # no event rewritten
     monkeypatch.undo()
     hub.eraser.forget(BRANCH, cid)  # and it can be done again, completely
     assert hub.store.get_entity("candidates", cid) == {"id": cid}

@@ -43,7 +43,7 @@ tests, hub sandbox, hub demo ──> register_sandbox
 """
 
 GROUPS = [
-    ("Setup", ["register_settings", "register_commands"]),
+    ("Setup", ["register_settings", "register_commands", "register_data_uses"]),
     ("Contributions, per branch, and their end", ["register_sources", "register_webhooks", "register_checks",
                                                   "close_lane", "register_sandbox"]),
     ("Domain events", list(hookspecs.EVENT_HOOKS)),

@@ -210,6 +210,23 @@ class PrivacySettings(_Strict):
         "the active base 2 years after the last contact; written \"2 ans\", \"730 jours\" or \"104 semaines\""))
     purge: bool = Field(True, description=(
         "run the purge every day in `hub run`; false: only `hub retention` does it, when staff run it"))
+    share: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "plugin -> the person's fields that plugin is handed and may copy into its tool, replacing what the "
+        "plugin declares (docs/data-map.md lists both): first_name, last_name, email, phone, registered_at, "
+        "consent, referrer.structure, referrer.kind, referrer.contact_name, referrer.contact_email, "
+        "extra.<question> (a free-text answer, never handed over unless named here), session.cancel_reason"))
+
+    @field_validator("share")
+    @classmethod
+    def _known_fields(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from hub.privacy.share import FIELDS, check_fields
+
+        for plugin, fields in value.items():
+            unknown = check_fields(fields)
+            if unknown:
+                names = ", ".join(f for f in FIELDS if f != "extra.<question>")
+                raise ValueError(f"share.{plugin}: unknown field {unknown[0]!r}; use {names} or extra.<question>")
+        return value
 
 
 class BranchConfig(_Strict):

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from hub.config import BranchConfig, HubConfig
-from hub.events import Candidate, Event, EventKind, Message, Outcome, OutcomeCategory, Session
+from hub.dispatch import Undeliverable
+from hub.events import Candidate, Due, Event, EventKind, Message, Outcome, OutcomeCategory, Session
 from hub.identity import email_key
 from hub.messages.purposes import BY_KEY
 from hub.messages.quiet import next_allowed
 from hub.messages.render import Renderer, TemplateProblem, facts
+from hub.privacy.minimise import stored_body
 from hub.store import Store
 
 if TYPE_CHECKING:
@@ -142,45 +144,72 @@ class Planner:
     # --- storing one -----------------------------------------------------------------------------------------
 
     def _store(self, branch: BranchConfig, origin: Event, plan: _Plan, now: datetime) -> None:
+        """Store the message as what it is (purpose, recipient, ids, the facts it speaks of): its address and
+        text are written from the record when it is delivered (`compose`), so the log keeps no copy of them."""
         purpose = BY_KEY[plan.purpose]
         source_id = f"{plan.about}:{plan.purpose}"
         if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
             return
-        zone = self.config.zone(branch.id)
-        to, to_name = self._recipient(purpose.recipient, plan.candidate)
+        to, _ = self._recipient(purpose.recipient, plan.candidate)
         skipped = self._why_not(branch, purpose.key, purpose.recipient, plan.candidate, to)
         channel = self.channel(branch.id, "email")
-        person = plan.candidate.id if plan.candidate is not None and purpose.recipient == "candidate" else None
-        optout = self.optout.link(branch.id, person) if self.optout is not None and person else None
-        values = facts(branch, zone, candidate=plan.candidate, session=plan.session, previous=plan.previous,
-                       outcome=plan.outcome, due_offset=plan.due_offset, due_at=plan.due_at,
-                       booking_link=_booking_link(branch, plan.candidate), optout_link=optout)
-        try:
-            rendered = self.renderer(branch.id).render(purpose.key, values)
-        except TemplateProblem as exc:  # hub config check reports it; the message is not lost, it is skipped
-            log.error("message template unusable", extra={"branch": branch.id, "purpose": purpose.key,
-                                                          "problem": exc.message, "fix": "hub config check"})
-            rendered, skipped = None, skipped or f"template {purpose.key} unusable: {exc.message}"
         mid = message_id(branch.id, source_id)
         message = Message(
-            id=mid, purpose=purpose.key, recipient=purpose.recipient, to=to or "", to_name=to_name,
-            subject=rendered.subject if rendered else purpose.label, text=rendered.text if rendered else "",
-            html=rendered.html if rendered else None, from_name=branch.messages.from_name or branch.name,
-            reply_to=branch.messages.reply_to, candidate_id=plan.candidate.id if plan.candidate else None,
-            session_id=plan.session.id if plan.session else None,
-            headers=self.optout.headers(branch.id, person) if self.optout is not None and person else {})
+            id=mid, purpose=purpose.key, recipient=purpose.recipient,
+            from_name=branch.messages.from_name or branch.name, reply_to=branch.messages.reply_to,
+            candidate_id=plan.candidate.id if plan.candidate else None,
+            session_id=plan.session.id if plan.session else None)
         not_before = plan.not_before
         if purpose.recipient == "candidate" and skipped is None:
-            not_before = next_allowed(max(not_before or now, now), zone, branch.messages.quiet_hours)
+            not_before = next_allowed(max(not_before or now, now), self.config.zone(branch.id),
+                                      branch.messages.quiet_hours)
+        due = Due(offset=plan.due_offset, due_at=plan.due_at) if plan.due_offset and plan.due_at else None
         event = Event(id=mid, kind=EventKind.MESSAGE_DUE, branch=branch.id, source=MESSAGES, source_id=source_id,
-                      occurred_at=now, candidate=plan.candidate, session=plan.session, message=message)
+                      occurred_at=now, candidate=plan.candidate, session=plan.session, outcome=plan.outcome, due=due,
+                      message=message)
         self.store.insert_event(
             event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value, source=MESSAGES, source_id=source_id,
             occurred_at=now, candidate_id=message.candidate_id, session_id=message.session_id,
-            body=event.model_dump_json(), sinks=[channel or "email"], now=now,
+            body=stored_body(event), sinks=[channel or "email"], now=now,
             not_before=not_before if not_before and not_before > now else None, skipped=skipped)
         log.info("message planned", extra={"branch": branch.id, "msg_id": mid, "purpose": purpose.key,
                                            "origin": origin.id, "skipped": skipped or ""})
+
+    # --- writing one, when it is delivered ---------------------------------------------------------------------
+
+    def compose(self, event: Event, candidate: Candidate | None) -> Message:
+        """The message of a stored `message_due` event written out for its channel: the address and name from
+        the person's record now, the subject and text from the branch's templates. Undeliverable (the delivery is
+        skipped with the reason) when there is no longer an address, or the template cannot be rendered."""
+        message = event.message
+        assert message is not None
+        branch = self.config.branches.get(event.branch)
+        if branch is None:
+            raise Undeliverable(f"branch {event.branch} is no longer configured")
+        purpose = BY_KEY.get(message.purpose)
+        if purpose is None:
+            raise Undeliverable(f"unknown message purpose {message.purpose!r}")
+        to, to_name = self._recipient(purpose.recipient, candidate)
+        if not to or email_key(to) is None:
+            raise Undeliverable("no usable e-mail address")
+        person = candidate.id if candidate is not None and purpose.recipient == "candidate" else None
+        optout = self.optout.link(branch.id, person) if self.optout is not None and person else None
+        session = event.session
+        previous = self._session(session.replaces) if session is not None and session.replaces else None
+        due = event.due
+        values = facts(branch, self.config.zone(branch.id), candidate=candidate, session=session, previous=previous,
+                       outcome=event.outcome, due_offset=due.offset if due else None,
+                       due_at=due.due_at if due else None, booking_link=_booking_link(branch, candidate),
+                       optout_link=optout)
+        try:
+            rendered = self.renderer(branch.id).render(purpose.key, values)
+        except TemplateProblem as exc:  # hub config check reports it
+            log.error("message template unusable", extra={"branch": branch.id, "purpose": purpose.key,
+                                                          "problem": exc.message, "fix": "hub config check"})
+            raise Undeliverable(f"template {purpose.key} unusable: {exc.message}") from None
+        return message.model_copy(update={
+            "to": to, "to_name": to_name, "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
+            "headers": self.optout.headers(branch.id, person) if self.optout is not None and person else {}})
 
     def _recipient(self, recipient: str, candidate: Candidate | None) -> tuple[str | None, str | None]:
         if candidate is None:
@@ -232,7 +261,7 @@ class Planner:
         with self.store.transaction():
             self.store.insert_event(event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value,
                                     source=MESSAGES, source_id=source_id, occurred_at=now, candidate_id=None,
-                                    session_id=None, body=event.model_dump_json(), sinks=[channel], now=now)
+                                    session_id=None, body=stored_body(event), sinks=[channel], now=now)
         return True
 
     # --- bounces ---------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def export_command(ctx: click.Context, who: str, branch: str | None, fmt: str, o
 
     hub = open_hub(ctx)
     branch_id, cid = find_person(hub, who, branch)
-    data = export_person(hub.store, branch_id, cid, hub.config.zone(branch_id), hub.clock())
+    data = export_person(hub.store, branch_id, cid, hub.config.zone(branch_id), hub.clock(), hub.message_subject)
     name = hub.config.branches[branch_id].name or branch_id
     text = render_html(data, name) if fmt == "html" else json.dumps(data, indent=2, ensure_ascii=False)
     if output is None:

@@ -9,6 +9,7 @@ Nothing of it is logged; the page is written 0600.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,10 @@ def _local(value: Any, zone: ZoneInfo) -> str | None:
         return value
 
 
-def export_person(store: Store, branch: str, candidate_id: str, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    """The whole picture, as plain JSON-ready data (French keys where staff read them)."""
+def export_person(store: Store, branch: str, candidate_id: str, zone: ZoneInfo, now: datetime,
+                  subject: Callable[[str], str] = lambda body: "") -> dict[str, Any]:
+    """The whole picture, as plain JSON-ready data (French keys where staff read them). The log keeps what each
+    message was, not its text: `subject` writes a stored message's subject out again (Hub.message_subject)."""
     record = store.get_entity("candidates", candidate_id) or {"id": candidate_id}
     deliveries = store.delivery_states(branch, candidate_id)
     journey, messages, outcomes = [], [], []
@@ -56,7 +59,7 @@ def export_person(store: Store, branch: str, candidate_id: str, zone: ZoneInfo, 
             done = [(plugin, at) for plugin, state, at in deliveries.get(seq, []) if state == "done"]
             states = [state for _, state, _ in deliveries.get(seq, [])]
             messages.append({
-                "date": _when(done[0][1] if done else occurred, zone), "objet": message.get("subject") or "",
+                "date": _when(done[0][1] if done else occurred, zone), "objet": message.get("subject") or subject(body),
                 "destinataire": _RECIPIENT.get(str(message.get("recipient")), str(message.get("recipient"))),
                 "canal": tool_name(done[0][0]) if done else None,
                 "etat": _STATES.get(states[-1], states[-1]) if states else "non envoyé"})

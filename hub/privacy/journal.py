@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,10 +60,18 @@ def replay(hub: Hub) -> list[str]:
         branch, cid = str(entry["branch"]), str(entry.get("candidate") or "")
         if entry["erasure"] in known or branch not in hub.branches:
             continue
+        erased_at = _when(entry.get("at")) or hub.clock()  # a tombstone blocks what happened before the erasure
         with hub.store.transaction():
             for kind, digest in entry.get("digests") or []:
-                hub.store.add_tombstone(branch, str(kind), str(digest), hub.clock())
+                hub.store.add_tombstone(branch, str(kind), str(digest), erased_at, str(entry["erasure"]))
         if cid and hub.store.entity_branch("candidates", cid) == branch and hub.store.erasure_of(cid) is None:
             hub.eraser.forget(branch, cid, reason="replay")
             redone.append(cid)
     return redone
+
+
+def _when(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None

@@ -49,8 +49,13 @@ def purge(hub: Hub, branch: str, now: datetime) -> list[str]:
 
 
 def purge_due(hub: Hub, now: datetime) -> int:
-    """The daemon's daily purge: each branch with `purge = true`, at most once a day."""
+    """The daemon's daily purge: each branch with `purge = true`, at most once a day; and, as often, the event
+    bodies an earlier version stored with a copy of the person reduced to ids (Store.minimise_events)."""
     erased = 0
+    if hub.store.claim_alert("hub", "minimise-events", now, DAY):  # copies an earlier version left in the log
+        rewritten = hub.store.minimise_events()
+        if rewritten:
+            log.info("event log minimised", extra={"rewritten": rewritten})
     for branch, config in hub.config.branches.items():
         if config.privacy.purge and hub.store.claim_alert(branch, ALERT_KEY, now, DAY):
             erased += len(purge(hub, branch, now))

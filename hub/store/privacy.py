@@ -20,6 +20,9 @@ from hub.store.rows import ErasureRow, ReceiptRow, RecipientRow, ts
 FORGOTTEN = "candidate_forgotten"
 
 
+_PERSON = ("first_name", "last_name", "email", "phone", "referrer", "consent")
+"""What an event's copy of a person held that the log no longer keeps (the record does)."""
+
 class PrivacyRows:
     _read: Callable[..., Any]
     _reader: Callable[[], AbstractContextManager[sqlite3.Connection]]
@@ -130,6 +133,32 @@ class PrivacyRows:
         self._write("DELETE FROM links WHERE branch=? AND entity='candidate' AND hub_id=?", (branch, candidate_id))
         self._write("DELETE FROM links WHERE branch=? AND entity='session' AND hub_id IN"
                     " (SELECT id FROM sessions WHERE candidate_id=?)", (branch, candidate_id))
+
+    def minimise_events(self) -> int:
+        """Atomic. Rewrite event bodies an earlier version stored with a copy of the person (hub.privacy.minimise):
+        the candidate reduced to its id, a bounce to its message id, a sent or skipped message to what it was
+        (one still to be delivered, or dead and retriable, keeps its text: it is sent as it was planned). How
+        many bodies were rewritten."""
+        with self.transaction():
+            copied = " OR ".join([*(f"json_extract(body, '$.candidate.{f}') IS NOT NULL" for f in _PERSON),
+                                  "json_extract(body, '$.candidate.extra') NOT IN ('{}', '')"])
+            people = self._write(
+                "UPDATE events SET body=json_set(body, '$.candidate',"
+                " json_object('id', json_extract(body, '$.candidate.id')))"
+                " WHERE json_type(body, '$.candidate') = 'object' AND json_extract(body, '$.candidate.id') IS NOT NULL"
+                f" AND ({copied})").rowcount
+            bounces = self._write(
+                "UPDATE events SET body=json_set(body, '$.bounce.address', NULL, '$.bounce.reason', '')"
+                " WHERE kind='message_bounced' AND json_extract(body, '$.bounce.address') IS NOT NULL").rowcount
+            messages = self._write(
+                "UPDATE events SET body=json_set(body, '$.message.to', '', '$.message.to_name', NULL,"
+                " '$.message.subject', '', '$.message.text', '', '$.message.html', NULL,"
+                " '$.message.headers', json('{}'))"
+                " WHERE kind='message_due' AND json_extract(body, '$.message.recipient') != 'staff'"
+                " AND coalesce(json_extract(body, '$.message.text'), '') != ''"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq=events.seq"
+                " AND d.state IN ('pending', 'retrying', 'dead'))").rowcount
+        return int(people) + int(bounces) + int(messages)
 
     def checkpoint(self) -> bool:
         """Copy the write-ahead log into the database and empty it, so that the pages an erasure replaced are

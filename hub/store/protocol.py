@@ -321,6 +321,11 @@ class Store(Protocol):
         """Joins. Every plugin is done: the payload and the person's identity links go."""
         ...
 
+    def minimise_events(self) -> int:
+        """Atomic. Rewrite event bodies an earlier version stored with a copy of the person: ids only (a
+        message still to be delivered keeps its text); how many were rewritten."""
+        ...
+
     def checkpoint(self) -> bool:
         """Copy the write-ahead log into the database and empty it (after an erasure)."""
         ...

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from hub import hookimpl
-from hub.api import Seconds
+from hub.api import DataUse, Seconds
 from hub_calendly.client import DEFAULT_API_URL
 
 if TYPE_CHECKING:
@@ -182,6 +182,20 @@ def candidate_forgotten(hub: HubContext, event: Event) -> None:
     from hub_calendly.erasure import forget
 
     forget(hub, settings_of(hub), event)
+
+
+@hookimpl
+def register_data_uses(register: Callable[[DataUse], None]) -> None:
+    register(DataUse(
+        where="les réservations Calendly",
+        sends=(),
+        reads=("first_name", "last_name", "email", "phone", "referrer.structure", "referrer.kind",
+               "referrer.contact_name", "referrer.contact_email", "consent", "extra.<question>",
+               "session.cancel_reason"),
+        why="la personne réserve elle-même son rendez-vous ; le hub ne donne à Calendly que son identifiant "
+            "(dans le lien de réservation), les réponses aux questions sont lues selon [calendly] questions",
+        kept="chez Calendly ; à l'effacement, suppression par l'API de conformité (offre Enterprise) ou à la "
+             "main dans le centre d'administration (le reçu de l'effacement le dit)"))
 
 
 @hookimpl

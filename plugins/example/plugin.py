@@ -180,6 +180,18 @@ def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
 
 
 @hookimpl
+def register_data_uses(register: Callable[[Any], None]) -> None:
+    from hub.api import DataUse
+
+    register(DataUse(
+        where="le carnet de l'antenne (fichier local, connecteur d'exemple)",
+        sends=("first_name", "last_name"),
+        reads=("first_name", "last_name", "email", "phone"),
+        why="une ligne par événement, pour l'équipe ; les inscriptions du carnet sont lues par le hub",
+        kept="jusqu'à l'effacement de la personne : ses lignes sont retirées"))
+
+
+@hookimpl
 def register_sandbox(register: Callable[[Any], None]) -> None:
     from hub_example.sandbox import CarnetSandbox
     register(CarnetSandbox())

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hub import hookimpl
+from hub.api import DataUse
 from hub.errors import DeliveryRejected, PluginAuthFailed
 from hub.sources import Check, Poller, PollResult
 from hub_gmail.settings import Settings
@@ -99,6 +100,16 @@ def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
 
     for check in checks(mailbox(hub)):
         register(check)
+
+
+@hookimpl
+def register_data_uses(register: Callable[[DataUse], None]) -> None:
+    register(DataUse(
+        where="les mails envoyés (boîte Gmail de l'antenne)",
+        sends=("email", "first_name", "last_name", "referrer.contact_name", "referrer.contact_email"),
+        why="envoyer à la personne (et, avec son accord, à son ou sa référent·e) les mails de l'antenne",
+        kept="dans « Messages envoyés » de la boîte ; à l'effacement, mis à la corbeille ou à effacer à la main "
+             "selon l'autorisation donnée (le reçu de l'effacement le dit)"))
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hub import hookimpl
+from hub.api import DataUse
 from hub.sources import Check, Poller
 from hub_gsheets.settings import FormColumns, Settings
 
@@ -78,6 +79,24 @@ def register_checks(hub: HubContext, register: Callable[[Check], None]) -> None:
 
     register(Check("classeur Google Sheets", reachable))
     register(Check("quota Google partagé", lambda: quota_check(hub)))
+
+
+@hookimpl
+def register_data_uses(register: Callable[[DataUse], None]) -> None:
+    register(DataUse(
+        where="la feuille de suivi (Google Sheets)",
+        sends=("registered_at", "first_name", "last_name", "email", "phone", "referrer.structure",
+               "referrer.contact_name"),
+        why="que l'équipe suive chaque personne : rendez-vous, présence, résultats, désinscription",
+        kept="jusqu'à l'effacement de la personne (à sa demande, ou à la fin de la durée de conservation) : sa "
+             "ligne est supprimée"))
+    register(DataUse(
+        where="la feuille des réponses au formulaire d'inscription (Google Forms)",
+        reads=("registered_at", "first_name", "last_name", "email", "phone", "referrer.structure",
+               "referrer.contact_name", "referrer.contact_email", "consent"),
+        why="l'inscription de la personne, lue par le hub",
+        kept="à l'effacement, les cellules de la personne sont vidées ; la copie propre à Google Forms s'efface "
+             "à la main (le reçu de l'effacement le dit)"))
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hub import hookimpl
+from hub.api import DataUse
 from hub.errors import DeliveryRejected
 from hub_outlook.settings import Settings
 
@@ -111,6 +112,22 @@ def register_webhooks(hub: HubContext, register: Callable[[WebhookRoute], None])
 
     for route in routes(hub, settings, mailbox(hub)):
         register(route)
+
+
+@hookimpl
+def register_data_uses(register: Callable[[DataUse], None]) -> None:
+    register(DataUse(
+        where="les mails envoyés (boîte Microsoft 365 de l'antenne)",
+        sends=("email", "first_name", "last_name", "referrer.contact_name", "referrer.contact_email"),
+        why="envoyer à la personne (et, avec son accord, à son ou sa référent·e) les mails de l'antenne",
+        kept="dans « Éléments envoyés » ; effacés définitivement à l'effacement de la personne"))
+    register(DataUse(
+        where="le calendrier de l'antenne ou des coachs (Outlook)",
+        sends=("first_name", "last_name", "email"),
+        reads=("first_name", "last_name", "email"),
+        why="le rendez-vous dans l'agenda de l'équipe (prénom et initiale du nom), la personne invitée si "
+            "invite_candidates ; les rendez-vous pris par téléphone et notés dans l'agenda sont lus par le hub",
+        kept="jusqu'à l'effacement de la personne : ses rendez-vous sont supprimés"))
 
 
 @hookimpl

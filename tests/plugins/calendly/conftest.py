@@ -81,5 +81,13 @@ def kinds(hub: Hub, branch: str = BRANCH) -> list[str]:
 
 
 def stored(hub: Hub, kind: str, branch: str = BRANCH) -> list[dict[str, Any]]:
+    """Stored events of a kind, oldest first, each with its person's record where the log keeps the id only."""
     rows = reversed(hub.store.list_events(branch=branch, kind=kind, limit=10_000))
-    return [json.loads(row.body) for row in rows]
+    out = []
+    for row in rows:
+        body = json.loads(row.body)
+        person = body.get("candidate")
+        if isinstance(person, dict) and person.get("id"):
+            body["candidate"] = hub.store.get_entity("candidates", person["id"]) or person
+        out.append(body)
+    return out

@@ -37,7 +37,18 @@ def staff_books(sandbox: OutlookSandbox, day: int, hour: int = 10, *, who: str =
 
 
 def stored(hub: Hub, kind: str) -> list[dict[str, Any]]:
-    return [json.loads(row.body) for row in hub.store.list_events(branch=BRANCH, kind=kind, limit=1000)]
+    """The stored events of a kind, each with its person's record where the log keeps the hub id only."""
+    return [with_record(hub, json.loads(row.body)) for row in hub.store.list_events(branch=BRANCH, kind=kind,
+                                                                                     limit=1000)]
+
+
+def with_record(hub: Hub, body: dict[str, Any]) -> dict[str, Any]:
+    person = body.get("candidate")
+    if isinstance(person, dict) and person.get("id"):
+        assert set(person) <= {"id", "ref"} or all(v is None for k, v in person.items() if k not in ("id", "ref",
+                                                                                                       "extra"))
+        body["candidate"] = hub.store.get_entity("candidates", person["id"]) or person
+    return body
 
 
 def poll(hub: Hub) -> None:
