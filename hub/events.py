@@ -146,6 +146,11 @@ class Candidate(_Frozen):
     consent_at: AwareDatetime | None = Field(None, description="when the person gave (or withdrew) consent")
     consent_source: str | None = Field(None, description="the tool the answer came from (gsheets, calendly...)")
     registered_at: AwareDatetime | None = None
+    sex: str | None = Field(None, description=(
+        "F, M or X (another answer), as the person declared it; only where the branch asks (the European Social "
+        "Fund's participant indicators count by sex)"))
+    birth_year: int | None = Field(None, ge=1900, le=2100, description=(
+        "year of birth, only where the branch asks: reports count by age band, and a year is all they need"))
     extra: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -185,6 +190,11 @@ class Outcome(_Frozen):
     label: str | None = Field(None, description="the branch's own label, as staff picked it")
     observed_at: AwareDatetime
     recorded_by: str | None = None
+    horizon: str | None = Field(None, description=(
+        "the follow-up this outcome answers, as written in [schedule] followups ('1 month', '6 months'); None for "
+        "an entry placed by its date (staff's)"))
+    comment: str | None = Field(None, description="the person's own words (free text: never sent to a tool "
+                                                   "unless the branch names outcome.comment in [privacy.share])")
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,8 @@ FIELDS: dict[str, str] = {
     "email": "adresse e-mail",
     "phone": "téléphone",
     "registered_at": "date d'inscription",
+    "sex": "sexe déclaré (F, M ou X), si l'antenne le demande",
+    "birth_year": "année de naissance, si l'antenne la demande",
     "consent": "accord pour que le ou la référent·e reçoive des nouvelles (avec sa date et sa source)",
     "referrer.structure": "structure qui oriente (mission locale, France Travail...)",
     "referrer.kind": "type de structure qui oriente",
@@ -33,11 +35,14 @@ FIELDS: dict[str, str] = {
     "referrer.contact_email": "e-mail du ou de la référent·e",
     "extra.<question>": "autre réponse du formulaire (texte libre), nommée par la branche",
     "session.cancel_reason": "motif d'annulation d'un rendez-vous (texte libre)",
+    "outcome.comment": "ce que la personne a écrit en répondant au suivi (texte libre)",
 }
 """Every field of a person a tool may receive, with what it is, in the words of the data map."""
-FREE_TEXT = frozenset({"extra.<question>", "session.cancel_reason"})
+FREE_TEXT = frozenset({"extra.<question>", "session.cancel_reason", "outcome.comment"})
 """Never handed to a tool unless a branch names it in `[privacy.share]`."""
-DEFAULT = frozenset(FIELDS) - FREE_TEXT
+ASKED_FOR_REPORTS = frozenset({"sex", "birth_year"})
+"""Collected for the funders' counts: not handed to a tool that does not declare them."""
+DEFAULT = frozenset(FIELDS) - FREE_TEXT - ASKED_FOR_REPORTS
 """What a plugin that declares no use receives (connectors written before the declaration existed)."""
 _EXTRA = re.compile(r"^extra\.[a-z0-9_]+$")
 
@@ -94,13 +99,15 @@ class Share:
             update["candidate"] = visible_candidate(event.candidate, fields)
         if event.session is not None and event.session.cancel_reason:
             update["session"] = visible_session(event.session, fields)
+        if event.outcome is not None and event.outcome.comment and "outcome.comment" not in fields:
+            update["outcome"] = event.outcome.model_copy(update={"comment": None})
         return event.model_copy(update=update) if update else event
 
 
 def visible_candidate(candidate: Candidate, fields: frozenset[str]) -> Candidate:
     """`candidate` with only `fields` (its ids always)."""
     update: dict[str, Any] = {}
-    for name in ("first_name", "last_name", "email", "phone", "registered_at"):
+    for name in ("first_name", "last_name", "email", "phone", "registered_at", "sex", "birth_year"):
         if name not in fields:
             update[name] = None
     if "consent" not in fields:

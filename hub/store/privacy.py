@@ -27,6 +27,7 @@ class PrivacyRows:
     _read: Callable[..., Any]
     _reader: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _write: Callable[..., Any]
+    transaction: Callable[[], AbstractContextManager[None]]
 
     # --- what went where ----------------------------------------------------------------------------------------
 
