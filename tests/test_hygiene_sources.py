@@ -31,11 +31,12 @@ SHEETS_CELL_LIMIT = 50_000
 
 
 def people(hub: Hub, branch: str, plugin: str) -> list[Candidate]:
-    context = hub.context(branch, plugin)
+    """The records of the people `plugin` registered (the hub's own picture, not a plugin's share of it)."""
     rows = hub.store.list_events(branch=branch, limit=1000)
-    ids = {row.candidate_id for row in rows if row.kind == "candidate_registered" and row.candidate_id}
-    found = [context.candidate(cid) for cid in sorted(ids)]
-    return [c for c in found if c is not None]
+    ids = {row.candidate_id for row in rows if row.kind == "candidate_registered" and row.candidate_id
+           and row.source == plugin}
+    found = [hub.store.get_entity("candidates", cid) for cid in sorted(ids)]
+    return [Candidate.model_validate(c) for c in found if c is not None]
 
 
 def problems(hub: Hub, branch: str) -> list[tuple[str, str, str, str]]:
