@@ -54,9 +54,19 @@ HUB_ROWS = [
      "as the record"),
     ("identity links", "each tool's own id for the person and their sessions",
      "dropped once every tool has confirmed the erasure"),
-    ("tombstones, erasure journal", "keyed hashes (HMAC-SHA256, key 0600) of an erased person's e-mail and "
-     "phone, ids", "for as long as backups may be restored, so an erased person is not brought back by an old "
-     "row (a new registration after the erasure is accepted)"),
+    ("tombstones", "keyed hashes (HMAC-SHA256, key 0600) of an erased person's e-mail and phone",
+     "until the person comes back (a registration or booking after the erasure) or staff lift them "
+     "(`hub forget --lift`), so an erased person is not brought back by an old row"),
+    ("erasure journal (`<state_dir>/erasures.jsonl`, 0600)", "per erasure: its id, the branch, the hub id, the "
+     "tombstones' keyed hashes", "`[records] journal` after the erasure (90 days by default; set it at least as "
+     "long as backups are kept): a restore redoes the erasures still in it"),
+    ("erasure receipts", "per erasure: each tool's outcome, what staff must do by hand, the person's return (their "
+     "new hub id)", "`[records] receipts` after the erasure finished (3 years by default: proof the request was "
+     "answered); the erasure's row (hub id, reason, dates) stays, so the id is never erased again nor taken back"),
+    ("the hub's operational records", "staff alert mails (a staff address, the problem's text) and their "
+     "deliveries, input problems (a row or hub id and a field, never the value), alert claims, delivery error "
+     "texts", "`[records] operational` after they were last written (1 year by default); a dead delivery stays "
+     "retriable, its error text replaced"),
     ("connectors' private state", "ids, versions, dates and keyed hashes only (tested: no name, e-mail or phone)",
      "as the record"),
     ("logs", "ids only; e-mails and phones masked as a safety net (tested)", "journald's retention (operations.md)"),

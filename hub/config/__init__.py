@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from hub.config.checks import (
@@ -54,7 +54,7 @@ from hub.errors import ConfigError, ConfigProblem
 from hub.events import ContractType, OutcomeCategory
 
 __all__ = ["LOG_LEVELS", "BranchConfig", "HubConfig", "HubSettings", "MessagesSettings", "PrivacySettings",
-           "config_root", "default_secret_env", "load_config", "read_env_file", "read_secret_file"]
+           "RecordsSettings", "config_root", "default_secret_env", "load_config", "read_env_file", "read_secret_file"]
 
 BRANCH_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -91,6 +91,40 @@ class WebhookSettings(_Strict):
     _public_url = field_validator("public_url")(check_public_url)
 
 
+_DAY = 86400
+
+
+class RecordsSettings(_Strict):
+    """`[records]` of hub.toml: how long the hub keeps what it records for its own operation, not about a person
+    (RGPD art. 5.1.e, storage limitation). People's data has its own retention, per branch (`[privacy]`)."""
+
+    operational: Seconds = Field(365 * _DAY, description=(
+        "the staff alert mails and their deliveries, the input problems no source has reported again, the alert "
+        "claims and the error texts of finished deliveries go this long after they were last written; 1 year, the "
+        "upper end of the 6 to 12 months the CNIL recommends for logs. A person's events are never touched "
+        "(they go with the person's retention), nor anything still to deliver; a dead delivery keeps its error "
+        "this long for `hub retry`. At least 7 days"))
+    journal: Seconds = Field(90 * _DAY, description=(
+        "a line of the erasure journal (<state_dir>/erasures.jsonl) goes this long after its erasure; a restore "
+        "does again only the erasures still in the journal, so keep it AT LEAST AS LONG AS BACKUPS ARE KEPT, "
+        "copies off the server included (30 days in the example backup timer: 90 leaves room); at least 1 day"))
+    receipts: Seconds = Field(3 * 365 * _DAY, description=(
+        "what proves an erasure was answered (each tool's receipt, what staff did by hand, the person's return) "
+        "goes this long after the erasure finished (RGPD art. 5.2, accountability); 3 years, the period commonly "
+        "cited in France for proof that a right was exercised, which no text fixes for this case: check it with "
+        "your DPO. The fact that a hub id was "
+        "erased stays, so that the person is not erased again nor brought back"))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RecordsSettings:
+        if self.operational < 7 * _DAY:
+            raise ValueError("operational must be at least 7 days: staff retry dead deliveries and read problems "
+                             "within it")
+        if self.journal < _DAY:
+            raise ValueError("journal must be at least 1 day, and as long as backups are kept")
+        return self
+
+
 class HubSettings(BaseSettings):
     """`config/hub.toml`, overridable by HUB_* environment variables (HUB_STATE_DIR, HUB_DELIVERY__MAX_ATTEMPTS)."""
 
@@ -104,6 +138,7 @@ class HubSettings(BaseSettings):
                                                "service before the hub reports it and goes on without it")
     delivery: DeliverySettings = DeliverySettings()
     webhooks: WebhookSettings = WebhookSettings()
+    records: RecordsSettings = RecordsSettings()
 
     @classmethod
     def settings_customise_sources(

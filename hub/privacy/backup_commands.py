@@ -7,7 +7,7 @@ key is printed by `hub backup --new-key` and nowhere else; nothing printed names
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,12 +111,20 @@ def _replayed(ctx: click.Context, made: datetime) -> str:
     from hub.cli import open_hub
     from hub.privacy.journal import replay
 
-    redone = replay(open_hub(ctx))
+    hub = open_hub(ctx)
+    redone = replay(hub)
     if not redone:
-        return f"Aucun effacement fait depuis le {made:%d/%m/%Y} n'était à refaire."
-    return (f"{len(redone)} effacement{'s' if len(redone) > 1 else ''} fait{'s' if len(redone) > 1 else ''} depuis "
-            f"le {made:%d/%m/%Y} refait{'s' if len(redone) > 1 else ''} d'après le journal des effacements : les "
-            "outils en seront prévenus au redémarrage du service (suivi : hub forget --status).")
+        said = f"Aucun effacement fait depuis le {made:%d/%m/%Y} n'était à refaire."
+    else:
+        said = (f"{len(redone)} effacement{'s' if len(redone) > 1 else ''} fait{'s' if len(redone) > 1 else ''} "
+                f"depuis le {made:%d/%m/%Y} refait{'s' if len(redone) > 1 else ''} d'après le journal des "
+                "effacements : les outils en seront prévenus au redémarrage du service (suivi : hub forget --status).")
+    kept_from = datetime.now(UTC) - timedelta(seconds=float(hub.config.hub.records.journal))
+    if made < kept_from:  # the journal's older lines are gone (hub.privacy.records): those erasures are not redone
+        said += (f"\nAttention : le journal des effacements ne garde que {hub.config.hub.records.journal / 86400:.0f} "
+                 f"jours ([records] journal de hub.toml) : un effacement fait entre le {made:%d/%m/%Y} et le "
+                 f"{kept_from:%d/%m/%Y} n'y est plus et n'a pas été refait.")
+    return said
 
 
 def _config(ctx: click.Context) -> HubConfig:

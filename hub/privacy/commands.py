@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -268,14 +269,16 @@ def _render_status(data: list[dict[str, Any]]) -> str:
 
 @click.command("retention", epilog=EXAMPLES + "  hub retention --dry-run\n  hub retention --branch lyon --yes")
 @click.option("--branch", metavar="BRANCH", help="Only this branch.")
-@click.option("--dry-run", is_flag=True, help="List who is past the retention period; erase nobody.")
+@click.option("--dry-run", is_flag=True, help="List who is past the retention period, and count the hub's own "
+              "records past theirs (without --branch); erase nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text (the people only).")
 @click.pass_context
 def retention_command(ctx: click.Context, branch: str | None, dry_run: bool, yes: bool, as_json: bool) -> None:
     """The people whose last contact (session, outcome, message) is older than their branch's retention
     (`[privacy] retention`, 2 years by default), erased as `hub forget` erases them. `hub run` does it every
-    day by itself unless the branch sets `purge = false`."""
+    day by itself unless the branch sets `purge = false`. It also removes, every day, the hub's own records
+    past `[records]` in hub.toml (staff alerts, old problems, receipts...): `--dry-run` counts them."""
     from hub.cli import known, open_hub
     from hub.privacy.retention import expired
 
@@ -291,6 +294,8 @@ def retention_command(ctx: click.Context, branch: str | None, dry_run: bool, yes
     if not as_json:
         if not people:
             click.echo("Personne n'a dépassé la durée de conservation.")
+            if dry_run and branch is None:
+                click.echo("\n".join(_records_due(hub, now)))
             return
         click.echo(f"{len(people)} personne{'s' if len(people) > 1 else ''} sans contact depuis plus longtemps que "
                    "la durée de conservation de leur antenne :")
@@ -300,6 +305,8 @@ def retention_command(ctx: click.Context, branch: str | None, dry_run: bool, yes
                        f"{p.last_contact.astimezone(zone):%d/%m/%Y}")
     if dry_run:
         if not as_json:
+            if branch is None:
+                click.echo("\n".join(_records_due(hub, now)))
             click.echo("Rien n'a été effacé (--dry-run).")
         return
     if not yes and not click.confirm("Les effacer maintenant, dans le hub et dans chaque outil ?", default=False):
@@ -311,3 +318,16 @@ def retention_command(ctx: click.Context, branch: str | None, dry_run: bool, yes
     else:
         click.echo(f"Effacé{'s' if len(erased) > 1 else ''} dans le hub ; les outils sont prévenus par le service "
                    "(hub run) ; suivez l'avancement avec : hub forget --status")
+
+
+def _records_due(hub: Hub, now: datetime) -> list[str]:
+    """The hub's own records past `[records]` (hub.privacy.records), counted per kind, for the dry run."""
+    from hub.privacy.records import LABELS, due
+
+    counts = due(hub, now)
+    if not any(counts.values()):
+        return ["Aucun registre de fonctionnement du hub n'a dépassé sa durée de conservation ([records] de "
+                "hub.toml)."]
+    return ["Registres de fonctionnement du hub (tout le hub) au-delà de leur durée de conservation ([records] de "
+            "hub.toml), retirés chaque jour par hub run :",
+            *(f"  {label} : {counts.get(kind, 0)}" for kind, label in LABELS.items())]

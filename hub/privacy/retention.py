@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hub.privacy import records
 from hub.store import from_ts
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.privacy")
 DAY = 86400.0
 ALERT_KEY = "retention-purge"  # claimed once a day per branch (the alerts table), so restarts do not repeat it
+RECORDS_KEY = "records-purge"  # the hub's own records (hub.privacy.records), claimed once a day for the whole hub
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ def purge(hub: Hub, branch: str, now: datetime) -> list[str]:
 
 def purge_due(hub: Hub, now: datetime) -> int:
     """The daemon's daily purge: each branch with `purge = true`, at most once a day; and, as often, the event
-    bodies an earlier version stored with a copy of the person reduced to ids (Store.minimise_events)."""
+    bodies an earlier version stored with a copy of the person reduced to ids (Store.minimise_events), and the
+    hub's own records past `[records]` (hub.privacy.records)."""
     erased = 0
     if hub.store.claim_alert("hub", "minimise-events", now, DAY):  # copies an earlier version left in the log
         rewritten = hub.store.minimise_events()
@@ -59,4 +62,6 @@ def purge_due(hub: Hub, now: datetime) -> int:
     for branch, config in hub.config.branches.items():
         if config.privacy.purge and hub.store.claim_alert(branch, ALERT_KEY, now, DAY):
             erased += len(purge(hub, branch, now))
+    if hub.store.claim_alert("hub", RECORDS_KEY, now, DAY):
+        records.purge(hub, now)
     return erased

@@ -330,6 +330,18 @@ class Store(Protocol):
         """Copy the write-ahead log into the database and empty it (after an erasure)."""
         ...
 
+    def records_due(self, operational_before: datetime, receipts_before: datetime) -> dict[str, int]:
+        """How many of the hub's own records `purge_records` would remove now, per kind (staff_alerts, problems,
+        alert_claims, delivery_errors, receipts)."""
+        ...
+
+    def purge_records(self, operational_before: datetime, receipts_before: datetime) -> dict[str, int]:
+        """Atomic per kind. Remove the hub's own records older than the limits (staff alert mails and their
+        deliveries, problems not reported since, alert claims, finished deliveries' error texts; the receipts of
+        erasures finished before `receipts_before`); never a person's events nor anything still to deliver.
+        How many went, per kind."""
+        ...
+
     def backup_to(self, path: Path) -> None:
         """A consistent copy of the whole database in the new file `path` (0600), made while writers go on;
         FileExistsError when `path` exists."""
