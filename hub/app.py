@@ -22,6 +22,7 @@ from hub.deferred import DeferredWrites
 from hub.dispatch import Dispatcher, Undeliverable
 from hub.events import Candidate, Event, EventKind
 from hub.failures import FailureKind, classify
+from hub.followup.links import FollowupLinks
 from hub.hydrate import Hydrator
 from hub.incidents import Incidents
 from hub.ingest import Ingestor
@@ -76,7 +77,8 @@ class Hub:
             pm = registry.manager([p for p in branch.plugins if p in registry.plugins])
             self.branches[branch_id] = BranchPlugins(branch_id, pm, self._context_factory(branch_id))
         self.optout_links = OptOutLinks(config.state_dir, config.hub.webhooks.public_url)
-        self.planner = Planner(self.store, config, self.channel, self.optout_links)
+        self.followup_links = FollowupLinks(config.state_dir, config.hub.webhooks.public_url, clock)
+        self.planner = Planner(self.store, config, self.channel, self.optout_links, self.followup_links)
         self.eraser = Eraser(self.store, self.branches, Tombstones(self.store, config.state_dir), clock,
                              ErasureJournal(config.state_dir))
         self.ingestor = Ingestor(self.store, config.branches, self.sinks, self.planner.on_stored,

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 __all__ = [
     "ATTENDANCE",
+    "BY_CANDIDATE",
     "DURABLE_MONTHS",
     "Bounce",
     "Candidate",
@@ -82,6 +83,8 @@ class OutcomeCategory(StrEnum):
 
 
 ATTENDANCE = frozenset({OutcomeCategory.PRESENT, OutcomeCategory.ABSENT, OutcomeCategory.ABSENCE_WITHDRAWN})
+BY_CANDIDATE = "candidate"
+"""`Outcome.recorded_by` of an answer the person gave themselves (the follow-up page); anything else is staff's."""
 
 
 class ContractType(StrEnum):
@@ -189,7 +192,10 @@ class Outcome(_Frozen):
     contract_months: float | None = Field(None, ge=0)
     label: str | None = Field(None, description="the branch's own label, as staff picked it")
     observed_at: AwareDatetime
-    recorded_by: str | None = None
+    recorded_by: str | None = Field(None, description=(
+        "who recorded it: BY_CANDIDATE ('candidate') for the person's own answer on the follow-up page, else "
+        "staff's tool (e.g. 'tableau de suivi'). For one person and one horizon a staff entry wins over the "
+        "person's own answer"))
     horizon: str | None = Field(None, description=(
         "the follow-up this outcome answers, as written in [schedule] followups ('1 month', '6 months'); None for "
         "an entry placed by its date (staff's)"))

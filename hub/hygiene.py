@@ -240,7 +240,8 @@ def _clean_session(session: Session | None) -> Session | None:
 def _clean_outcome(outcome: Outcome | None) -> Outcome | None:
     if outcome is None:
         return None
-    return outcome.model_copy(update={"label": clean_name(outcome.label, LIMITS["referrer"])})
+    return outcome.model_copy(update={"label": clean_name(outcome.label, LIMITS["referrer"]),
+                                      "comment": clean_text(outcome.comment)})
 
 
 def clean_event(event: Event, region: str = DEFAULT_PHONE_REGION) -> tuple[Event, tuple[Rejected, ...]]:

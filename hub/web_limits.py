@@ -22,7 +22,10 @@ import asyncio
 import logging
 import math
 import resource
+import threading
 import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -219,3 +222,39 @@ def raise_open_files_limit(wanted: int) -> tuple[int, int]:
         except (ValueError, OSError):
             pass
     return soft, hard
+
+
+class RateLimit:
+    """At most `limit` hits per `period` seconds for each key (a client address, a link), in memory.
+
+    A sliding window: each key keeps the times of its last `limit` hits. Bounded: past `max_keys` keys the one
+    hit least recently is forgotten, so a flood of addresses cannot grow it without end. Per process, reset by a
+    restart: enough against a person's mistakes and a script trying links; nginx's `limit_req` is the first line
+    of defence against a real flood (docs/operations.md).
+    """
+
+    def __init__(self, limit: int, period: float, *, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.period = period
+        self.max_keys = max_keys
+        self.clock = clock
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float | None:
+        """Count one hit for `key`: None when it is allowed, else the seconds to wait (it is not counted)."""
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is None:
+                hits = self._hits[key] = deque(maxlen=self.limit)
+            self._hits.move_to_end(key)
+            while hits and hits[0] <= now - self.period:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(1.0, hits[0] + self.period - now)
+            hits.append(now)
+            while len(self._hits) > self.max_keys:
+                self._hits.popitem(last=False)
+            return None

@@ -121,10 +121,12 @@ def build_app(hub: Hub) -> Starlette:
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    from hub.followup.routes import routes as followup_routes
     from hub.privacy.optout import routes as optout_routes
     return Starlette(routes=[
         Route("/healthz", healthz),
         *optout_routes(hub),
+        *followup_routes(hub),
         Route("/webhooks/{branch}/{plugin}", receive, methods=methods),
         Route("/webhooks/{branch}/{plugin}/{rest:path}", receive, methods=methods),
     ])

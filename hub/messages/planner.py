@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from hub.config import BranchConfig, HubConfig
 from hub.dispatch import Undeliverable
-from hub.events import Candidate, Due, Event, EventKind, Message, Outcome, OutcomeCategory, Session
+from hub.events import BY_CANDIDATE, Candidate, Due, Event, EventKind, Message, Outcome, OutcomeCategory, Session
 from hub.identity import email_key
 from hub.messages.purposes import BY_KEY
 from hub.messages.quiet import next_allowed
@@ -30,6 +30,7 @@ from hub.privacy.minimise import stored_body
 from hub.store import Store
 
 if TYPE_CHECKING:
+    from hub.followup.links import FollowupLinks
     from hub.privacy.optout import OptOutLinks
 
 __all__ = ["BOUNCED_PREFIX", "MESSAGES", "POSITIVE", "Planner", "message_id"]
@@ -62,9 +63,10 @@ class _Plan:
 
 class Planner:
     def __init__(self, store: Store, config: HubConfig, channel: Channel,
-                 optout: OptOutLinks | None = None) -> None:
+                 optout: OptOutLinks | None = None, followup: FollowupLinks | None = None) -> None:
         self.bounces: list[tuple[str, str | None]] = []  # (branch, candidate) to tell staff after the commit
         self.optout = optout  # each candidate's personal opt-out link (hub.privacy.optout)
+        self.followup = followup  # the follow-up mail's answer link (hub.followup.links)
         self.store = store
         self.config = config
         self.channel = channel
@@ -123,7 +125,9 @@ class Planner:
         session = self._session(outcome.session_id) if outcome.session_id else None
         if outcome.category in (OutcomeCategory.PRESENT, OutcomeCategory.ABSENT):
             return [_Plan("referrer_attended", about, candidate, session, outcome=outcome)]
-        if outcome.category in POSITIVE:
+        if outcome.category in POSITIVE and outcome.recorded_by != BY_CANDIDATE:
+            # the person's own answer (the follow-up page) is no news for the referrer: they may correct it
+            # within the link's life, and a staff entry wins over it; staff's entry sends the note
             return [_Plan("referrer_outcome", about, candidate, session, outcome=outcome)]
         return []
 
@@ -200,7 +204,7 @@ class Planner:
         values = facts(branch, self.config.zone(branch.id), candidate=candidate, session=session, previous=previous,
                        outcome=event.outcome, due_offset=due.offset if due else None,
                        due_at=due.due_at if due else None, booking_link=_booking_link(branch, candidate),
-                       optout_link=optout)
+                       optout_link=optout, followup_link=self._followup_link(branch.id, purpose.key, person, event))
         try:
             rendered = self.renderer(branch.id).render(purpose.key, values)
         except TemplateProblem as exc:  # hub config check reports it
@@ -210,6 +214,14 @@ class Planner:
         return message.model_copy(update={
             "to": to, "to_name": to_name, "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
             "headers": self.optout.headers(branch.id, person) if self.optout is not None and person else {}})
+
+    def _followup_link(self, branch: str, purpose: str, person: str | None, event: Event) -> str | None:
+        """The personal answer link of a follow-up mail (its horizon, its session, its person); None for any
+        other message, or when the hub has no public address (the mail then asks for a reply)."""
+        if purpose != "followup" or self.followup is None or person is None or event.due is None or \
+                event.session is None or not event.session.id:
+            return None
+        return self.followup.link(branch, person, event.due.offset, event.session.id)
 
     def _recipient(self, recipient: str, candidate: Candidate | None) -> tuple[str | None, str | None]:
         if candidate is None:

@@ -112,7 +112,7 @@ def to_html(text: str) -> str:
 def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, session: Session | None = None,
           previous: Session | None = None, outcome: Outcome | None = None, due_offset: str | None = None,
           due_at: datetime | None = None, booking_link: str | None = None,
-          optout_link: str | None = None) -> dict[str, Any]:
+          optout_link: str | None = None, followup_link: str | None = None) -> dict[str, Any]:
     """Every variable a template may use (always all of them, None when unknown), in French."""
     settings = branch.messages
     programme = branch.programmes.get(session.programme) if session and session.programme else None
@@ -126,6 +126,7 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         "quoi_apporter": settings.what_to_bring,
         "lien_rdv": booking_link,
         "lien_desinscription": optout_link,
+        "lien_suivi": followup_link,  # the follow-up mail's one-click answer page (hub.followup)
         "referent": referrer.contact_name if referrer else None,
         "structure": referrer.structure if referrer else None,
         "date": None, "heure": None, "lieu": None, "visio": None, "programme": None, "module": None,
@@ -194,6 +195,7 @@ def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: s
     values = facts(branch, zone, candidate=candidate, session=session, previous=previous, outcome=outcome,
                    due_at=due_at if purpose in ("reminder", "followup") else None, booking_link=link,
                    optout_link="https://hub.votre-antenne.org/desinscription/exemple"
-                   if BY_KEY[purpose].recipient == "candidate" else None)
+                   if BY_KEY[purpose].recipient == "candidate" else None,
+                   followup_link="https://hub.votre-antenne.org/suivi/exemple" if purpose == "followup" else None)
     return {**values, "probleme": "gsheets est en pause : jeton refusé (401)",
             "a_faire": f"hub auth google --branch {branch.id}, then hub retry --branch {branch.id} --plugin gsheets"}

@@ -56,8 +56,8 @@ class OutcomeSource:
         for cid, columns in cursor.get("changes", {}).items():
             if cid not in seen:  # erased since the last sync (hub_gsheets.erasure dropped what was seen of them)
                 continue
-            for name, (value, number) in columns.items():
-                seen.setdefault(cid, {}).setdefault(name, {}).update(v=value, n=number)
+            for name, (value, number) in columns.items():  # staff's changes only: "staff" marks their entry
+                seen.setdefault(cid, {}).setdefault(name, {}).update(v=value, n=number, staff=bool(value))
         total = None
         if cursor.get("rebuild"):
             total = self.rebuild()
@@ -120,8 +120,20 @@ class OutcomeSource:
         return events, changes
 
     def _keep_staff_value(self, cid: str, name: str, value: str) -> None:
+        """What staff typed (or cleared) stays the row's value; a Résultat typed is staff's entry (a person's
+        own answer does not replace it), a Résultat cleared is no entry."""
         state = row_state(self.hub, cid)
-        if state and state["values"].get(name) != value:
+        if not state:
+            return
+        who = f"{name}_by"
+        changed = state["values"].get(name) != value
+        if name == "result" and state.get(who) != ("staff" if value else None):
+            changed = True
+            if value:
+                state[who] = "staff"
+            else:
+                state.pop(who, None)
+        if changed:
             state["values"][name] = value
             self.hub.state_put(f"row:{cid}", state)
 

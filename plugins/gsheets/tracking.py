@@ -19,6 +19,13 @@ hub id landed in the wrong column and a rebuild added the row again. The header 
 the first rows of the tab, so a title row above it is fine too. Only the hub's columns are written, cell
 by cell; staff columns (anything else) are never touched. Présence/Résultat belong to both: the hub writes
 them only when the cell still holds what the hub last saw, so a value staff just typed is never overwritten.
+
+Résultat and the person's own answer (the follow-up page, `recorded_by == BY_CANDIDATE`): a staff entry wins.
+The row state remembers who set the result (`result_by`: "staff" or "candidate"); a candidate's answer does
+not replace a staff entry, a staff entry replaces anything, and among the person's answers the latest wins. A
+result staff typed in the sheet is staff's from the moment the poller sees it (`seen[<id>]["result"]["staff"]`),
+before its own event comes back: `flush` never writes a candidate's answer over it. A cell staff cleared is no
+entry: the person's next answer fills it.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from hub.api import display_phone, spreadsheet_safe
-from hub.events import ATTENDANCE, Candidate, Event, EventKind, Outcome, OutcomeCategory, Session
+from hub.events import ATTENDANCE, BY_CANDIDATE, Candidate, Event, EventKind, Outcome, OutcomeCategory, Session
 from hub_gsheets.a1 import col_letters, quote_title
 from hub_gsheets.dates import to_serial
 from hub_gsheets.form_source import normalize
@@ -164,6 +171,8 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
     elif event.kind is EventKind.OUTCOME_RECORDED and event.outcome is not None:
         column = "attendance" if event.outcome.category in ATTENDANCE else "result"
         withdrawn = event.outcome.category is OutcomeCategory.ABSENCE_WITHDRAWN  # an "absent" taken back
+        if column == "result" and not _result_applies(state, event.outcome, at):
+            return
         values[column] = "" if withdrawn else outcome_label(hub, event.outcome)
     elif event.kind is EventKind.CANDIDATE_NEEDS_CALL and "session" not in state:
         values["hub_note"] = NEEDS_CALL
@@ -173,6 +182,19 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
         values["hub_note"] = OPTED_OUT
     if event.kind is EventKind.SESSION_BOOKED and values.get("hub_note") == NEEDS_CALL:
         values["hub_note"] = ""
+
+
+def _result_applies(state: dict[str, Any], outcome: Outcome, at: str) -> bool:
+    """Whether this outcome may set Résultat (and note who did): a staff entry always; the person's own answer
+    unless staff's entry is shown, or a later answer of theirs is."""
+    if outcome.recorded_by != BY_CANDIDATE:
+        state["result_by"], state["result_at"] = "staff", at
+        return True
+    if state.get("result_by") == "staff" or (
+            state.get("result_by") == "candidate" and at < state.get("result_at", "")):
+        return False
+    state["result_by"], state["result_at"] = "candidate", at
+    return True
 
 
 def _programme_text(hub: HubContext, session: Session) -> str:
@@ -409,10 +431,13 @@ class TrackingSheet:
                 entry = seen.setdefault(cid, {}).setdefault(name, {})
                 current = snap.cells.get(name, {}).get(row, "") if row is not None else ""
                 staff_typed = current not in ("", entry.get("v", ""), entry.get("ours"))
-                if want in (None, "") or current == want or staff_typed:
+                staff_shown = entry.get("staff") and state.get(f"{name}_by") == "candidate" and \
+                    current == entry.get("v")  # a staff pick seen in the sheet, its own event not back yet
+                if want in (None, "") or current == want or staff_typed or staff_shown:
                     values.pop(name, None)
                 else:
                     entry["ours"] = want
+                    entry["staff"] = False
             if row is None:
                 appends.append(values)
             else:
