@@ -394,3 +394,15 @@ def test_a_persons_own_answer_sends_no_note_to_the_referrer(make_hub: Callable[.
     hub.cycle()
     assert len(answers(hub)) == 1
     assert "referrer_outcome" not in [m.purpose for m in channel.sent()]
+
+
+def test_an_erasure_removes_the_free_word_from_the_event_log(make_hub: Callable[..., Hub],
+                                                            channel: RecordingChannel, sink: RecordingSink) -> None:
+    hub = make(make_hub)
+    cid, session = book(hub)
+    TestClient(build_app(hub)).post(path_for(hub, cid, session), data={"reponse": "autre", "mot": "Zorglub"})
+    assert outcome(answers(hub)[0]).comment == "Zorglub"
+    hub.eraser.forget(BRANCH, cid)
+    (event,) = answers(hub)
+    assert outcome(event).comment is None and outcome(event).label == "Autre"  # the count survives, not the words
+    assert not [r for r in hub.store.list_events(branch=BRANCH, limit=1000) if "Zorglub" in r.body]

@@ -115,7 +115,8 @@ class Tombstones:
 
 def scrub(body: str) -> str:
     """An event's stored body without anything that identifies the person: the candidate reduced to its id
-    (and the referrer's kind), a message to its purpose and ids, a bounce to its message id."""
+    (and the referrer's kind), a message to its purpose and ids, a bounce to its message id, an outcome without
+    the person's own words (`comment`)."""
     data = json.loads(body)
     if isinstance(data.get("candidate"), dict):
         data["candidate"] = kept_record(data["candidate"])
@@ -125,6 +126,9 @@ def scrub(body: str) -> str:
     bounce = data.get("bounce")
     if isinstance(bounce, dict):
         bounce.update(address=None, reason="")
+    outcome = data.get("outcome")
+    if isinstance(outcome, dict) and outcome.get("comment"):  # the person's own words (the follow-up page)
+        outcome["comment"] = None
     return json.dumps(data)
 
 
