@@ -189,8 +189,12 @@ def session_cancelled(hub: HubContext, event: Event) -> None:
 def outcome_recorded(hub: HubContext, event: Event) -> None:
     """An outcome was recorded: attendance (present/absent) or what came of the journey (job, training...).
 
-    `event.outcome.category` is already derived from the contract type and length. Same delivery contract as
-    `candidate_registered`.
+    `event.outcome.category` is already derived from the contract type and length. `recorded_by` is
+    `"candidate"` (`hub.events.BY_CANDIDATE`) for the person's own answer on the follow-up page, with `horizon`
+    the follow-up it answers ("3 months") and `label` the answer ("En recherche"); anything else is staff's. For
+    one person and one horizon a staff entry wins over the person's own answer, and among answers of the same
+    kind the latest wins: a sink showing one result per person must not let a person's answer replace staff's
+    (the tracking sheet: `hub_gsheets.tracking`). Same delivery contract as `candidate_registered`.
     """
 
 
