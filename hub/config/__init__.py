@@ -125,6 +125,18 @@ class RecordsSettings(_Strict):
         return self
 
 
+class ReportSettings(_Strict):
+    """`[report]` of hub.toml: the key figures (`hub report`, docs/report.md)."""
+
+    small_count: int = Field(5, ge=1, le=100, description=(
+        "in anything meant to leave a branch, a count below this is shown as \"< 5\" (with this number) and the "
+        "rates, medians and sums it could be deduced from are hidden too; the raw view (hub report --raw) is for "
+        "the branch's own staff"))
+    self_booking: list[str] = Field(["calendly"], description=(
+        "sources (plugins) where people book their session themselves, through the link they receive: a first "
+        "booking from one of them counts as made in autonomy; a booking from any other source is staff's"))
+
+
 class HubSettings(BaseSettings):
     """`config/hub.toml`, overridable by HUB_* environment variables (HUB_STATE_DIR, HUB_DELIVERY__MAX_ATTEMPTS)."""
 
@@ -139,6 +151,7 @@ class HubSettings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     webhooks: WebhookSettings = WebhookSettings()
     records: RecordsSettings = RecordsSettings()
+    report: ReportSettings = ReportSettings()
 
     @classmethod
     def settings_customise_sources(

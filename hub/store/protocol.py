@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from hub.store.reports import ReportEvent, ReportPerson, ReportSession
 from hub.store.rows import (
     DeliveryListing,
     DeliveryOutcome,
@@ -409,4 +410,18 @@ class Store(Protocol):
     def erase_in_hub(self, branch: str, candidate_id: str, kept: dict[str, Any], scrub: Callable[[str], str],
                      now: datetime) -> None:
         """Joins. The person's record keeps `kept`; every event about them is rewritten by `scrub`."""
+        ...
+
+    # --- the key figures (hub.store.reports) ------------------------------------------------------------------
+
+    def report_people(self, branch: str) -> list[ReportPerson]:
+        """Every person of the branch (erased ones included: their record keeps their groups)."""
+        ...
+
+    def report_sessions(self, branch: str) -> list[ReportSession]:
+        """Every session of the branch, each version of a moved one included, in the order they were stored."""
+        ...
+
+    def report_events(self, branch: str, kinds: Sequence[str]) -> list[ReportEvent]:
+        """The branch's events of these kinds, oldest first, with the payload fields the figures read."""
         ...

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 from hub.store.housekeeping import Housekeeping
 from hub.store.migrations import MIGRATIONS
 from hub.store.privacy import PrivacyRows
+from hub.store.reports import ReportRows
 from hub.store.rows import (
     DEAD,
     PENDING,
@@ -92,7 +93,7 @@ def _rows(cls: type[RowT], cursor: sqlite3.Cursor | _Result) -> list[RowT]:
     return [cls(**dict(zip(names, tuple(r), strict=True))) for r in cursor.fetchall()]
 
 
-class SqliteStore(PrivacyRows, Housekeeping):
+class SqliteStore(PrivacyRows, Housekeeping, ReportRows):
     """One SQLite database shared by the threads of one process: one write connection, used by one thread at
     a time (a transaction holds it), and a small pool of read connections lent for one read at a time. The
     number of open connections is therefore bounded whatever the number of threads (workers, the web
