@@ -16,7 +16,7 @@ import html
 
 from hub.followup.answers import ANSWERS, FREE_WORD_WITH, WORD_LIMIT, Answer
 
-__all__ = ["HEADERS", "STYLE", "form_page", "message_page", "thanks_page"]
+__all__ = ["HEADERS", "QUESTION", "STYLE", "form_page", "message_page", "thanks_page"]
 
 STYLE = (
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;font-size:1.05rem;"
@@ -35,12 +35,15 @@ STYLE = (
     ".word input{box-sizing:border-box;width:100%;font:inherit;padding:.6rem;border:1px solid #767676;"
     "border-radius:.4rem}"
     "input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid #8a3b00;outline-offset:2px}"
+    ".choice input:focus-visible{outline:none}"  # the row shows the focus
     "button{font:inherit;font-weight:600;width:100%;padding:.8rem 1rem;border:0;border-radius:.5rem;"
     "background:#1a3a5c;color:#fff;cursor:pointer}"
     ".note{color:#595959;font-size:.95rem}"
     ".error{border-left:4px solid #a4000f;padding:.3rem .75rem;color:#a4000f;font-weight:600}"
     "a{color:#1a3a5c}"
 )
+NBSP = "\u00a0"  # French spacing: never a line break before ? or :
+QUESTION = f"Où en êtes-vous aujourd'hui{NBSP}?"
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 HEADERS = {
     "Cache-Control": "no-store",
@@ -73,31 +76,31 @@ def form_page(branch: str, first_name: str | None, *, error: str | None = None) 
             f'<label for="r-{answer.key}">{html.escape(answer.text)}</label></div>')
         if answer.key in FREE_WORD_WITH:
             choices.append(
-                '<div class="word"><label for="mot">Autre chose : en quelques mots, si vous le souhaitez '
+                f'<div class="word"><label for="mot">Autre chose{NBSP}: en quelques mots, si vous le souhaitez '
                 f'(facultatif)</label><input type="text" id="mot" name="mot" maxlength="{WORD_LIMIT}" '
                 'autocomplete="off"></div>')
     alert = f'<p class="error" role="alert">{html.escape(error)}</p>\n' if error else ""
     body = (
-        "<h1>Où en êtes-vous aujourd'hui ?</h1>\n"
+        f"<h1>{QUESTION}</h1>\n"
         f"<p>{hello}</p>\n"
         "<p>Nous aimerions savoir ce que vous devenez depuis votre passage chez nous. "
-        "Une seule réponse, un clic : cela nous aide beaucoup.</p>\n"
+        f"Une seule question{NBSP}: cela nous aide beaucoup.</p>\n"
         f'{alert}<form method="post">\n<fieldset><legend>Votre situation aujourd\'hui</legend>\n'
         + "\n".join(choices) +
         "\n</fieldset>\n<button type=\"submit\">Envoyer ma réponse</button>\n</form>\n"
         '<p class="note">Vous pourrez changer votre réponse plus tard avec le même lien.</p>')
-    return _page("Où en êtes-vous aujourd'hui ?", branch, body)
+    return _page(QUESTION, branch, body)
 
 
 def thanks_page(branch: str, answer: Answer, until: str, phone: str | None) -> str:
     """After an answer: thanks, what was understood, and that the same link changes it."""
-    call = f" ou appelez-nous au {html.escape(phone)}" if phone else ""
+    call = f" ou appelez-nous au {html.escape(phone).replace(' ', NBSP)}" if phone else ""
     body = (
         "<h1>Merci, c'est noté</h1>\n"
-        f"<p>Votre réponse : <strong>{html.escape(answer.label)}</strong>.</p>\n"
+        f"<p>Votre réponse{NBSP}: <strong>{html.escape(answer.label)}</strong>.</p>\n"
         "<p>Si votre situation change, ou si vous vous êtes trompé(e), vous pouvez changer votre réponse avec "
-        f'le même lien, jusqu\'au {html.escape(until)} : <a href="">changer ma réponse</a>.</p>\n'
-        f"<p>Besoin d'un coup de pouce ? Répondez à notre message{call}. Nous sommes toujours là.</p>")
+        f'le même lien, jusqu\'au {html.escape(until)}{NBSP}: <a href="">changer ma réponse</a>.</p>\n'
+        f"<p>Besoin d'un coup de pouce{NBSP}? Répondez à notre message{call}. Nous sommes toujours là.</p>")
     return _page("Merci, c'est noté", branch, body)
 
 

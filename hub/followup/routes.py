@@ -78,7 +78,8 @@ def routes(hub: Hub) -> list[Route]:
             return refused(request, 404, "unknown or altered link", UNKNOWN)
         days = config.messages.followup_link_days
         if hub.followup_links.expired(found, days):
-            call = f" ou appelez-nous au {config.messages.phone}" if config.messages.phone else ""
+            phone = (config.messages.phone or "").replace(" ", "\u00a0")
+            call = f" ou appelez-nous au {phone}" if phone else ""
             return refused(request, 410, "expired link", (
                 "Ce lien a expiré", f"Ce lien était valable {days} jours. Pour nous donner de vos nouvelles, "
                                     f"répondez simplement à notre message{call}."), config.name)
@@ -99,7 +100,7 @@ def routes(hub: Hub) -> list[Route]:
         choice = BY_KEY.get(form.get("reponse", ""))
         if choice is None:
             return answer(form_page(config.name, person.first_name, error=(
-                "Choisissez une réponse dans la liste, puis appuyez sur « Envoyer ma réponse ».")), 400)
+                "Choisissez une réponse dans la liste, puis appuyez sur «\u00a0Envoyer ma réponse\u00a0».")), 400)
         try:
             done = await run_in_threadpool(record, hub, found, choice, form.get("mot"))
         except Exception as exc:  # never log.exception: a validation error may quote what the person typed
