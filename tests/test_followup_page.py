@@ -406,3 +406,28 @@ def test_an_erasure_removes_the_free_word_from_the_event_log(make_hub: Callable[
     (event,) = answers(hub)
     assert outcome(event).comment is None and outcome(event).label == "Autre"  # the count survives, not the words
     assert not [r for r in hub.store.list_events(branch=BRANCH, limit=1000) if "Zorglub" in r.body]
+
+
+def test_the_preview_and_the_overrides_know_the_link(make_hub: Callable[..., Hub], channel: RecordingChannel,
+                                                     sink: RecordingSink, clock: FakeClock) -> None:
+    from hub.messages.render import sample_facts
+
+    hub = make(make_hub)
+    branch = hub.config.branches[BRANCH]
+    values = sample_facts(branch, hub.config.zone(BRANCH), clock(), "followup")
+    assert str(values["lien_suivi"]).startswith("https://") and "/suivi/" in values["lien_suivi"]
+    assert sample_facts(branch, hub.config.zone(BRANCH), clock(), "reminder")["lien_suivi"] is None
+    text = hub.planner.renderer(BRANCH).render("followup", values).text
+    assert f"Dites-nous en un clic où vous en êtes : {values['lien_suivi']}" in text
+
+
+def test_the_key_is_private_and_links_survive_a_restart(make_hub: Callable[..., Hub], channel: RecordingChannel,
+                                                        sink: RecordingSink, clock: FakeClock) -> None:
+    hub = make(make_hub)
+    cid, session = book(hub)
+    path = path_for(hub, cid, session)
+    key = hub.config.state_dir / "secrets" / "hub" / "followup_key"
+    assert key.stat().st_mode & 0o077 == 0
+    again = FollowupLinks(hub.config.state_dir, PUBLIC, clock)  # the hub restarted: same key, same links
+    found = again.read(path.rsplit("/", 1)[1])
+    assert found is not None and found.candidate_id == cid

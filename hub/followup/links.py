@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,18 +57,20 @@ class FollowupLinks:
         self.clock = clock
         self._serializer: URLSafeTimedSerializer | None = None
         self._key = ""
+        self._lock = threading.Lock()  # the key is made once, even when the mailer and the page start together
 
     def _signer(self) -> URLSafeTimedSerializer:
-        if self._serializer is None:
-            self._key = read_or_create_key(self.path, what="la clé des liens de suivi")
-            clock = self.clock
+        with self._lock:
+            if self._serializer is None:
+                self._key = read_or_create_key(self.path, what="la clé des liens de suivi")
+                clock = self.clock
 
-            class _HubClockSigner(TimestampSigner):
-                def get_timestamp(self) -> int:
-                    return int(clock().timestamp())
+                class _HubClockSigner(TimestampSigner):
+                    def get_timestamp(self) -> int:
+                        return int(clock().timestamp())
 
-            self._serializer = URLSafeTimedSerializer(self._key, salt=SALT, signer=_HubClockSigner)
-        return self._serializer
+                self._serializer = URLSafeTimedSerializer(self._key, salt=SALT, signer=_HubClockSigner)
+            return self._serializer
 
     def link(self, branch: str, candidate_id: str, horizon: str, session_id: str) -> str | None:
         """The person's link for that follow-up, or None when the hub has no public address."""
