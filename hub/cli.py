@@ -511,8 +511,14 @@ def _add_privacy() -> None:
     cli.add_command(restore_command)
 
 
+def _add_report() -> None:
+    from hub.report.commands import report_command
+    cli.add_command(report_command)
+
+
 _add_messages()
 _add_privacy()
+_add_report()
 
 
 def main() -> None:
