@@ -11,7 +11,8 @@
 - plugin commands: `command_context(ctx, branch, plugin)`, then `.context`, `.resume()`, `.reread(poller)`;
 - input hygiene (hub.hygiene), applied by the hub at ingest anyway: `clean_candidate(candidate, region)` lets a
   source that knows a row and column report a left-out value there (same rules: nothing reported twice);
-  `clean_text`, `clean_name`, `clean_email`, `clean_phone`, `display_phone`, `InvalidValue`, `Rejected`; and
+  `clean_text`, `clean_name`, `clean_email`, `clean_phone`, `display_phone`, `clean_sex` (F, M or X),
+  `clean_birth_year` (a year or a date of birth -> the year), `InvalidValue`, `Rejected`; and
   `spreadsheet_safe(value)` for every cell of a CSV or spreadsheet file a plugin writes (formula injection).
 
     @click.command()
@@ -43,10 +44,12 @@ if TYPE_CHECKING:
     from hub.hygiene import (
         InvalidValue,
         Rejected,
+        clean_birth_year,
         clean_candidate,
         clean_email,
         clean_name,
         clean_phone,
+        clean_sex,
         clean_text,
         display_phone,
         spreadsheet_safe,
@@ -63,10 +66,12 @@ __all__ = [
     "Rejected",
     "Seconds",
     "check_response",
+    "clean_birth_year",
     "clean_candidate",
     "clean_email",
     "clean_name",
     "clean_phone",
+    "clean_sex",
     "clean_text",
     "command_context",
     "default_secret_env",
@@ -92,8 +97,9 @@ _LAZY = {  # re-exported on first use: their modules import pydantic-settings, z
     "DataUse": "hub.privacy.share",  # what register_data_uses registers: a place in the tool and its fields
     "email_key": "hub.identity",  # how the hub compares e-mails (case and Unicode form ignored)
     "phone_key": "hub.identity",  # how the hub compares phones (the last nine digits)
-    **dict.fromkeys(("InvalidValue", "Rejected", "clean_candidate", "clean_email", "clean_name", "clean_phone",
-                     "clean_text", "display_phone", "spreadsheet_safe"), "hub.hygiene"),  # input hygiene
+    **dict.fromkeys(("InvalidValue", "Rejected", "clean_birth_year", "clean_candidate", "clean_email", "clean_name",
+                     "clean_phone", "clean_sex", "clean_text", "display_phone", "spreadsheet_safe"),
+                    "hub.hygiene"),  # input hygiene
 }
 
 

@@ -30,11 +30,13 @@ __all__ = [
     "LIMITS",
     "InvalidValue",
     "Rejected",
+    "clean_birth_year",
     "clean_candidate",
     "clean_email",
     "clean_event",
     "clean_name",
     "clean_phone",
+    "clean_sex",
     "clean_text",
     "display_phone",
     "phone_regions",
@@ -186,6 +188,50 @@ def phone_regions() -> frozenset[str]:
     return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
+# --- declared sex and year of birth (asked only where a branch counts by them for its funders) ---------------
+
+_FEMALE = frozenset({"f", "femme", "feminin", "female", "woman", "w", "madame", "mme"})
+_MALE = frozenset({"m", "h", "homme", "masculin", "male", "man", "monsieur", "mr"})
+OLDEST_BIRTH_YEAR = 1900
+
+
+def clean_sex(value: Any) -> str | None:
+    """F or M from the usual answers (Femme, F, féminin / Homme, H, M, masculin; case and accents ignored); X for
+    any other answer (the person chose another word); None when blank."""
+    text = clean_name(value, LIMITS["key"])
+    if text is None:
+        return None
+    word = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold().strip(" .")
+    return "F" if word in _FEMALE else "M" if word in _MALE else "X"
+
+
+def clean_birth_year(value: Any, this_year: int) -> int | None:
+    """The year of birth from a year (1990, "1990") or a date of birth ("12/03/1990", "1990-03-12", a date);
+    None when blank. InvalidValue when it is neither, or not a plausible year (before 1900, or later than this
+    year); the message never quotes the value."""
+    from datetime import date
+
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, date):
+        year = value.year
+    elif isinstance(value, int | float):
+        if value != int(value):
+            raise InvalidValue("année de naissance illisible (écrire l'année, par exemple 1990)")
+        year = int(value)
+    else:
+        text = clean_name(value, LIMITS["key"])
+        if text is None:
+            return None
+        found = re.fullmatch(r"(\d{4})|\d{1,2}[/.\- ]\d{1,2}[/.\- ](\d{4})|(\d{4})-\d{1,2}-\d{1,2}", text)
+        if found is None:
+            raise InvalidValue("année de naissance illisible (écrire l'année, par exemple 1990, ou la date)")
+        year = int(next(g for g in found.groups() if g))
+    if not OLDEST_BIRTH_YEAR <= year <= this_year:
+        raise InvalidValue("année de naissance improbable")
+    return year
+
+
 # --- records ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -211,7 +257,8 @@ def clean_candidate(candidate: Candidate, region: str = DEFAULT_PHONE_REGION) ->
              if (key := clean_name(k, LIMITS["key"])) and (text := clean_text(v)) is not None}
     cleaned = candidate.model_copy(update={
         "first_name": clean_name(candidate.first_name), "last_name": clean_name(candidate.last_name),
-        "email": email.value, "phone": phone.value, "referrer": referrer, "extra": extra})
+        "email": email.value, "phone": phone.value, "referrer": referrer, "extra": extra,
+        "sex": clean_sex(candidate.sex)})
     rejected = tuple(r for r in (email.rejected, phone.rejected, referrer_rejected) if r is not None)
     return cleaned, rejected
 

@@ -302,6 +302,24 @@ def test_an_erasure_interrupted_halfway_changes_nothing(hub: Hub, monkeypatch: p
     assert hub.store.get_entity("candidates", cid) == {"id": cid}
 
 
+def test_the_record_keeps_the_groups_reports_count_never_the_year_of_birth(hub: Hub) -> None:
+    """An erased person still counts in the key figures (hub.report): their record keeps the referrer's kind (the
+    group a structure's name says, never the name), the declared sex and the age band at registration."""
+    from hub.events import Referrer
+
+    person = make_candidate(ref="row-9", email=EMAIL, phone=PHONE, sex="Femme", birth_year=1999,
+                            registered_at=T0, referrer=Referrer(structure="Mission Locale de Villeurbanne"))
+    [stored] = hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=person, source_id="row-9")])
+    cid = str(stored.candidate_id)
+    hub.eraser.forget(BRANCH, cid)
+    assert hub.store.get_entity("candidates", cid) == {"id": cid, "referrer": {"kind": "mission_locale"},
+                                                       "sex": "F", "extra": {"age_band": "25_54"}}
+    hub.cycle()  # every tool told: the erasure's payload (the record as it was) goes
+    hub.store.checkpoint()
+    assert b"birth_year" not in database_bytes(hub) and b"Villeurbanne" not in database_bytes(hub)
+    assert hub.context(BRANCH, "sink").candidate(cid) is not None  # still a valid record for the plugins
+
+
 def test_forgetting_twice_is_refused_with_the_command_that_shows_the_first(hub: Hub) -> None:
     cid = known_person(hub)
     hub.eraser.forget(BRANCH, cid)

@@ -49,7 +49,8 @@ log = logging.getLogger("hub.privacy")
 FORGOTTEN = EventKind.CANDIDATE_FORGOTTEN.value
 KEY_FILE = Path("secrets") / "hub" / "tombstone_key"
 KEPT_FIELDS = ("id",)
-"""What the record keeps after an erasure (with the referrer's kind): nothing that identifies the person."""
+"""What the record keeps after an erasure (with the groups the reports count it in, `kept_record`): nothing that
+identifies the person."""
 CLOCK_TOLERANCE = timedelta(minutes=10)
 """How long after an erasure an event still counts as from before it: a tool's clock may run behind the
 server's (a form's timestamp, a booking's created_at), and an answer sent in the minutes the erasure was made
@@ -133,10 +134,23 @@ def scrub(body: str) -> str:
 
 
 def kept_record(candidate: dict[str, Any]) -> dict[str, Any]:
+    """The id and the groups the key figures count the person in (hub.report), so that counts survive the
+    erasure: the referrer's kind (when only the structure's name was given, the group it names, never the
+    name), the declared sex, and the age band at registration in `extra` (never the year of birth)."""
+    from hub.report.groups import UNKNOWN, age_band, referrer_group
+
     kept = {k: candidate[k] for k in KEPT_FIELDS if candidate.get(k)}
-    kind = (candidate.get("referrer") or {}).get("kind")
+    referrer = candidate.get("referrer") or {}
+    kind = referrer.get("kind") or (referrer_group(None, referrer.get("structure"))
+                                    if referrer.get("structure") else None)
     if kind:
         kept["referrer"] = {"kind": kind}
+    if candidate.get("sex") in ("F", "M", "X"):
+        kept["sex"] = candidate["sex"]
+    born, registered = candidate.get("birth_year"), str(candidate.get("registered_at") or "")[:4]
+    band = age_band(born if isinstance(born, int) else None, int(registered) if registered.isdigit() else None)
+    if band != UNKNOWN:
+        kept["extra"] = {"age_band": band}
     return kept
 
 

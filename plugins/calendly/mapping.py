@@ -13,11 +13,12 @@ same events with the same `source_id`s for the same facts: the hub's dedupe make
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from hub.api import InvalidValue, clean_birth_year
 from hub.events import (
     Candidate,
     Event,
@@ -119,9 +120,31 @@ def _form_fields(settings: Settings, invitee: dict[str, Any]) -> tuple[dict[str,
             extra[target.removeprefix("extra.")] = answer
         elif target == "consent":
             fields["consent"] = answer.casefold() in _YES
+        elif target == "birth_year":
+            fields["birth_year"] = _birth_year(answer)  # unreadable: left out (safe_facts reports it)
         else:
             fields[target] = answer
     return fields, referrer, extra
+
+
+def _birth_year(answer: str) -> int | None:
+    try:
+        return clean_birth_year(answer, datetime.now(UTC).year)
+    except InvalidValue:
+        return None
+
+
+def unreadable_answers(settings: Settings, invitee: dict[str, Any]) -> list[str]:
+    """The questions (as the branch wrote them) whose answer was left out as unreadable: a year of birth that
+    is none."""
+    targets = {q.strip().casefold(): (q, t) for q, t in settings.questions.items()}
+    out = []
+    for qa in invitee.get("questions_and_answers") or []:
+        question, target = targets.get(str(qa.get("question", "")).strip().casefold(), ("", ""))
+        answer = str(qa.get("answer") or "").strip()
+        if target == "birth_year" and answer and _birth_year(answer) is None:
+            out.append(question)
+    return out
 
 
 def _hub_id(invitee: dict[str, Any]) -> str | None:
@@ -251,4 +274,9 @@ def safe_facts(hub: HubContext, settings: Settings, scheduled_event: dict[str, A
                                            "vérifier le type d'événement et le formulaire")
         return []
     hub.resolve_problem(ref)
+    unreadable = unreadable_answers(settings, invitee) if events else []
+    if unreadable:
+        hub.report_problem(ref, "birth_year", f"réservation Calendly : réponse à « {unreadable[0]} » illisible "
+                                              "(une année de naissance est attendue), laissée de côté ; le reste "
+                                              "est enregistré")
     return events

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 PLUGIN = "calendly"
 QUESTION_TARGETS = re.compile(
-    r"^(phone|first_name|last_name|consent|referrer\.(structure|kind|contact_name|contact_email)|extra\.[a-z0-9_]+)$")
+    r"^(phone|first_name|last_name|consent|sex|birth_year|referrer\.(structure|kind|contact_name|contact_email)"
+    r"|extra\.[a-z0-9_]+)$")
 
 
 class EventTypeMapping(BaseModel):
@@ -64,7 +65,8 @@ class Settings(BaseModel):
         default_factory=lambda: {"Téléphone": "phone", "Numéro de téléphone": "phone",
                                  "Structure qui vous oriente": "referrer.structure"},
         description="booking form question (exact text, case ignored) -> candidate field: phone, first_name, "
-                    "last_name, consent, referrer.structure|kind|contact_name|contact_email or extra.<name>")
+                    "last_name, consent, sex, birth_year (a year or a date of birth), "
+                    "referrer.structure|kind|contact_name|contact_email or extra.<name>")
     poll_interval: Seconds | None = Field(None, description="seconds (or '5m') between two polls; hub default if unset")
     lookback: Seconds = Field(7 * 86400.0, description="how far back polling re-reads sessions (late cancellations, "
                                                 "no-shows marked after the session)")
@@ -102,8 +104,8 @@ class Settings(BaseModel):
         for question, target in value.items():
             if not QUESTION_TARGETS.match(target):
                 raise ValueError(f"question {question!r}: unknown field {target!r}; use phone, first_name, "
-                                 "last_name, consent, referrer.structure, referrer.kind, referrer.contact_name, "
-                                 "referrer.contact_email or extra.<name>")
+                                 "last_name, consent, sex, birth_year, referrer.structure, referrer.kind, "
+                                 "referrer.contact_name, referrer.contact_email or extra.<name>")
         return value
 
     @field_validator("api_url")
@@ -190,7 +192,7 @@ def register_data_uses(register: Callable[[DataUse], None]) -> None:
         where="les réservations Calendly",
         sends=(),
         reads=("first_name", "last_name", "email", "phone", "referrer.structure", "referrer.kind",
-               "referrer.contact_name", "referrer.contact_email", "consent", "extra.<question>",
+               "referrer.contact_name", "referrer.contact_email", "consent", "sex", "birth_year", "extra.<question>",
                "session.cancel_reason"),
         why="la personne réserve elle-même son rendez-vous ; le hub ne donne à Calendly que son identifiant "
             "(dans le lien de réservation), les réponses aux questions sont lues selon [calendly] questions",

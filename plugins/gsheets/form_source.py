@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from hub.api import clean_candidate
+from hub.api import InvalidValue, clean_birth_year, clean_candidate, clean_sex
 from hub.events import Candidate, Event, EventKind, Referrer
 from hub.sources import PollResult
 from hub_gsheets.a1 import quote_title
-from hub_gsheets.dates import parse_cell_time
+from hub_gsheets.dates import from_serial, parse_cell_time
 from hub_gsheets.settings import FormColumns, Settings
 
 if TYPE_CHECKING:
@@ -349,10 +349,11 @@ class FormSource:
         key = answer_id(self.hub, when, email, phone)  # from the cells as typed: the same answer keeps its id
         structure, contact, contact_email = text("referrer"), text("referrer_contact"), text("referrer_email")
         consent = text("consent")
+        born, born_problem = self._birth_year(cell("birth_year"), title("birth_year", "Année de naissance"))
         try:
             candidate = Candidate(
                 ref=key, first_name=text("first_name"), last_name=text("last_name"), email=email or None,
-                phone=phone or None, registered_at=when,
+                phone=phone or None, registered_at=when, sex=clean_sex(text("sex")), birth_year=born,
                 consent=None if consent is None else normalize(consent) in _YES,
                 referrer=Referrer(structure=structure, contact_name=contact, contact_email=contact_email)
                 if structure or contact or contact_email else None)
@@ -362,7 +363,7 @@ class FormSource:
         candidate, rejected = clean_candidate(candidate, self.hub.branch_config.phone_region)  # as the hub will
         titles = {"email": title("email", "Adresse e-mail"), "phone": title("phone", "Téléphone"),
                   "referrer.contact_email": title("referrer_email", "E-mail du référent")}
-        left_out = [Problem(titles[r.field], r.reason) for r in rejected]
+        left_out = [Problem(titles[r.field], r.reason) for r in rejected] + ([born_problem] if born_problem else [])
         if not candidate.email and not candidate.phone:  # nothing left to reach the person by
             where = " / ".join(p.field for p in left_out) or f"{titles['email']} / {titles['phone']}"
             why = " ; ".join(p.message for p in left_out) or "ni e-mail ni téléphone"
@@ -370,3 +371,13 @@ class FormSource:
         source_id = f"{key}#incomplet" if left_out else key  # once corrected, the full answer comes in too
         return Event(kind=EventKind.CANDIDATE_REGISTERED, occurred_at=when, source_id=source_id,
                      candidate=candidate), left_out
+
+    def _birth_year(self, value: Any, column: str) -> tuple[int | None, Problem | None]:
+        """The year of a 'year of birth' or 'date of birth' answer (a date cell is a serial number); a value that
+        is neither is left out and reported by its column (never quoted)."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 3000:
+            value = from_serial(float(value), self.zone).date()  # a date cell: days since 1899-12-30
+        try:
+            return clean_birth_year(value, self.hub.now().year), None
+        except InvalidValue as exc:
+            return None, Problem(column, str(exc))

@@ -93,7 +93,7 @@ def register_data_uses(register: Callable[[DataUse], None]) -> None:
     register(DataUse(
         where="la feuille des réponses au formulaire d'inscription (Google Forms)",
         reads=("registered_at", "first_name", "last_name", "email", "phone", "referrer.structure",
-               "referrer.contact_name", "referrer.contact_email", "consent"),
+               "referrer.contact_name", "referrer.contact_email", "consent", "sex", "birth_year"),
         why="l'inscription de la personne, lue par le hub",
         kept="à l'effacement, les cellules de la personne sont vidées ; la copie propre à Google Forms s'efface "
              "à la main (le reçu de l'effacement le dit)"))

@@ -38,6 +38,10 @@ class FormColumns(BaseModel):
                                       description="the referrer's e-mail")
     consent: list[str] = Field(["Consentement", "J'accepte", "Consent"],
                                description="consent to data processing (Oui/Yes/true counts as given)")
+    sex: list[str] = Field(["Sexe", "Vous êtes", "Sex"], description=(
+        "declared sex, only where the branch asks (Femme/F -> F, Homme/H/M -> M, any other answer -> X)"))
+    birth_year: list[str] = Field(["Année de naissance", "Date de naissance", "Year of birth", "Date of birth"],
+                                  description="year or date of birth, only where the branch asks (the year is kept)")
 
 
 class Settings(GoogleAuthSettings):

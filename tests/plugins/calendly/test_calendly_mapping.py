@@ -113,3 +113,23 @@ def test_bad_event_times_name_the_field(change: dict[str, Any], field: str) -> N
 def test_unknown_question_targets_are_refused_by_the_settings() -> None:
     with pytest.raises(ValueError, match="unknown field"):
         settings(questions={"Téléphone": "telephone"})
+
+
+def test_sex_and_year_of_birth_from_the_booking_form() -> None:
+    """Where a branch asks them (the funders' counts): the year from a year or a date of birth; an unreadable one
+    is left out (the booking is kept) and named by its question for the problem safe_facts reports."""
+    from hub.hygiene import clean_candidate
+    from hub_calendly.mapping import unreadable_answers
+
+    asks = settings(questions={"Vous êtes": "sex", "Date de naissance": "birth_year"})
+    event, invitee = payload("webhook_invitee_created.json")
+    invitee["questions_and_answers"] += [{"question": "Vous êtes", "answer": "Femme"},
+                                         {"question": "date de naissance ", "answer": "12/03/1990"}]
+    [booked] = facts(asks, event, invitee)
+    assert booked.candidate is not None and booked.candidate.birth_year == 1990
+    assert clean_candidate(booked.candidate)[0].sex == "F"  # as the hub stores it
+    assert unreadable_answers(asks, invitee) == []
+    invitee["questions_and_answers"][-1]["answer"] = "trente ans"
+    [booked] = facts(asks, event, invitee)
+    assert booked.candidate is not None and booked.candidate.birth_year is None
+    assert unreadable_answers(asks, invitee) == ["Date de naissance"]

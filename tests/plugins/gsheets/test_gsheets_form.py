@@ -162,3 +162,28 @@ def test_unknown_headers_are_reported(make_gsheets_hub: Callable[..., Hub], sand
                             columns={"email": ["Courriel perso"]})
     assert poll(hub2, "formulaire") == 1
 
+
+
+def test_sex_and_year_of_birth_where_the_branch_asks(make_gsheets_hub: Callable[..., Hub],
+                                                    sandbox: SheetsSandbox) -> None:
+    """Femme/F -> F, Homme/H -> M, any other answer -> X; a year, or a date of birth (a date cell), gives the year;
+    a value that is neither is left out and reported by row and column, never quoted, the rest registered."""
+    header = ["Horodateur", "Adresse e-mail", "Prénom", "Sexe", "Date de naissance"]
+    born = to_serial(datetime(1990, 3, 12), PARIS)
+    sandbox.create("asks", {"Réponses": [header,
+                                         [to_serial(WHEN, PARIS), "p0@exemple.fr", "Zoé", "Femme", born],
+                                         [to_serial(WHEN, PARIS) + 0.01, "p1@exemple.fr", "Karim", " h ", "1985"],
+                                         [to_serial(WHEN, PARIS) + 0.02, "p2@exemple.fr", "Sam", "non binaire",
+                                          "vers 1990"]]})
+    hub = make_gsheets_hub(spreadsheet_id="asks", form_sheet="Réponses")
+    assert poll(hub, "formulaire") == 3
+    records = {r["first_name"]: r for r in (hub.store.get_entity("candidates", row["candidate_id"])
+                                            for row in registered(hub)) if r}
+    assert (records["Zoé"]["sex"], records["Zoé"]["birth_year"]) == ("F", 1990)
+    assert (records["Karim"]["sex"], records["Karim"]["birth_year"]) == ("M", 1985)
+    assert records["Sam"]["sex"] == "X" and "birth_year" not in records["Sam"]
+    [(ref, field, message)] = problems(hub)
+    assert (ref, field) == ("Réponses!ligne 4", "Date de naissance")
+    assert "année de naissance illisible" in message and "vers 1990" not in message and "Sam" not in message
+    [person] = [c for c in candidates(hub) if c.first_name == "Zoé"]
+    assert person.sex is None and person.birth_year is None  # asked for the reports, not handed to the sheet
