@@ -29,7 +29,11 @@ _Relation = tuple[_Key, tuple[_Key, ...]]
 
 
 def publishable(report: Report, threshold: int | None = None) -> Report:
-    """The report with small counts hidden, and whatever would reveal them (`threshold`: the report's own)."""
+    """The report with small counts hidden, and whatever would reveal them (`threshold`: the report's own).
+
+    The branches-to-network sums are only protected when the report holds them all: for one branch's
+    publishable figures, compute the whole network, make it publishable, then `.only(branch)` (`hub report
+    --branch` does), so that the branch's report and the network's hide the same cells."""
     if report.view == "publishable":
         return report
     limit = report.small_count if threshold is None else threshold
