@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from hub.app import Hub
-from hub.testing import RecordingSink
+from hub.testing import RecordingChannel, RecordingSink
 
 
 @pytest.fixture
@@ -16,6 +16,14 @@ def sinks(register_plugin: Callable[[str, object], object]) -> dict[str, Recordi
     for name, sink in made.items():
         register_plugin(name, sink)
     return made
+
+
+@pytest.fixture
+def channel(register_plugin: Callable[[str, object], object]) -> RecordingChannel:
+    """A recording mail channel registered as plugin 'mail' (a branch enabling it sends its messages there)."""
+    mail = RecordingChannel()
+    register_plugin("mail", mail)
+    return mail
 
 
 @pytest.fixture

@@ -17,12 +17,6 @@ from hub.testing import FakeClock, RecordingChannel, make_candidate, make_event,
 BOOKING = "https://calendly.com/cravate-lyon/atelier"
 
 
-@pytest.fixture
-def channel(register_plugin: Callable[[str, object], object]) -> RecordingChannel:
-    mail = RecordingChannel()
-    register_plugin("mail", mail)
-    return mail
-
 
 @pytest.fixture
 def hub(make_hub: Callable[..., Hub], channel: RecordingChannel) -> Hub:

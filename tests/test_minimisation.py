@@ -16,12 +16,6 @@ EMAIL, PHONE, FIRST, LAST = "aicha.benali@example.org", "+33612345678", "Aïcha"
 REFERRER_EMAIL = "conseillere@mission-locale.example"
 
 
-@pytest.fixture
-def channel(register_plugin: Callable[[str, object], object]) -> RecordingChannel:
-    mail = RecordingChannel()
-    register_plugin("mail", mail)
-    return mail
-
 
 @pytest.fixture
 def sink(register_plugin: Callable[[str, object], object]) -> RecordingSink:
