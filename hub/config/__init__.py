@@ -125,6 +125,23 @@ class RecordsSettings(_Strict):
         return self
 
 
+def _viewer_address(value: str) -> str:
+    """An address allowed to open /tableau: a real address (never quoted back in the error)."""
+    from hub.hygiene import InvalidValue, clean_email
+
+    try:
+        address = clean_email(value)
+    except InvalidValue:
+        raise ValueError("not an e-mail address") from None
+    if address is None:
+        raise ValueError("an empty address")
+    return address
+
+
+ViewerAddress = Annotated[str, AfterValidator(_viewer_address)]
+"""An e-mail address of a /tableau viewer, normalised; compared with hub.identity.email_key."""
+
+
 class ReportSettings(_Strict):
     """`[report]` of hub.toml: the key figures (`hub report`, docs/report.md)."""
 
@@ -135,6 +152,18 @@ class ReportSettings(_Strict):
     self_booking: list[str] = Field(["calendly"], description=(
         "sources (plugins) where people book their session themselves, through the link they receive: a first "
         "booking from one of them counts as made in autonomy; a booking from any other source is staff's"))
+    network_viewers: list[ViewerAddress] = Field(default_factory=list, description=(
+        "addresses that may open the live page /tableau for the whole network (every branch and the network, "
+        "small counts hidden as in anything that leaves a branch); they log in with a link sent by mail. A "
+        "branch's own staff are listed in that branch's file ([report] viewers)"))
+    network_channel_branch: str | None = Field(None, description=(
+        "the branch whose mail channel sends the network viewers' login links; default: the first branch (by "
+        "id) that has a mail channel"))
+    login_link_life: Seconds = Field(15 * 60, ge=60, le=3600, description=(
+        "how long a login link of /tableau stays valid (it also serves only once); 1 minute to 1 hour"))
+    session_life: Seconds = Field(8 * 3600, ge=300, le=24 * 3600, description=(
+        "how long a /tableau session lasts once the link is followed (then a new link is needed); 5 minutes "
+        "to 24 hours"))
 
 
 class HubSettings(BaseSettings):
@@ -280,6 +309,15 @@ class PrivacySettings(_Strict):
         return value
 
 
+class BranchReportSettings(_Strict):
+    """`[report]` of a branch file: who of the branch sees its figures."""
+
+    viewers: list[ViewerAddress] = Field(default_factory=list, description=(
+        "the branch's staff who may open the live page /tableau: they see this branch's figures only, every "
+        "count included (they already know these people); they log in with a link sent by mail through the "
+        "branch's mail channel, no password"))
+
+
 class BranchConfig(_Strict):
     """One branch file. Plugin tables are validated apart, each by its plugin's model."""
 
@@ -302,6 +340,7 @@ class BranchConfig(_Strict):
         "webhook URLs (chat tools), or e-mail addresses mailed through the branch's mail channel"))
     messages: MessagesSettings = MessagesSettings()
     privacy: PrivacySettings = PrivacySettings()
+    report: BranchReportSettings = BranchReportSettings()
     channels: dict[str, str] = Field(default_factory=dict, description=(
         "which plugin delivers each medium, e.g. { email = \"gmail\" }; default: the one enabled plugin that can"))
     settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
@@ -389,6 +428,12 @@ def load_config(path: str | os.PathLike[str] | None, plugin_models: Mapping[str,
         if branch is not None:
             branches[branch.id] = branch
     config = HubConfig(hub=hub, branches=branches, root=root, problems=problems)
+    sender = hub.report.network_channel_branch
+    if sender is not None and branches and sender not in branches:
+        blamed = env_for(("report", "network_channel_branch"))
+        problems.append(ConfigProblem("" if blamed else str(hub_file), "report.network_channel_branch",
+                                      f"no branch {sender!r}", f"name one of: {', '.join(sorted(branches))}",
+                                      env=blamed))
     why = state_dir_problem(config.state_dir)
     if why:
         blamed = env_for(("state_dir",))
