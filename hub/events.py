@@ -7,16 +7,20 @@ stores the event, so sinks always see both.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ATTACHMENTS_LIMIT",
     "ATTENDANCE",
     "BY_CANDIDATE",
     "DURABLE_MONTHS",
+    "Attachment",
     "Bounce",
     "Candidate",
     "ContractType",
@@ -218,6 +222,54 @@ class Due(_Frozen):
     due_at: AwareDatetime
 
 
+ATTACHMENTS_LIMIT = 3_000_000
+"""Bytes a message's attachments may weigh together, at most (decoded): the hub plans no bigger one. Microsoft
+Graph takes a file attachment in one request only "under 3 MB" (message-post-attachments.md, v1.0; beyond, an
+upload session); read as 3,000,000 bytes, the stricter reading. Gmail takes far more (35 MB a message)."""
+_FILENAME_BAD = frozenset('/\\"') | {chr(c) for c in range(32)} | {chr(127)}
+
+
+class Attachment(_Frozen):
+    """A file a message carries (the monthly report's HTML page). Its bytes travel base64-encoded in `content`,
+    so a stored event stays plain JSON text; `data` gives them back. Build one with `Attachment.of(...)`."""
+
+    filename: str = Field(min_length=1, max_length=200, description=(
+        "the file's name as the recipient sees it, any characters but a path, quotes or control characters "
+        "(channels encode a non-ASCII name: RFC 2231 in MIME)"))
+    content_type: str = Field("application/octet-stream", pattern=r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$",
+                              description="the MIME type, e.g. text/html (its charset is the file's business)")
+    content: str = Field(description="the file's bytes, base64 (RFC 4648 §4, standard alphabet, padded)")
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if any(c in _FILENAME_BAD for c in value) or value in (".", ".."):
+            raise ValueError("a file name without a path, quotes or control characters")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("content must be standard base64 (padded)") from None
+        return value
+
+    @classmethod
+    def of(cls, filename: str, content_type: str, data: bytes) -> Attachment:
+        return cls(filename=filename, content_type=content_type, content=base64.b64encode(data).decode("ascii"))
+
+    @property
+    def data(self) -> bytes:
+        return base64.b64decode(self.content)
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes, without decoding it."""
+        return len(self.content) // 4 * 3 - self.content[-2:].count("=")
+
+
 class Message(_Frozen):
     """One message the branch sends, planned and rendered by the core (hub.messages), delivered by the branch's
     channel plugin for its medium. `id` is stable: the same planned message always has the same id, and its
@@ -241,6 +293,8 @@ class Message(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. List-Unsubscribe")
     candidate_id: str | None = None
     session_id: str | None = None
+    attachments: tuple[Attachment, ...] = Field((), description=(
+        "files sent with it (the monthly report's HTML page, to staff); together at most ATTACHMENTS_LIMIT bytes"))
 
 
 class Bounce(_Frozen):
