@@ -1,9 +1,12 @@
 """The RFC 5322 message for one hub Message, built with the standard library's `email` package.
 
-multipart/alternative (text/plain then text/html, both UTF-8 quoted-printable) or text/plain alone; headers
-with non-ASCII text are RFC 2047 encoded. Bodies are encoded with the SMTP policy (76-character QP lines),
-headers are generated with a 998-character line limit (RFC 5322's hard limit): folding at 78 would split a
-long List-Unsubscribe URL into encoded words, which RFC 2369 readers (Gmail's unsubscribe button) cannot read.
+multipart/alternative (text/plain then text/html, both UTF-8 quoted-printable) or text/plain alone; with
+attachments (Message.attachments: the monthly report), multipart/mixed holding that body then each file, base64,
+`Content-Disposition: attachment; filename=...` (a non-ASCII name as RFC 2231 `filename*=utf-8''...`, which the
+standard library writes). Headers with non-ASCII text are RFC 2047 encoded. Bodies are encoded with the SMTP
+policy (76-character QP lines), headers are generated with a 998-character line limit (RFC 5322's hard limit):
+folding at 78 would split a long List-Unsubscribe URL into encoded words, which RFC 2369 readers (Gmail's
+unsubscribe button) cannot read.
 
 The Message-ID carries the delivery key (base32), so a bounce quoting it can be matched without a lookup when
 Gmail keeps it; Gmail is reported to replace it on API sends (reference E2, lieer#198), so matching never
@@ -85,7 +88,11 @@ def build(message: Message, *, sender: str, from_name: str | None, reply_to: str
     mail.set_content(message.text, cte="quoted-printable")
     if message.html:
         mail.add_alternative(message.html, subtype="html", cte="quoted-printable")
-        for part in mail.iter_parts():
+    for attachment in message.attachments:  # the body becomes the first part of a multipart/mixed
+        maintype, _, subtype = attachment.content_type.partition("/")
+        mail.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+    for part in mail.walk():
+        if part is not mail:
             del part["MIME-Version"]  # only the top level carries it
     return mail
 

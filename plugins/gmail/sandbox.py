@@ -10,11 +10,15 @@ revoked token gets `invalid_grant`). It refuses what Gmail refuses, with Google'
 (401), another user's mailbox (403), a token without one of the method's scopes (403 insufficientPermissions, the
 scopes read from the discovery document: messages.trash needs gmail.modify or https://mail.google.com/,
 messages.delete the latter only, drafts.delete allows gmail.compose), a missing `raw` or one that is not base64
-(URL-safe or standard, as proto3 JSON accepts), a missing or invalid To header, unknown ids (404 notFound, the
-same body as an expired historyId). A message trashed more than 30 days ago is gone, as Gmail empties its trash.
-Faults can be injected: 429 (with Gmail's "Retry after <time>"), 5xx, the daily sending limit (403
-dailyLimitExceeded), a bounce arriving later, history expiry. Every request is recorded (`count()`, `methods()`),
-every sent mail kept as sent (`sent(branch)` parses it back, RFC 5322).
+(URL-safe or standard, as proto3 JSON accepts), a missing or invalid To header, a message (attachments included)
+larger than Gmail takes (`max_message_bytes()`: 35 MB, the `maxSize` of drafts.create and messages.send in the
+discovery document; answered 413 as third-party senders meet it, jennybc/send-email-with-r#6,
+FlowCrypt/flowcrypt-browser#1688, with a wording [?]; they met it below 35 MB on the JSON route, an undocumented
+limit the sandbox does not guess), unknown ids (404 notFound, the same body as an expired historyId). A message
+trashed more than 30 days ago is gone, as Gmail empties its trash. Faults can be injected: 429 (with Gmail's
+"Retry after <time>"), 5xx, the daily sending limit (403 dailyLimitExceeded), a bounce arriving later, history
+expiry. Every request is recorded (`count()`, `methods()`), every sent mail kept as sent (`sent(branch)` parses
+it back, RFC 5322).
 """
 
 from __future__ import annotations
@@ -103,6 +107,17 @@ def required_scopes() -> dict[str, frozenset[str]]:
         out.update({f"{resource}.{name}": frozenset(m.get("scopes", []))
                     for name, m in body.get("methods", {}).items()})
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def max_message_bytes() -> int:
+    """The largest message (RFC 5322 bytes, attachments included) drafts.create takes: its `mediaUpload.maxSize`
+    in the discovery document shipped with the client (36700160, the "35MB" of the method's reference page)."""
+    from googleapiclient.discovery_cache import get_static_doc
+
+    users = json.loads(get_static_doc("gmail", "v1") or "{}")["resources"]["users"]
+    upload = users["resources"]["drafts"]["methods"]["create"].get("mediaUpload", {})
+    return int(upload.get("maxSize") or 35 * 1024 * 1024)
 
 
 def insufficient_scope(method: str) -> ApiError:
@@ -464,6 +479,10 @@ class GmailSandbox(Sandbox):
         except (binascii.Error, ValueError):
             raise invalid(f"Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed", reason="invalid") \
                 from None
+        limit = max_message_bytes()
+        if len(raw) > limit:
+            raise ApiError(413, error_body(413, "INVALID_ARGUMENT",
+                                           f"Request payload size exceeds the limit: {limit} bytes.", "badRequest"))
         header = parse_mail(raw)["To"]
         if header is None or not str(header).strip():
             raise invalid("Recipient address required")
