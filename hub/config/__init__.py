@@ -157,13 +157,29 @@ class ReportSettings(_Strict):
         "small counts hidden as in anything that leaves a branch); they log in with a link sent by mail. A "
         "branch's own staff are listed in that branch's file ([report] viewers)"))
     network_channel_branch: str | None = Field(None, description=(
-        "the branch whose mail channel sends the network viewers' login links; default: the first branch (by "
-        "id) that has a mail channel"))
+        "the branch whose mail channel sends the network's mails (the network viewers' login links, the monthly "
+        "network report); default: the first branch (by id) that has a mail channel"))
+    network_recipients: list[ViewerAddress] = Field(default_factory=list, description=(
+        "addresses that get the network's report by mail every month (every branch and the network, small "
+        "counts hidden: anything that leaves a branch), as an HTML file attached; sent through the mail channel "
+        "of network_channel_branch. A branch's own staff are listed in that branch's file ([report] recipients)"))
+    monthly_day: int = Field(1, ge=1, le=28, description=(
+        "day of the month the monthly reports (of the month before) are mailed, 1 to 28"))
+    monthly_time: str = Field("08:00", description=(
+        "local time (HH:MM, each branch's time zone) from which the monthly reports go; never inside the "
+        "sending branch's quiet hours ([messages] quiet_hours): then at their end"))
     login_link_life: Seconds = Field(15 * 60, ge=60, le=3600, description=(
         "how long a login link of /tableau stays valid (it also serves only once); 1 minute to 1 hour"))
     session_life: Seconds = Field(8 * 3600, ge=300, le=24 * 3600, description=(
         "how long a /tableau session lasts once the link is followed (then a new link is needed); 5 minutes "
         "to 24 hours"))
+
+    @field_validator("monthly_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("write the time as HH:MM, e.g. 08:00")
+        return value.strip()
 
 
 class HubSettings(BaseSettings):
@@ -310,12 +326,16 @@ class PrivacySettings(_Strict):
 
 
 class BranchReportSettings(_Strict):
-    """`[report]` of a branch file: who of the branch sees its figures."""
+    """`[report]` of a branch file: who of the branch sees its figures, and who gets them every month."""
 
     viewers: list[ViewerAddress] = Field(default_factory=list, description=(
         "the branch's staff who may open the live page /tableau: they see this branch's figures only, every "
         "count included (they already know these people); they log in with a link sent by mail through the "
         "branch's mail channel, no password"))
+    recipients: list[ViewerAddress] = Field(default_factory=list, description=(
+        "the branch's staff who get its report by mail every month (the month before, every count included: "
+        "for the branch's team only), as an HTML file attached, through the branch's mail channel; empty: no "
+        "monthly mail"))
 
 
 class BranchConfig(_Strict):
