@@ -123,10 +123,12 @@ def build_app(hub: Hub) -> Starlette:
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     from hub.followup.routes import routes as followup_routes
     from hub.privacy.optout import routes as optout_routes
+    from hub.report.live import routes as tableau_routes
     return Starlette(routes=[
         Route("/healthz", healthz),
         *optout_routes(hub),
         *followup_routes(hub),
+        *tableau_routes(hub),
         Route("/webhooks/{branch}/{plugin}", receive, methods=methods),
         Route("/webhooks/{branch}/{plugin}/{rest:path}", receive, methods=methods),
     ])

@@ -263,9 +263,33 @@ class Planner:
         if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
             return True
         values = {**facts(branch, self.config.zone(branch_id), candidate=None), "probleme": problem, "a_faire": fix}
-        rendered = self.renderer(branch_id).render("staff_alert", values)
+        self._store_staff(branch, channel, "staff_alert", source_id, address, values, now)
+        return True
+
+    def login_link(self, branch_id: str, address: str, link: str, link_id: str, life: str, scope: str,
+                   now: datetime) -> bool:
+        """Plan the mail carrying a login link of the live page /tableau (hub.report.live) to a viewer through
+        the branch's channel (atomic); False when the branch has no mail channel. `link_id` names the link (one
+        mail per link), `life` says how long it is valid ("15 minutes"), `scope` what it opens."""
+        branch = self.config.branches.get(branch_id)
+        channel = self.channel(branch_id, "email")
+        if branch is None or channel is None:
+            return False
+        source_id = f"login:{link_id}:login_link"
+        if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
+            return True
+        values = {**facts(branch, self.config.zone(branch_id), candidate=None), "lien_connexion": link,
+                  "validite": life, "tableau": scope}
+        self._store_staff(branch, channel, "login_link", source_id, address, values, now)
+        return True
+
+    def _store_staff(self, branch: BranchConfig, channel: str, purpose: str, source_id: str, address: str,
+                     values: dict[str, object], now: datetime) -> None:
+        """A mail to a staff address, written out now (it names no person: the log keeps it whole, and the
+        records' retention removes it after `[records] operational`)."""
+        rendered = self.renderer(branch.id).render(purpose, values)
         mid = message_id(branch.id, source_id)
-        message = Message(id=mid, purpose="staff_alert", recipient="staff", to=address, subject=rendered.subject,
+        message = Message(id=mid, purpose=purpose, recipient="staff", to=address, subject=rendered.subject,
                           text=rendered.text, html=rendered.html, from_name=branch.messages.from_name or branch.name,
                           reply_to=branch.messages.reply_to)
         event = Event(id=mid, kind=EventKind.MESSAGE_DUE, branch=branch.id, source=MESSAGES, source_id=source_id,
@@ -274,7 +298,6 @@ class Planner:
             self.store.insert_event(event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value,
                                     source=MESSAGES, source_id=source_id, occurred_at=now, candidate_id=None,
                                     session_id=None, body=stored_body(event), sinks=[channel], now=now)
-        return True
 
     # --- bounces ---------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ __all__ = ["BY_KEY", "CHANGED", "PURPOSES", "Purpose"]
 @dataclass(frozen=True)
 class Purpose:
     key: str
-    recipient: str  # "candidate" or "referrer"
+    recipient: str  # "candidate", "referrer" or "staff"
     label: str  # French, for staff (hub messages list)
     when: str  # French, for staff
 
@@ -38,6 +38,8 @@ PURPOSES: tuple[Purpose, ...] = (
             "quand un résultat est noté, avec accord"),
     Purpose("staff_alert", "staff", "À l'équipe : un problème demande une personne (alerts du fichier d'antenne)",
             "au plus une fois par jour et par problème"),
+    Purpose("login_link", "staff", "À l'équipe : lien de connexion au tableau de bord (/tableau)",
+            "à chaque demande faite sur la page /tableau par une adresse autorisée"),
 )
 BY_KEY = {p.key: p for p in PURPOSES}
 CHANGED = frozenset({"session_moved", "session_cancelled"})

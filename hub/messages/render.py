@@ -132,6 +132,7 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         "date": None, "heure": None, "lieu": None, "visio": None, "programme": None, "module": None,
         "ancien_date": None, "ancien_heure": None, "quand": None, "depuis": None,
         "resultat": None, "present": None, "probleme": None, "a_faire": None, "branche": branch.id,
+        "lien_connexion": None, "validite": None, "tableau": None,  # a /tableau login link (hub.report.live)
     }
     if session is not None:
         values.update(date=french_date(session.start, zone), heure=french_time(session.start, zone),
@@ -198,4 +199,6 @@ def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: s
                    if BY_KEY[purpose].recipient == "candidate" else None,
                    followup_link="https://hub.votre-antenne.org/suivi/exemple" if purpose == "followup" else None)
     return {**values, "probleme": "gsheets est en pause : jeton refusé (401)",
-            "a_faire": f"hub auth google --branch {branch.id}, then hub retry --branch {branch.id} --plugin gsheets"}
+            "a_faire": f"hub auth google --branch {branch.id}, then hub retry --branch {branch.id} --plugin gsheets",
+            "lien_connexion": "https://hub.votre-antenne.org/tableau/entree/exemple", "validite": "15 minutes",
+            "tableau": branch.name}
