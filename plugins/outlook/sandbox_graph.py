@@ -36,6 +36,16 @@ Behaviour with its source; [?] marks a guess:
   permission tables, no higher permission listed): without them, 403 ErrorAccessDenied. Whether the organizer's
   permanentDelete of a meeting tells the attendees, as its DELETE does (event-delete.md), is not documented: the
   sandbox assumes it does [?];
+- a message's `attachments` (in the JSON of a draft or of sendMail): the sandbox models file attachments only.
+  Each needs `@odata.type` "#microsoft.graph.fileAttachment" (without it the item is read as the base type, which
+  has no `contentBytes`: 400 RequestBodyRead, the OData wording for an unknown property; "the attachment in this
+  case is of type #microsoft.graph.fileAttachment", learn.microsoft.com/answers/questions/526835), a `name` and a
+  `contentBytes` in base64 (fileattachment.md; a missing one: 400 ErrorRequiredPropertyMissing, code and wording
+  [?]), and weighs "under 3 MB" (message-post-attachments.md, v1.0; larger files need an upload session, read as
+  3,000,000 bytes: 413 RequestEntityTooLarge, the status SDK users report, msgraph-sdk-powershell#1554, wording
+  [?]). itemAttachment and referenceAttachment exist in Graph but are refused here (400), so a test never passes
+  on a type the fake does not model. A sent mail keeps its files (`SentMail.attachments`); a message with one
+  says `hasAttachments: true`;
 - sending limits of Exchange Online, 30 messages a minute and 10,000 recipients a day per mailbox
   (exchange-online-limits): what Graph answers past them is not documented; 429 + Retry-After with code
   ErrorExceededMessageLimit is a guess [?] (the code is what third-party code catches).
@@ -61,6 +71,7 @@ from hub_outlook.sandbox_model import (
     GraphError,
     Mailbox,
     Message,
+    SentFile,
     SentMail,
     addresses,
     bad_request,
@@ -88,6 +99,11 @@ _EP_ID = re.compile(r"^(String|Integer|Boolean|SystemTime|Double|Binary)\s+(\{[0
 _DELTA_REFUSED = ("$orderby", "$filter", "$select", "$expand", "$search")
 _KQL = re.compile(r'^\s*(?:(to|from|cc|bcc|recipients|participants|subject|body)\s*:\s*)?("?)([^"\s]+)\2\s*$',
                   re.IGNORECASE)
+FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
+ATTACHMENT_TYPES = ("#microsoft.graph.fileAttachment", "#microsoft.graph.itemAttachment",
+                    "#microsoft.graph.referenceAttachment")
+ATTACHMENT_MAX = 3_000_000
+"""A file attached in the message's JSON must be under 3 MB (message-post-attachments.md), read as bytes."""
 SEARCH_MAX = 1000
 """A $search request on messages returns up to 1000 results (search-query-parameter.md)."""
 PERMISSIONS = {"permanent_delete_message": "Mail.ReadWrite", "permanent_delete_event": "Calendars.ReadWrite"}
@@ -202,6 +218,7 @@ class GraphResources:
                 raise bad_request("ErrorInvalidProperty", "The extended property id is invalid.")  # [?] wording
         for name in ("toRecipients", "ccRecipients", "bccRecipients", "replyTo"):
             recipients(data.get(name), name)
+        file_attachments(data.get("attachments"))
 
     def _shaped(self, ctx: Ctx, box: Mailbox, message: Message) -> dict[str, Any]:
         """A message with $select and $expand applied."""
@@ -328,7 +345,7 @@ class GraphResources:
             str(body.get("contentType", "text")).lower(),
             {str(h["name"]): str(h.get("value", "")) for h in data.get("internetMessageHeaders") or []},
             {str(p["id"]): str(p["value"]) for p in data.get("singleValueExtendedProperties") or []},
-            message.internet_message_id, now))
+            message.internet_message_id, now, file_attachments(data.get("attachments"))))
 
     def _spend(self, box: Mailbox, count: int, now: datetime) -> None:
         minute = within(box.sends, now, timedelta(minutes=1))
@@ -563,6 +580,47 @@ class GraphResources:
             found += [(seq, _removed(event_id)) for event_id, cal, seq in box.tombstones
                       if cal == state["cal"] and floor < seq <= upto]
         return sorted(found, key=lambda pair: pair[0])
+
+
+def file_attachments(value: Any) -> list[SentFile]:
+    """A message's `attachments` as Graph takes them (see the module's docstring), read back as files."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request("RequestBodyRead", "An unexpected 'StartObject' node was found for property named "
+                                             "'attachments' when reading from the JSON reader. A 'StartArray' node "
+                                             "was expected.")
+    files: list[SentFile] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise bad_request("RequestBodyRead", "Cannot read an attachment that is not a JSON object.")  # [?]
+        kind = item.get("@odata.type")
+        if kind is None:
+            extra = next((k for k in item if k in ("contentBytes", "contentId", "contentLocation")), None)
+            if extra:
+                raise bad_request("RequestBodyRead", f"The property '{extra}' does not exist on type "
+                                  "'microsoft.graph.attachment'. Make sure to only use property names that are "
+                                  "defined by the type or mark the type as open type.")
+            raise bad_request("ErrorRequiredPropertyMissing", "The attachment's @odata.type is required.")  # [?]
+        if kind not in ATTACHMENT_TYPES:
+            raise bad_request("RequestBodyRead", f"A type named '{str(kind).lstrip('#')}' could not be resolved by "
+                                                 "the model.")
+        if kind != FILE_ATTACHMENT:
+            raise bad_request("ErrorInvalidRequest", f"The sandbox models file attachments only, not {kind}.")
+        for required in ("name", "contentBytes"):
+            if not isinstance(item.get(required), str) or not item[required]:
+                raise bad_request("ErrorRequiredPropertyMissing",
+                                  f"Required property is missing: {required}.")  # [?] code and wording
+        try:
+            data = base64.b64decode(item["contentBytes"], validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request("RequestBodyRead", "Cannot convert the literal to the expected type 'Edm.Binary'.") \
+                from None  # [?] wording
+        if len(data) >= ATTACHMENT_MAX:
+            raise GraphError(413, "RequestEntityTooLarge", "The attachment is too large: attach files of 3 MB or "
+                                                           "more with an upload session.")  # [?] code, wording
+        files.append(SentFile(item["name"], str(item.get("contentType") or "application/octet-stream"), data))
+    return files
 
 
 def check_event_properties(data: dict[str, Any]) -> None:

@@ -178,6 +178,15 @@ class Calendar:
     is_default: bool
 
 
+@dataclass(frozen=True)
+class SentFile:
+    """A file a sent mail carried (a fileAttachment): its name, type and bytes."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class SentMail:
     """What a recipient gets: what tests read through `OutlookSandbox.sent()`."""
@@ -194,6 +203,7 @@ class SentMail:
     extended: dict[str, str]
     internet_message_id: str
     sent_at: datetime
+    attachments: list[SentFile] = field(default_factory=list)
 
 
 @dataclass
@@ -307,7 +317,7 @@ def message_json(box: Mailbox, message: Message, immutable: bool) -> dict[str, A
         "createdDateTime": iso_z(message.created), "lastModifiedDateTime": iso_z(message.modified),
         "changeKey": message.change_key, "categories": list(data.get("categories") or []),
         "receivedDateTime": iso_z(message.sent or message.created),
-        "sentDateTime": iso_z(message.sent or message.created), "hasAttachments": False,
+        "sentDateTime": iso_z(message.sent or message.created), "hasAttachments": bool(data.get("attachments")),
         "internetMessageId": message.internet_message_id, "subject": data.get("subject", ""),
         "bodyPreview": re.sub(r"<[^>]+>|\s+", " ", content).strip()[:255],
         "importance": data.get("importance", "normal"), "parentFolderId": box.folders[message.folder],

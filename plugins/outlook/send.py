@@ -42,6 +42,15 @@ crash between the "draft" commit and the send delays that one mail by up to SEND
 Microsoft documents no bound for the lag ("a few seconds" is observed) [?], a late mail is cheap, a double one
 is not.
 
+Attachments (Message.attachments: the monthly report's HTML page) travel in the draft's own JSON, as
+`#microsoft.graph.fileAttachment` items (`name`, `contentType`, `contentBytes` base64) of its `attachments`
+("When using JSON format, you can include an attachment to the message", user-post-messages.md, v1.0): the draft,
+its marker and its file are made by one request, so the crash-safe sequence above and its 2 requests stay as they
+are (a separate POST .../messages/{id}/attachments would leave, after a crash between the two, a draft found by
+its marker but without its file). That route takes a file "under 3 MB" (message-post-attachments.md; a bigger one
+needs an upload session): the core plans no message whose attachments weigh more (hub.events.ATTACHMENTS_LIMIT),
+and Graph's refusal, should one come, is a dead letter (OutlookRejected).
+
 Graph requests per mail (the re-delivery after a crash, not counting what was done before it; the token is
 one more request to login.microsoftonline.com per hour, none when cached), measured by
 tests/plugins/outlook/test_outlook_send.py (after a restore: test_outlook_restore.py):
@@ -335,6 +344,10 @@ def graph_message(message: Message, settings: Settings, key: str) -> dict[str, A
                if name.lower().startswith("x-")]
     if headers:
         draft["internetMessageHeaders"] = headers
+    if message.attachments:  # in the draft itself: made with its marker in one request (see the docstring)
+        draft["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment", "name": a.filename,
+                                 "contentType": a.content_type, "contentBytes": a.content}
+                                for a in message.attachments]
     return draft
 
 
