@@ -1,4 +1,4 @@
-"""`hub report`: the key figures of a period, per branch and for the network, as JSON or CSV.
+"""`hub report`: the key figures of a period, per branch and for the network, as JSON, CSV or an HTML page.
 
 What is printed is the publishable view (small counts hidden) unless `--raw`, which is for the branch's own
 staff only. Options and help are in English like every command; the figures, labels and definitions are French.
@@ -33,21 +33,25 @@ def default_period(today: date) -> tuple[date, date]:
     "  hub report                                   # last month, every branch and the network, JSON\n"
     "  hub report --from 2026-01-01 --to 2026-12-31 --format csv --output bilan-2026.csv\n"
     "  hub report --branch lyon --from 2026-03-01 --to 2026-03-31\n"
-    "  hub report --branch lyon --raw --output lyon-mars.json     # the branch's staff only"))
+    "  hub report --branch lyon --raw --output lyon-mars.json     # the branch's staff only\n"
+    "  hub report --from 2026-01-01 --to 2026-12-31 --format html    # rapport-reseau-2026-01-01-2026-12-31.html"))
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="First day of the period [default: the first day of last month].")
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="Last day of the period, included [default: the last day of last month].")
 @click.option("--branch", metavar="BRANCH", help="Only this branch's figures (hidden exactly as in the network's "
                                                   "report, so the two cannot be subtracted from each other).")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True,
-              help="json for machines, csv (semicolons, French headers) for a spreadsheet.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True,
+              help="json for machines, csv (semicolons, French headers) for a spreadsheet, html for people: one "
+                   "self-contained page with charts, to open offline or print on A4 (always written to a file).")
 @click.option("--raw", is_flag=True,
               help="Every count, small ones included: for the branch's own staff (and the network's coordinating "
                    "team), never to be sent outside. Without it, counts below [report] small_count show as "
                    "\"< 5\" and what would reveal them is hidden.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file (mode 0600) instead of the standard output.")
+              help="Write to this file (mode 0600) instead of the standard output [html: default "
+                   "rapport-<branch or reseau>-<from>-<to>.html in the current directory, ending -interne.html "
+                   "with --raw].")
 @click.pass_context
 def report_command(ctx: click.Context, first: datetime | None, last: datetime | None, branch: str | None, fmt: str,
                    raw: bool, output: Path | None) -> None:
@@ -55,7 +59,9 @@ def report_command(ctx: click.Context, first: datetime | None, last: datetime | 
     structure), sessions booked, held, cancelled and missed (no-show rate with and without a reminder), first
     session within 15 and 30 days, bookings made by people themselves, outcomes at each follow-up horizon with
     the response rate, by sex and age band where the branch asks. Counts only: no name, no contact. Each
-    figure's definition comes with it (docs/report.md)."""
+    figure's definition comes with it (docs/report.md). --format html writes one page with charts (the funnel
+    from registration to outcome, outcomes per follow-up horizon, the branches side by side) that opens offline
+    and prints on A4."""
     from hub.cli import known, open_hub
     from hub.report import as_dict, compute, publishable, to_csv
 
@@ -74,7 +80,12 @@ def report_command(ctx: click.Context, first: datetime | None, last: datetime | 
         report = publishable(report)
     if branch is not None:
         report = report.only(branch)
-    if fmt == "csv":
+    if fmt == "html":
+        from hub.report.html import file_name, render_html
+
+        text = render_html(report, made=now.astimezone(ZoneInfo(hub.config.hub.timezone)).date())
+        output = output or Path(file_name(report))
+    elif fmt == "csv":
         text = to_csv(report)
     else:
         import json
