@@ -95,6 +95,7 @@ class Hub:
         self._again_after: dict[tuple[str, str, str], float] = {}  # a source's own "sooner" for its next poll
         self._needs_call_checked: dict[str, float] = {}
         self._retention_checked = 0.0
+        self._monthly_next = datetime.min.replace(tzinfo=UTC)
 
     def _context_factory(self, branch_id: str) -> Callable[[str], HubContext]:
         cache: dict[str, HubContext] = {}
@@ -307,8 +308,22 @@ class Hub:
         fired = scheduler.fire_due(self.store, self.clock(), self.sinks, after_store=self.planner.on_stored)
         self._needs_call_alerts()
         self._retention()
+        self._monthly_reports()
         self.eraser.finish()
         return fired
+
+    def _monthly_reports(self) -> None:
+        """The monthly report mails (hub.report.monthly), looked at once an hour, and at the moment one is due
+        (the hub's clock: the demo and the tests move it)."""
+        now = self.clock()
+        if now < self._monthly_next:
+            return
+        from hub.report.monthly import CHECK_EVERY, run
+        try:
+            self._monthly_next = run(self, now)
+        except Exception:  # a report that cannot be made now: logged, tried again in an hour
+            log.error("monthly report failed", exc_info=True)
+            self._monthly_next = now + CHECK_EVERY
 
     def _retention(self) -> None:
         """The daily retention purge (hub.privacy.retention), looked at once an hour per process."""

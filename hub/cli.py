@@ -420,6 +420,9 @@ def config_check(ctx: click.Context, as_json: bool) -> None:
     root = ctx.find_root().obj
     registry = _registry(ctx)
     config = load_config(root.get("config"), registry.settings_models(), strict=False)
+    if not any(p.is_error for p in config.problems):  # what needs the plugins' hooks: mail channels
+        from hub.report.monthly import config_problems
+        config.problems += config_problems(config, registry)
     problems = [p for p in config.problems if getattr(p, "level", "error") == "error"]
     notes = [p for p in config.problems if getattr(p, "level", "error") != "error"]
     if as_json:

@@ -223,7 +223,7 @@ class Due(_Frozen):
 
 
 ATTACHMENTS_LIMIT = 3_000_000
-"""Bytes a message's attachments may weigh together, at most (decoded): the hub plans no bigger one. Microsoft
+"""A message's attachments weigh less than this together (bytes, decoded): the hub plans no heavier one. Microsoft
 Graph takes a file attachment in one request only "under 3 MB" (message-post-attachments.md, v1.0; beyond, an
 upload session); read as 3,000,000 bytes, the stricter reading. Gmail takes far more (35 MB a message)."""
 _FILENAME_BAD = frozenset('/\\"') | {chr(c) for c in range(32)} | {chr(127)}
@@ -294,7 +294,7 @@ class Message(_Frozen):
     candidate_id: str | None = None
     session_id: str | None = None
     attachments: tuple[Attachment, ...] = Field((), description=(
-        "files sent with it (the monthly report's HTML page, to staff); together at most ATTACHMENTS_LIMIT bytes"))
+        "files sent with it (the monthly report's HTML page, to staff); together under ATTACHMENTS_LIMIT bytes"))
 
 
 class Bounce(_Frozen):

@@ -21,7 +21,19 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from hub.config import BranchConfig, HubConfig
 from hub.dispatch import Undeliverable
-from hub.events import BY_CANDIDATE, Candidate, Due, Event, EventKind, Message, Outcome, OutcomeCategory, Session
+from hub.events import (
+    ATTACHMENTS_LIMIT,
+    BY_CANDIDATE,
+    Attachment,
+    Candidate,
+    Due,
+    Event,
+    EventKind,
+    Message,
+    Outcome,
+    OutcomeCategory,
+    Session,
+)
 from hub.identity import email_key
 from hub.messages.purposes import BY_KEY
 from hub.messages.quiet import next_allowed
@@ -33,7 +45,7 @@ if TYPE_CHECKING:
     from hub.followup.links import FollowupLinks
     from hub.privacy.optout import OptOutLinks
 
-__all__ = ["BOUNCED_PREFIX", "MESSAGES", "POSITIVE", "Planner", "message_id"]
+__all__ = ["BOUNCED_PREFIX", "MESSAGES", "POSITIVE", "Planner", "message_id", "report_source_id"]
 
 log = logging.getLogger("hub.messages")
 MESSAGES = "hub.messages"
@@ -46,6 +58,11 @@ Channel = Callable[[str, str], str | None]  # (branch, medium) -> plugin
 
 def message_id(branch: str, source_id: str) -> str:
     return "msg_" + hashlib.sha256(f"{branch}:{source_id}".encode()).hexdigest()[:20]
+
+
+def report_source_id(key: str, address: str) -> str:
+    """The source id of a monthly report mail: the report and its month (`lyon:2027-01`) and the address."""
+    return f"report:{key}:{_digest(address.casefold())}:monthly_report"
 
 
 @dataclass(frozen=True)
@@ -283,21 +300,52 @@ class Planner:
         self._store_staff(branch, channel, "login_link", source_id, address, values, now)
         return True
 
+    def staff_report(self, branch_id: str, address: str, key: str, values: dict[str, object],
+                     attachments: tuple[Attachment, ...], now: datetime) -> bool:
+        """Plan one monthly report mail (hub.report.monthly) to a staff address through the branch's channel
+        (atomic), its text from `values` (the template's report variables) and the report's page attached;
+        False when the branch has no mail channel. `key` names the report and its month (`lyon:2027-01`): it is
+        mailed once to an address, whatever the day. Attachments of ATTACHMENTS_LIMIT bytes or more (Microsoft
+        Graph takes less in one request) make it skipped, with the reason, and are not stored."""
+        branch = self.config.branches.get(branch_id)
+        channel = self.channel(branch_id, "email")
+        if branch is None or channel is None:
+            return False
+        source_id = report_source_id(key, address)
+        if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
+            return True
+        weight = sum(a.size for a in attachments)
+        skipped = None
+        if weight >= ATTACHMENTS_LIMIT:
+            skipped = (f"the report weighs {weight / 1e6:.1f} MB: a mail channel takes files under "
+                       f"{ATTACHMENTS_LIMIT / 1e6:.0f} MB in one request (Microsoft Graph); make the page by hand: "
+                       "hub report --format html")
+            attachments = ()
+        values = {**facts(branch, self.config.zone(branch_id), candidate=None), **values}
+        self._store_staff(branch, channel, "monthly_report", source_id, address, values, now,
+                          attachments=attachments, skipped=skipped)
+        return True
+
     def _store_staff(self, branch: BranchConfig, channel: str, purpose: str, source_id: str, address: str,
-                     values: dict[str, object], now: datetime) -> None:
-        """A mail to a staff address, written out now (it names no person: the log keeps it whole, and the
-        records' retention removes it after `[records] operational`)."""
+                     values: dict[str, object], now: datetime, *, attachments: tuple[Attachment, ...] = (),
+                     skipped: str | None = None) -> None:
+        """A mail to a staff address, written out now (it names no person: the log keeps it whole, its
+        attachments included, and the records' retention removes it after `[records] operational`)."""
         rendered = self.renderer(branch.id).render(purpose, values)
         mid = message_id(branch.id, source_id)
         message = Message(id=mid, purpose=purpose, recipient="staff", to=address, subject=rendered.subject,
                           text=rendered.text, html=rendered.html, from_name=branch.messages.from_name or branch.name,
-                          reply_to=branch.messages.reply_to)
+                          reply_to=branch.messages.reply_to, attachments=attachments)
         event = Event(id=mid, kind=EventKind.MESSAGE_DUE, branch=branch.id, source=MESSAGES, source_id=source_id,
                       occurred_at=now, message=message)
         with self.store.transaction():
             self.store.insert_event(event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value,
                                     source=MESSAGES, source_id=source_id, occurred_at=now, candidate_id=None,
-                                    session_id=None, body=stored_body(event), sinks=[channel], now=now)
+                                    session_id=None, body=stored_body(event), sinks=[channel], now=now,
+                                    skipped=skipped)
+        if skipped:
+            log.warning("message planned as skipped", extra={"branch": branch.id, "msg_id": mid, "purpose": purpose,
+                                                             "skipped": skipped})
 
     # --- bounces ---------------------------------------------------------------------------------------------
 

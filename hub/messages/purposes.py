@@ -40,6 +40,8 @@ PURPOSES: tuple[Purpose, ...] = (
             "au plus une fois par jour et par problème"),
     Purpose("login_link", "staff", "À l'équipe : lien de connexion au tableau de bord (/tableau)",
             "à chaque demande faite sur la page /tableau par une adresse autorisée"),
+    Purpose("monthly_report", "staff", "À l'équipe : les chiffres clés du mois, rapport HTML en pièce jointe "
+            "([report] recipients)", "chaque mois, le monthly_day à monthly_time, pour le mois précédent"),
 )
 BY_KEY = {p.key: p for p in PURPOSES}
 CHANGED = frozenset({"session_moved", "session_cancelled"})

@@ -133,6 +133,8 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         "ancien_date": None, "ancien_heure": None, "quand": None, "depuis": None,
         "resultat": None, "present": None, "probleme": None, "a_faire": None, "branche": branch.id,
         "lien_connexion": None, "validite": None, "tableau": None,  # a /tableau login link (hub.report.live)
+        "periode": None, "titre": None, "perimetre": None, "chiffres": None, "piece_jointe": None,
+        "diffusion": None, "reglage": None,  # the monthly report mail (hub.report.monthly)
     }
     if session is not None:
         values.update(date=french_date(session.start, zone), heure=french_time(session.start, zone),
@@ -201,4 +203,10 @@ def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: s
     return {**values, "probleme": "gsheets est en pause : jeton refusé (401)",
             "a_faire": f"hub auth google --branch {branch.id}, then hub retry --branch {branch.id} --plugin gsheets",
             "lien_connexion": "https://hub.votre-antenne.org/tableau/entree/exemple", "validite": "15 minutes",
-            "tableau": branch.name}
+            "tableau": branch.name, "periode": "janvier 2027", "titre": branch.name, "perimetre": branch.name,
+            "chiffres": "- Personnes inscrites : 12\n- Rendez-vous prévus : 15\n- Rendez-vous honorés : 11\n"
+                        "- Absences : 2\n- Taux d'absence : 15,4 %",
+            "piece_jointe": f"rapport-{branch.id}-2027-01-01-2027-01-31.html",
+            "diffusion": "Ces chiffres comptent tout le monde, petits effectifs compris : ils sont réservés à "
+                         "l'équipe de l'antenne, ne les diffusez pas (la version diffusable : hub report).",
+            "reglage": f"[report] recipients dans le fichier de l'antenne {branch.id}"}

@@ -59,11 +59,13 @@ def report_command(ctx: click.Context, first: datetime | None, last: datetime | 
     structure), sessions booked, held, cancelled and missed (no-show rate with and without a reminder), first
     session within 15 and 30 days, bookings made by people themselves, outcomes at each follow-up horizon with
     the response rate, by sex and age band where the branch asks. Counts only: no name, no contact. Each
-    figure's definition comes with it (docs/report.md). --format html writes one page with charts (the funnel
+    figure's definition comes with it (docs/report.md). When the monthly report mails go next is said after
+    the file written, and in the JSON (next_sends). --format html writes one page with charts (the funnel
     from registration to outcome, outcomes per follow-up horizon, the branches side by side) that opens offline
     and prints on A4."""
     from hub.cli import known, open_hub
     from hub.report import as_dict, compute, publishable, to_csv
+    from hub.report.monthly import next_sends
 
     hub = open_hub(ctx)
     known(branch, hub.branches, "branch", "--branch")
@@ -90,7 +92,8 @@ def report_command(ctx: click.Context, first: datetime | None, last: datetime | 
     else:
         import json
 
-        text = json.dumps(as_dict(report), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps({**as_dict(report), "next_sends": next_sends(hub, now, branch)}, indent=2,
+                          ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)
         return
@@ -101,3 +104,5 @@ def report_command(ctx: click.Context, first: datetime | None, last: datetime | 
     who = ("réservé à l'équipe de l'antenne, à ne pas diffuser" if raw
            else "petits effectifs masqués, diffusable")
     click.echo(f"Écrit : {output} ({who})")
+    for send in next_sends(hub, now, branch):  # the monthly report mails (hub.report.monthly)
+        click.echo(send["text"])
