@@ -222,7 +222,9 @@ def message_due(hub: HubContext, event: Event) -> None:
     time zone); it already waited for quiet hours and the branch's caps. Only the branch's channel for the
     message's medium (`channels = { email = "gmail" }` in the branch file) receives it. `hub.delivery_key`
     (the same as `event.message.id` plus the plugin) is stable across retries and crashes: make the send
-    happen once with it (record what you created before sending; on a repeat, look it up first). Raise
+    happen once with it (record what you created before sending; on a repeat, look it up first). A message
+    may carry files (`event.message.attachments`: `filename`, `content_type`, `data`; under 3 MB together,
+    e.g. the monthly report's page to staff): send them with it, as attachments. Raise
     PluginNotReady(retry_after=...) for a sending limit (it waits, never dead-letters), PluginAuthFailed for
     refused credentials, DeliveryRejected when the service refuses this address for good.
     """
