@@ -296,3 +296,24 @@ def test_a_branch_report_is_computed_for_that_branch_alone(hub: Hub) -> None:
     assert [s.scope for s in report.scopes] == ["lyon"] and report.view == "raw"
     network = build_report(hub, Scope(True), T0.date().replace(day=1), T0.date())
     assert [s.scope for s in network.scopes] == ["bordeaux", "lyon", "reseau"] and network.view == "publishable"
+
+
+def test_an_address_taken_off_the_list_loses_its_session_at_restart(hub: Hub, client: TestClient,
+                                                                    channel: RecordingChannel) -> None:
+    log_in(client, hub, channel, LYON_STAFF)
+    value = client.cookies[COOKIE]
+    hub.config.branches["lyon"].report.viewers = []  # the list as the restarted hub reads it
+    restarted = TestClient(build_app(hub), base_url=PUBLIC)
+    page = restarted.get("/tableau", headers={"Cookie": f"{COOKIE}={value}"})
+    assert "Recevoir un lien de connexion" in page.text and LYON not in page.text
+
+
+def test_a_viewer_whose_branch_has_no_mail_channel_gets_the_same_page_and_nothing_breaks(
+        make_hub: Callable[..., Hub], caplog: pytest.LogCaptureFixture) -> None:
+    hub = make_hub({"lyon": {"name": LYON, "plugins": [], "report": {"viewers": [LYON_STAFF]}}},
+                   hub={"webhooks": {"public_url": PUBLIC}})
+    client = TestClient(build_app(hub), base_url=PUBLIC)
+    answer = ask(client, LYON_STAFF)
+    assert answer.status_code == 200 and SAME_PAGE in answer.text
+    assert hub.store.list_events(kind="message_due", limit=10) == []
+    assert "no branch has a mail channel" in caplog.text and LYON_STAFF.casefold() not in caplog.text.casefold()
