@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from hub.app import Hub
 from hub.events import EventKind, Message
+from hub.report.figures import NETWORK_TITLE
 from hub.report.live import COOKIE, LOGIN_ADDRESS_LIMIT, build_report, period
 from hub.report.login import KEY_FILE
 from hub.testing import T0, FakeClock, RecordingChannel, make_candidate, make_event
@@ -178,7 +179,7 @@ def test_the_branch_s_staff_see_their_branch_raw_and_nothing_of_another(hub: Hub
     assert log_in(client, hub, channel, LYON_STAFF).status_code == 303
     page = client.get("/tableau").text
     assert LYON in page and registered_cell(page) == str(REGISTERED["lyon"])
-    assert BORDEAUX not in page and "bordeaux" not in page.casefold() and "Réseau" not in page
+    assert BORDEAUX not in page and "bordeaux" not in page.casefold() and NETWORK_TITLE not in page
     assert "Chiffres bruts" in page
     for trick in ("/tableau?branch=bordeaux", "/tableau?antenne=bordeaux&scope=reseau", "/tableau?du=2026-03-01"):
         tricked = client.get(trick).text
