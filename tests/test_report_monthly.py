@@ -286,3 +286,18 @@ def test_messages_list_and_preview_know_the_purpose(hub: Hub) -> None:
                                   "--kind", "monthly_report"], obj=obj)
     assert preview.exit_code == 0, preview.output
     assert preview.output.startswith("Objet : [cravate-hub] La Cravate Solidaire Lyon : les chiffres clés de")
+
+
+def test_the_mails_stay_in_the_log_a_year_at_most(hub: Hub, channel: RecordingChannel, clock: FakeClock) -> None:
+    from hub.privacy import records
+
+    clock.now = paris_time(2, 1, 8)
+    hub.cycle()
+    stored = [r for r in hub.store.list_events(limit=10_000) if "monthly_report" in r.source_id]
+    assert len(stored) == 2
+    page = next(m for m in reports(channel) if m.to == LYON_STAFF).attachments[0]
+    lyon_row = next(r for r in stored if r.branch == "lyon" and "lyon:2027-01" in r.source_id)
+    assert len(lyon_row.body) < page.size * 4 / 3 + 20_000  # the page once, base64, and the mail's text
+    clock.now = paris_time(2, 2, 8, year=2028)  # a year and a day later: [records] operational has passed
+    assert records.purge(hub, clock.now)["staff_alerts"] >= 2
+    assert [r for r in hub.store.list_events(limit=10_000) if "monthly_report" in r.source_id] == []

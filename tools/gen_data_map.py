@@ -63,9 +63,10 @@ HUB_ROWS = [
     ("erasure receipts", "per erasure: each tool's outcome, what staff must do by hand, the person's return (their "
      "new hub id)", "`[records] receipts` after the erasure finished (3 years by default: proof the request was "
      "answered); the erasure's row (hub id, reason, dates) stays, so the id is never erased again nor taken back"),
-    ("the hub's operational records", "staff alert mails (a staff address, the problem's text) and their "
-     "deliveries, input problems (a row or hub id and a field, never the value), alert claims, delivery error "
-     "texts", "`[records] operational` after they were last written (1 year by default); a dead delivery stays "
+    ("the hub's operational records", "mails to staff (a staff address; an alert's text, an expired login "
+     "link, or a monthly report's figures and page) and their deliveries, input problems (a row or hub id and "
+     "a field, never the value), alert claims, delivery error texts",
+     "`[records] operational` after they were last written (1 year by default); a dead delivery stays "
      "retriable, its error text replaced"),
     ("connectors' private state", "ids, versions, dates and keyed hashes only (tested: no name, e-mail or phone)",
      "as the record"),

@@ -99,7 +99,8 @@ class RecordsSettings(_Strict):
     (RGPD art. 5.1.e, storage limitation). People's data has its own retention, per branch (`[privacy]`)."""
 
     operational: Seconds = Field(365 * _DAY, description=(
-        "the staff alert mails and their deliveries, the input problems no source has reported again, the alert "
+        "the mails to staff (alerts, /tableau login links, monthly reports) and their deliveries, the input "
+        "problems no source has reported again, the alert "
         "claims and the error texts of finished deliveries go this long after they were last written; 1 year, the "
         "upper end of the 6 to 12 months the CNIL recommends for logs. A person's events are never touched "
         "(they go with the person's retention), nor anything still to deliver; a dead delivery keeps its error "

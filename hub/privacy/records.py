@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.privacy")
 
 LABELS = {
-    "staff_alerts": "alertes envoyées à l'équipe, avec leurs envois",
+    "staff_alerts": "mails à l'équipe (alertes, liens de connexion, rapports mensuels), avec leurs envois",
     "problems": "problèmes de saisie qu'aucun outil n'a signalés depuis",
     "alert_claims": "traces des alertes déjà envoyées",
     "delivery_errors": "textes d'erreur de transmissions terminées",

@@ -5,8 +5,9 @@ Each kind of record is one WHERE clause, used both to count (the dry run of `hub
 kind in its own transaction. Never touched: events about a person (they go with the person's own retention),
 anything still to deliver, a dead delivery younger than the limit (staff may still `hub retry` it), and the
 events a source may read again (an event's (branch, source, source_id, kind) is what stores a fact read twice
-once): the only events removed are the staff alert mails, which the hub writes itself under an id holding the
-day (hub.messages.planner `staff_mail`), so that none can be made again.
+once): the only events removed are the mails to staff (alerts, /tableau login links, monthly reports), which
+the hub writes itself under an id holding the day (hub.messages.planner `staff_mail`), the link (`login_link`) or
+the month (`staff_report`, planned only in the week after its moment), so that none can be made again.
 
 A mixin of SqliteStore: it uses the store's `_read` / `_write` and joins the caller's transaction.
 """
@@ -25,12 +26,14 @@ ERROR_REMOVED = "error text removed after [records] operational"
 """What a dead delivery's error becomes past the limit: it is still retriable, and says why its text is gone."""
 
 _STAFF_ALERTS = (
-    "e.candidate_id IS NULL AND e.source = 'hub.messages' AND e.kind = 'message_due' AND e.source_id LIKE 'alert:%'"
+    "e.candidate_id IS NULL AND e.source = 'hub.messages' AND e.kind = 'message_due'"
+    " AND (e.source_id LIKE 'alert:%' OR e.source_id LIKE 'login:%' OR e.source_id LIKE 'report:%')"
     " AND json_extract(e.body, '$.message.recipient') = 'staff' AND e.recorded_at < :operational"
     " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq"
     " AND (d.state IN ('pending', 'retrying') OR d.updated_at >= :operational))")
-"""Staff alert mails (they hold a staff address and the problem's text) older than the limit, every delivery of
-theirs finished (done, skipped, dead) before it."""
+"""Mails to staff older than the limit, every delivery of theirs finished (done, skipped, dead) before it:
+alerts (a staff address and the problem's text), /tableau login links (an address and an expired link), monthly
+reports (an address, the figures and their page: the heaviest events the hub writes)."""
 
 _DELIVERY_ERRORS = (
     "state IN ('done', 'skipped', 'dead') AND last_error IS NOT NULL AND last_error != :removed"
