@@ -165,6 +165,7 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
         return 1
     config_dir = directory / "config"
     clock = DemoClock(story_start())
+    began = clock()
     unused = sorted(set(sandboxes) - {name for names in BRANCH_TOOLS.values() for name in names})
     sandboxes = {name: sandbox for name, sandbox in sandboxes.items() if name not in unused}
     echo(f"Démonstration : {len(BRANCHES)} antennes et des copies simulées de leurs outils, sur cet ordinateur "
@@ -209,6 +210,7 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
         _summary(hub, sandboxes, echo)
         first = next(iter(BRANCHES))
         print_mails(hub, first, BRANCHES[first], STORY_ZONE, echo)
+        _key_figures(hub, directory, began, echo)
         hub.close()
     seconds = f"{time.monotonic() - started:.1f}".replace(".", ",")
     echo(f"\nDémonstration terminée en {seconds} s. Configuration et base de données : {directory}/")
@@ -428,6 +430,26 @@ def _summary(hub: Hub, sandboxes: dict[str, Any], echo: Callable[[str], None]) -
             echo("\n".join(f"    {line}" for line in sandboxes["gsheets"].describe(branch).splitlines()))
         if "outlook" in names and "outlook" in sandboxes:
             echo(f"  {sandboxes['outlook'].describe(branch).splitlines()[0]}")  # the mails are listed below
+
+
+def _key_figures(hub: Hub, directory: Path, began: datetime, echo: Callable[[str], None]) -> None:
+    """The story's key figures as a table, and the HTML report beside the configuration. The raw view: with
+    five people a branch, the publishable one would show "< 5" everywhere."""
+    from hub.report import compute
+    from hub.report.html import french_date, render_html
+    from hub.report.summary import key_figures_table
+
+    zone, now = ZoneInfo(hub.config.hub.timezone), hub.clock()
+    first, last = began.astimezone(zone).date(), now.astimezone(zone).date()
+    report = compute(hub.store, hub.config, first, last + timedelta(days=1), now=now)
+    echo(f"\n== Les chiffres clés, du {french_date(first)} au {french_date(last)} (vue interne) ==")
+    for line in key_figures_table(report, {b: b.title() for b in BRANCHES}):
+        echo(f"  {line}")
+    path = directory / "rapport.html"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(render_html(report, made=last))
+    echo(f"Le rapport complet, avec ses graphiques et ses définitions : {path}")
 
 
 _STATE_WORDS = {"pending": "en attente", "retrying": "en cours de nouvel essai", "dead": "en échec"}

@@ -49,6 +49,34 @@ def test_the_story_is_in_french_without_internals(story: str) -> None:
     assert "hub --config" in story and "status" in story  # how to look around afterwards
 
 
+def test_the_story_ends_with_the_key_figures_and_writes_the_html_report(story: str) -> None:
+    """Issue 15: the network's key figures as a table, then the HTML report's path; the page holds the same
+    numbers."""
+    from tests.test_report_html import tables_of
+
+    part = story[story.index("\n== Les chiffres clés, du "):]
+    lines = part.strip().splitlines()
+    assert "(vue interne)" in lines[0]
+    assert re.split(r"\s{2,}", lines[1].strip()) == [
+        "Inscrits", "RDV honorés", "Taux d'absence", "Situation connue à 1 mois"]
+    rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[2:5])}
+    assert list(rows) == ["Bordeaux", "Lyon", "Réseau"]
+    assert int(rows["Réseau"][0]) == int(rows["Bordeaux"][0]) + int(rows["Lyon"][0]) > 0
+    assert all(re.fullmatch(r"\d+ sur \d+", cells[3]) for cells in rows.values())
+    found = re.search(r"Le rapport complet, avec ses graphiques et ses définitions : (\S+)", part)
+    assert found and part.index(found.group(0)) < part.index("Démonstration terminée")
+    path = Path(found.group(1))
+    assert path.is_file() and path.stat().st_mode & 0o777 == 0o600
+    page = path.read_text(encoding="utf-8")
+    assert '<html lang="fr">' in page and "<svg" in page and "Interne — ne pas diffuser" in page
+    side = tables_of(page)[("", "Les antennes côte à côte", "Les antennes côte à côte : les chiffres")]
+    for name, title in (("Bordeaux", "La Cravate Solidaire Bordeaux"), ("Lyon", "La Cravate Solidaire Lyon"),
+                        ("Réseau", "Réseau (toutes les antennes)")):
+        registered, held, no_show, _ = rows[name]
+        assert (side[(title, "Personnes inscrites")], side[(title, "Rendez-vous honorés")],
+                side[(title, "Taux d'absence")]) == (registered, held, no_show), name
+
+
 def test_a_folder_the_demo_did_not_make_is_left_alone(tmp_path: Path) -> None:
     folder = tmp_path / "config"
     folder.mkdir()

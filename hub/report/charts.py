@@ -111,13 +111,15 @@ def bar_chart(name: str, title: str, description: str, labels: Sequence[str], se
 
 
 def _tidy(chart_id: str, title: str, description: str, extra_height: int) -> Callable[[ET.Element], ET.Element]:
-    """No comment, no script, no id but the chart's own (pygal gives every chart's legend the same ones), an
-    accessible name and description, and the room a legend needs."""
+    """No comment, no script nor what only it reads (tooltips), no id but the chart's own (pygal gives every
+    chart's legend the same ones), an accessible name and description, and the room a legend needs."""
 
     def apply(root: ET.Element) -> ET.Element:
-        for parent in root.iter():
+        for parent in list(root.iter()):
             for child in list(parent):
-                if not isinstance(child.tag, str) or child.tag in ("script", f"{_SVG_NS}script"):  # a comment
+                tag = child.tag.removeprefix(_SVG_NS) if isinstance(child.tag, str) else ""  # "": a comment
+                if tag in ("", "script") or (tag == "desc" and child.get("class")) or \
+                        "tooltip-overlay" in child.get("class", ""):  # what the tooltips' script read
                     parent.remove(child)
             if parent.get("id", "").startswith("activate-serie-"):
                 del parent.attrib["id"]

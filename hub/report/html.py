@@ -174,7 +174,8 @@ class _Page:
             title=title, subtitle=subtitle,
             period=f"Du {french_date(report.start)} au {french_date(last)}",
             made=f"Établi le {french_date(made)}" if made else "",
-            as_of=f"Période en cours : chiffres connus au {french_date(as_of)}" if as_of <= last else "",
+            as_of=f"Période en cours : chiffres connus au {french_date(as_of)}" if as_of <= last and as_of != made
+            else "",
             raw=report.view == "raw", notes=report.notes, lead=lead.title if lead else "", scopes=scopes,
             tiles=(), funnel=None, funnel_rows=(), horizons=(), outcomes=None, outcome_rows=(), branches=(),
             branch_columns=(), branch_rows=())
