@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from hub.identity import email_key
 from hub.report.figures import NETWORK_TITLE
 from hub.report.model import NETWORK
+from hub.report.monthly import network_sender
 
 if TYPE_CHECKING:
     from hub.config import HubConfig
@@ -108,7 +109,4 @@ class Access:
         by id with a channel. None when no branch can send it."""
         if not scope.network:
             return next((b for b in scope.branches if has_channel(b)), None)
-        chosen = self.config.hub.report.network_channel_branch
-        if chosen is not None:
-            return chosen if chosen in self.config.branches and has_channel(chosen) else None
-        return next((b for b in sorted(self.config.branches) if has_channel(b)), None)
+        return network_sender(self.config, has_channel)
