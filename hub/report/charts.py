@@ -3,13 +3,17 @@ self-contained page.
 
 Why pygal (Kozea, LGPL-3.0+, pure Python, one small dependency): it writes SVG natively, so a chart is text in
 the page (no image files, no browser-side script, prints sharp at any size), it needs no compiled wheels nor a
-display, and it imports in a few milliseconds where matplotlib takes most of a second and 40 MB. What it does
-that a self-contained, printable, reproducible page cannot have is undone here, once:
+display, is 1.3 MB installed, imports in about 50 ms and draws a chart in about 5; matplotlib, the fallback
+weighed, brings numpy, Pillow and fonttools and writes SVG text as paths by default. It is imported only when a
+chart is drawn. What it does that a self-contained, printable, reproducible page cannot have is undone here,
+once:
 
 - a random id per chart (its CSS is scoped by it) → an id made from the chart's name;
-- comments with the date of the day and the project's web address, a `<script>` with the chart's options
-  (tooltips) → removed: the page carries no script at all and no network address;
+- comments with the date of the day and the project's web address, a `<script>` with the chart's options and
+  the tooltip layer it drives → removed: the page carries no script at all and no network address;
+- the same ids on every chart's legend → removed;
 - an English "No data" → French;
+- no room for a last legend row that is not full → made;
 - no accessible name → `role="img"`, a `<title>` and a `<desc>` the root points to with `aria-labelledby`.
 
 Same data, same bytes. Colours: the Okabe-Ito palette (safe for the common colour-vision deficiencies); every
