@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 __all__ = ["PALETTE", "Series", "bar_chart"]
 
-PALETTE = ("#0072B2", "#56B4E9", "#009E73", "#E69F00", "#999999", "#D55E00", "#CC79A7", "#F0E442")
-"""Okabe & Ito (2008), "Color Universal Design": blue, sky blue, bluish green, orange, grey, vermilion,
-reddish purple, yellow."""
+PALETTE = ("#0072B2", "#009E73", "#56B4E9", "#E69F00", "#E0E0E0", "#D55E00", "#CC79A7", "#F0E442")
+"""Okabe & Ito (2008), "Color Universal Design": blue, bluish green, sky blue, orange, a light grey (the
+"other" of five), vermilion, reddish purple, yellow. In this order the solid ones (1st, 3rd, 5th) are far apart
+in grey levels and the hatched ones (2nd, 4th) lean opposite ways; every bar has a dark outline."""
 FONT = "'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif"
 """The page's own fonts, none downloaded."""
 WIDTH = 720
@@ -98,7 +99,9 @@ def bar_chart(name: str, title: str, description: str, labels: Sequence[str], se
         print_values=not stacked, print_values_position="top", print_zeroes=True,
         value_formatter=value_formatter, no_data_text="Aucun chiffre à dessiner",
         range=(0, ticks[-1]), css=["file://style.css", "file://graph.css",
-                                   f"inline:#chart-{chart_id} .text-overlay text.value {{ text-anchor: start }}"])
+                                   f"inline:#chart-{chart_id} .text-overlay text.value {{ text-anchor: start }} "
+                                   f"#chart-{chart_id} .series rect, #chart-{chart_id} .legends rect "
+                                   "{ stroke: #1a1a1a; stroke-width: 0.75 }"])
     chart.uuid = chart_id  # pygal's root id is "chart-" + this: a fixed one keeps the bytes stable
     chart.defs = defs
     chart.x_labels = list(reversed(labels))  # pygal draws the first row at the bottom: read from the top
