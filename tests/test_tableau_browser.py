@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 import re
 import shutil
@@ -223,3 +224,37 @@ def test_a_branch_s_staff_log_in_with_the_mailed_link_and_see_their_branch_only(
         assert context.cookies() == []
     finally:
         context.close()
+
+
+def test_a_person_answers_the_follow_up_question_on_a_small_phone_with_the_keyboard_alone(
+        browser: Any, served: tuple[Hub, RecordingChannel, str]) -> None:
+    """The follow-up page (issue 15, point 1) in the same browser: no accessibility violation on the question
+    nor on the thanks, an answer chosen and sent with the keyboard at a cheap phone's width, and recorded."""
+    hub, channel, url = served
+    mail = [m for m in channel.sent() if m.purpose == "followup" and f"{url}/suivi/" in m.text][-1]  # unexpired
+    match = re.search(rf"{re.escape(url)}/suivi/\S+", mail.text)
+    assert match is not None
+    before = len(hub.store.list_events(kind=EventKind.OUTCOME_RECORDED.value, limit=100_000))
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR", is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(match.group(0))
+        assert page.locator("h1").inner_text().replace("\xa0", " ") == "Où en êtes-vous aujourd'hui ?"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+        assert axe_violations(page) == ""
+        page.get_by_label("Toujours en recherche d'emploi").focus()
+        page.keyboard.press("Space")
+        assert page.get_by_label("Toujours en recherche d'emploi").is_checked()
+        page.get_by_role("button", name="Envoyer ma réponse").focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.locator("h1").inner_text() == "Merci, c'est noté"
+        assert axe_violations(page) == ""
+    finally:
+        context.close()
+    stored = hub.store.list_events(kind=EventKind.OUTCOME_RECORDED.value, limit=100_000)
+    assert len(stored) == before + 1
+    answered = [row for row in stored if row.source_id.startswith("suivi:")]
+    assert len(answered) == 1
+    outcome = json.loads(answered[0].body)["outcome"]
+    assert (outcome["label"], outcome["recorded_by"], outcome["category"]) == ("En recherche", "candidate", "autre")
