@@ -15,15 +15,11 @@ import hashlib
 import html
 
 from hub.followup.answers import ANSWERS, FREE_WORD_WITH, WORD_LIMIT, Answer
+from hub.web_pages import BASE_STYLE, NBSP, TAIL_STYLE, private_headers
 
 __all__ = ["HEADERS", "QUESTION", "STYLE", "form_page", "message_page", "thanks_page"]
 
-STYLE = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;font-size:1.05rem;"
-    "line-height:1.5;color:#1a1a1a;background:#fff;margin:0}"
-    "main{max-width:34rem;margin:0 auto;padding:1rem}"
-    "h1{font-size:1.45rem;line-height:1.25;margin:.5rem 0 1rem}"
-    ".from{color:#595959;margin:0;font-size:.95rem}"
+STYLE = BASE_STYLE + (
     "fieldset{border:0;margin:0 0 1rem;padding:0}"
     "legend{font-weight:600;margin-bottom:.5rem;padding:0}"
     ".choice{display:flex;align-items:center;gap:.6rem;border:1px solid #767676;border-radius:.5rem;"
@@ -38,22 +34,11 @@ STYLE = (
     ".choice input:focus-visible{outline:none}"  # the row shows the focus
     "button{font:inherit;font-weight:600;width:100%;padding:.8rem 1rem;border:0;border-radius:.5rem;"
     "background:#1a3a5c;color:#fff;cursor:pointer}"
-    ".note{color:#595959;font-size:.95rem}"
-    ".error{border-left:4px solid #a4000f;padding:.3rem .75rem;color:#a4000f;font-weight:600}"
-    "a{color:#1a3a5c}"
-)
-NBSP = "\u00a0"  # French spacing: never a line break before ? or :
+) + TAIL_STYLE
 QUESTION = f"Où en êtes-vous aujourd'hui{NBSP}?"
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the token is in the address: never sent on to another site
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
-                                "frame-ancestors 'none'; base-uri 'none'"),
-}
+HEADERS = private_headers(f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+                          "frame-ancestors 'none'; base-uri 'none'")  # the token is in the address
 
 
 def _page(title: str, branch: str, body: str) -> str:

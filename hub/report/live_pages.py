@@ -12,37 +12,22 @@ from __future__ import annotations
 import html
 from datetime import date
 
+from hub.web_pages import BASE_STYLE, NBSP, TAIL_STYLE, private_headers
+
 __all__ = ["COOKIE_HEADERS", "HEADERS", "banner", "entry_page", "login_page", "message_page", "sent_page"]
 
-NBSP = "\u00a0"  # French spacing: never a line break before ? or :
 BRAND = "La Cravate Solidaire"
-STYLE = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;font-size:1.05rem;"
-    "line-height:1.5;color:#1a1a1a;background:#fff;margin:0}"
-    "main{max-width:34rem;margin:0 auto;padding:1rem}"
-    "h1{font-size:1.45rem;line-height:1.25;margin:.5rem 0 1rem}"
-    ".from{color:#595959;margin:0;font-size:.95rem}"
+STYLE = BASE_STYLE + (
     "label{display:block;font-weight:600;margin:1rem 0 .3rem}"
     "input{box-sizing:border-box;width:100%;font:inherit;padding:.6rem;border:1px solid #767676;"
     "border-radius:.4rem}"
     "button{font:inherit;font-weight:600;width:100%;margin-top:1rem;padding:.8rem 1rem;border:0;"
     "border-radius:.5rem;background:#1a3a5c;color:#fff;cursor:pointer}"
     "input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid #8a3b00;outline-offset:2px}"
-    ".note{color:#595959;font-size:.95rem}"
-    ".error{border-left:4px solid #a4000f;padding:.3rem .75rem;color:#a4000f;font-weight:600}"
-    "a{color:#1a3a5c}"
-)
+) + TAIL_STYLE
 _CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # a login link is in the address: never sent on to another site
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    # inline styles and SVG only (the report draws its charts as inline SVG): no script, nothing from elsewhere
-    "Content-Security-Policy": _CSP,
-}
+HEADERS = private_headers(_CSP)  # inline styles and SVG only (the charts): no script, nothing from elsewhere
 COOKIE_HEADERS = {**HEADERS, "Vary": "Cookie"}
 
 
