@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+"""Where every FakeClock starts (a Monday, 09:00 UTC): fixed, so schedules and expected dates are the same in
+every run."""
 
 
 class FakeClock:
@@ -54,6 +56,8 @@ class FakeClock:
         return self.now
 
     def advance(self, seconds: float = 0, **kw: float) -> datetime:
+        """Move the clock forward by `seconds` plus any `timedelta` keywords (`days=3`, `hours=2`, `minutes=5`)
+        and return the new time; the hub sees it at its next read, no sleeping."""
         self.now += timedelta(seconds=seconds, **kw)
         return self.now
 
@@ -61,12 +65,16 @@ class FakeClock:
 # --- factories ---------------------------------------------------------------------------------------------
 
 def make_candidate(**kw: Any) -> Candidate:
+    """A candidate as a source reports one (own `ref`, fictional name, a unique e-mail, a French mobile); any
+    field can be overridden by keyword. No hub `id`: ingest assigns it."""
     data: dict[str, Any] = {"ref": new_id("ref"), "first_name": "Aïcha", "last_name": "Benali",
                             "email": f"{new_id('p')}@example.org", "phone": "+33 6 12 34 56 78"}
     return Candidate(**{**data, **kw})
 
 
 def make_session(start: datetime | None = None, **kw: Any) -> Session:
+    """A booked three-hour workshop session, five days after T0 unless `start` is given; keywords override
+    any field."""
     start = start or T0 + timedelta(days=5)
     return Session(**{"ref": new_id("sref"), "programme": "atelier", "start": start,
                       "end": start + timedelta(hours=3), **kw})
@@ -74,6 +82,8 @@ def make_session(start: datetime | None = None, **kw: Any) -> Session:
 
 def make_event(kind: EventKind | str, *, candidate: Candidate | None = None, session: Session | None = None,
                outcome: Outcome | None = None, occurred_at: datetime | None = None, **kw: Any) -> Event:
+    """A valid event of `kind`, with the payload parts that kind requires made up when not given (a candidate,
+    a session, an outcome, a due, a message or a bounce); other keywords go to `Event`."""
     kind = EventKind(kind)
     when = occurred_at or T0
     if kind in (EventKind.CANDIDATE_REGISTERED, EventKind.CANDIDATE_NEEDS_CALL, EventKind.CANDIDATE_FORGOTTEN,
@@ -136,6 +146,7 @@ class RecordingSink:
         self.effects.setdefault(hub.delivery_key, event)
 
     def kinds(self) -> list[str]:
+        """The event kinds of every call so far, in order, repeats included (a retry shows twice)."""
         return [kind for kind, _, _ in self.calls]
 
 
@@ -150,6 +161,7 @@ class RecordingChannel(RecordingSink):
     """A channel (it implements `message_due` too): records each message it is asked to send, by key."""
 
     def sent(self) -> list[Message]:
+        """The messages sent, one per delivery key (a repeated delivery is not sent twice)."""
         return [e.message for e in self.effects.values() if e.message is not None]
 
 
@@ -165,6 +177,9 @@ for _kind in EVENT_HOOKS:  # one method per event kind, so a new kind is recorde
 def build_hub(root: Path, registry: PluginRegistry, branches: dict[str, dict[str, Any]], *,
               hub: dict[str, Any] | None = None, clock: Callable[[], datetime] | None = None,
               environ: dict[str, str] | None = None) -> Hub:
+    """A Hub configured from `branches` (branch id -> the branch file's tables) written under `root`, with the
+    plugins of `registry` only (no entry points loaded); `hub` is the hub file's tables, `environ` stands for
+    the process environment (secrets). The `make_hub` fixture calls it and closes what it built."""
     write_config(root, branches, hub)
     config = load_config(root, registry.settings_models(), environ=environ or {})
     return Hub(config, registry, clock=clock or FakeClock())
@@ -172,6 +187,7 @@ def build_hub(root: Path, registry: PluginRegistry, branches: dict[str, dict[str
 
 @pytest.fixture
 def clock() -> FakeClock:
+    """The test's FakeClock, starting at T0; `make_hub` gives it to every hub it builds."""
     return FakeClock()
 
 
@@ -183,6 +199,8 @@ def plugin_registry() -> PluginRegistry:
 
 @pytest.fixture
 def register_plugin(plugin_registry: PluginRegistry) -> Iterator[Callable[[str, object], object]]:
+    """`register_plugin(name, module_or_object)` adds a plugin to the test's registry under `name` (as its entry
+    point would) and removes it when the test ends, so tests never leak plugins into each other."""
     added: list[str] = []
 
     def register(name: str, plugin: object) -> object:
@@ -197,6 +215,9 @@ def register_plugin(plugin_registry: PluginRegistry) -> Iterator[Callable[[str, 
 
 @pytest.fixture
 def make_hub(tmp_path: Path, plugin_registry: PluginRegistry, clock: FakeClock) -> Iterator[Callable[..., Hub]]:
+    """`make_hub(branches, hub=None, clock=None, environ=None)`: a Hub in the test's temporary directory with
+    the registered plugins only (see `build_hub`), on the test's `clock` unless another is given; every hub made
+    is closed when the test ends."""
     hubs: list[Hub] = []
 
     def make(branches: dict[str, dict[str, Any]], **kw: Any) -> Hub:
@@ -225,20 +246,26 @@ class ConnectorConformance:
     first_party: bool = True
 
     def effect_snapshot(self, hub: Hub) -> Any:
+        """What the plugin's effects look like in its fake service now (override it): comparable values, e.g.
+        the sandbox's row counts. None (the default) skips the repeated-delivery check."""
         return None
 
     def sample_events(self, hub: Hub) -> list[Event]:
+        """One event of every kind about one person and one session three days ahead of the hub's clock; override
+        it to give events your connector needs (a programme it maps, a message for a channel)."""
         candidate = make_candidate()
         session = make_session(start=hub.clock() + timedelta(days=3))
         return [make_event(kind, candidate=candidate, session=session, occurred_at=hub.clock())
                 for kind in EVENT_HOOKS]
 
     def test_entry_point_registered(self) -> None:
+        """The plugin is installed under `plugin_name` in the `cravate_hub` entry-point group: the hub finds it."""
         names = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
         assert self.plugin_name in names, f"no entry point {self.plugin_name!r} in group {ENTRY_POINT_GROUP!r}"
         assert names[self.plugin_name].load() is self.plugin
 
     def test_hooks_are_known_and_plain(self) -> None:
+        """Every hook it implements exists (a misspelt one fails here) and uses no ordering tricks (STYLE §8)."""
         pm = new_manager()
         pm.register(self.plugin, name=self.plugin_name)
         pm.check_pending()
@@ -248,6 +275,7 @@ class ConnectorConformance:
                     f"{hook.name}: order tricks are not allowed (STYLE §8)")
 
     def test_settings_model_is_strict_and_documented(self) -> None:
+        """Its settings model forbids unknown keys (a typo is reported) and describes every field."""
         registry = PluginRegistry()
         registry.add(self.plugin_name, self.plugin)
         model = registry.settings_models()[self.plugin_name]
@@ -259,6 +287,7 @@ class ConnectorConformance:
         assert not undocumented, f"fields without description: {undocumented}"
 
     def test_secrets_never_shown(self, connector_hub: Hub) -> None:
+        """No secret setting's value appears in the settings' repr (logs and error messages use it)."""
         settings = connector_hub.config.branches["conformance"].settings.get(self.plugin_name)
         if settings is None:
             return
@@ -268,6 +297,8 @@ class ConnectorConformance:
                 assert value.get_secret_value() not in repr(settings)
 
     def test_sandbox_contributed(self) -> None:
+        """A first-party plugin ships a sandbox (a fake of its service) for tests and `hub demo`; set
+        `first_party = False` in a third-party connector's suite to make it optional."""
         if not self.first_party:
             return
         registry = PluginRegistry()
@@ -275,6 +306,7 @@ class ConnectorConformance:
         assert self.plugin_name in registry.sandboxes(), "first-party plugins ship a sandbox"
 
     def test_second_poll_adds_nothing(self, connector_hub: Hub) -> None:
+        """Polling each of its sources twice in a row stores nothing the second time (cursors and dedupe work)."""
         for plugin, poller in connector_hub.pollers["conformance"]:
             if plugin != self.plugin_name:
                 continue
@@ -282,6 +314,7 @@ class ConnectorConformance:
             assert connector_hub.poll("conformance", plugin, poller) == 0, f"{poller.name}: re-poll added events"
 
     def test_repeated_delivery_has_one_effect(self, connector_hub: Hub) -> None:
+        """Each sample event it handles, delivered twice under the same key, changes `effect_snapshot` once."""
         plugins = connector_hub.branches["conformance"]
         for event in self.sample_events(connector_hub):
             if self.plugin_name not in plugins.sinks_for(event.kind.value):
