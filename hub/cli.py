@@ -248,14 +248,25 @@ def _hints() -> Any:
     return hints
 
 
-@cli.command(epilog=EXAMPLES + "  hub demo\n  hub demo --dir /tmp/demo")
+@cli.command(epilog=EXAMPLES + "  hub demo\n  hub demo --dir /tmp/demo\n"
+             "  hub demo --plugins calendly,example,gmail,gsheets,outlook,sms")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Where to write the demo configuration and state (a new folder, or one a demo made).")
-def demo(directory: Path) -> None:
+@click.option("--plugins", "plugins", metavar="A,B,...", default=None,
+              help="Installed plugins whose fakes the demo plays, comma-separated (default: the first-party "
+                   "ones; a third-party plugin named here joins both branches).")
+def demo(directory: Path, plugins: str | None) -> None:
     """Play a scripted week for two branches against the built-in fakes (no network)."""
-    from hub.demo import run_demo
+    from hub.demo import UnknownPlugins, choose_plugins, run_demo
     ctx = click.get_current_context()
-    sys.exit(run_demo(directory, _registry(ctx), echo=click.echo))
+    registry = _registry(ctx)
+    chosen = None if plugins is None else [name.strip() for name in plugins.split(",") if name.strip()]
+    try:
+        choose_plugins(registry.sandboxes(), chosen)
+    except UnknownPlugins as exc:
+        raise click.BadParameter(f"unknown plugin {', '.join(exc.unknown)}; installed plugins with a sandbox: "
+                                 f"{', '.join(exc.installed) or 'none'}", param_hint="--plugins") from None
+    sys.exit(run_demo(directory, registry, echo=click.echo, plugins=chosen))
 
 
 @cli.command(epilog=EXAMPLES + "  hub sandbox\n  hub sandbox --port 9000")

@@ -1,9 +1,10 @@
-"""`hub demo`: two branches, every installed plugin's fake service, a scripted fortnight, through the real daemon.
+"""`hub demo`: two branches, the first-party plugins' fake services, a scripted fortnight, through the real daemon.
 
 The story (registrations, bookings, a cancellation, a reschedule, attendance, outcomes, then time passing so
 reminders and follow-ups fire) is played by the sandboxes, phase by phase; after each phase the real daemon
 code runs a few cycles. Nothing leaves the machine: every service is a fake on 127.0.0.1. The narration is
 in French, for the coordinators who will use the hub: names (first name + initial), local dates, no ids.
+A third-party plugin with a sandbox plays only when `--plugins` names it; the demo says which it left out.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ BRANCHES = {"bordeaux": "La Cravate Solidaire Bordeaux", "lyon": "La Cravate Sol
 TOOLS = TOOL_NAMES
 BRANCH_TOOLS = {"bordeaux": ("calendly", "example", "outlook"), "lyon": ("calendly", "example", "gmail", "gsheets")}
 """Which fakes each branch uses: Bordeaux on Microsoft 365, Lyon on Google Workspace, side by side. An installed
-plugin named nowhere here (a third-party connector) is left out of the story, and the demo says so."""
+plugin named nowhere here (a third-party connector) is left out of the story unless `hub demo --plugins` names
+it (it then joins both branches), and the demo says so either way."""
+FIRST_PARTY = frozenset(name for names in BRANCH_TOOLS.values() for name in names)
 STORY_ZONE = ZoneInfo("Europe/Paris")
 _NAMES = {
     "bordeaux": [("Aïcha", "Benali", "Mission locale"), ("Jérôme", "Lefèvre", "France Travail"),
@@ -153,9 +156,39 @@ def _meeting(body: dict[str, Any] | None) -> str:
 
 # --- the story ------------------------------------------------------------------------------------------------
 
-def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], None] = print) -> int:
+class UnknownPlugins(ValueError):
+    """`--plugins` named a plugin that is not installed or has no sandbox; `installed` lists those that do."""
+
+    def __init__(self, unknown: list[str], installed: list[str]) -> None:
+        super().__init__(f"no installed plugin with a sandbox named {', '.join(unknown)}; "
+                         f"installed: {', '.join(installed) or 'none'}")
+        self.unknown, self.installed = unknown, installed
+
+
+def choose_plugins(installed: Iterable[str], requested: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+    """The plugins the demo plays (`requested`, or by default the first-party ones installed) and the installed
+    ones with a sandbox it leaves out, both sorted. Raises UnknownPlugins when `requested` names one not
+    installed."""
+    have = sorted(set(installed))
+    if requested is None:
+        chosen = [name for name in have if name in FIRST_PARTY]
+    else:
+        wanted = {name.strip() for name in requested if name.strip()}
+        unknown = sorted(wanted - set(have))
+        if unknown:
+            raise UnknownPlugins(unknown, have)
+        chosen = sorted(wanted)
+    return chosen, [name for name in have if name not in chosen]
+
+
+def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], None] = print,
+             plugins: Iterable[str] | None = None) -> int:
+    """Play the story in `directory` with the sandboxes of `plugins` (default: the first-party ones installed);
+    0 when it ran, 1 when it could not (said through `echo`). Raises UnknownPlugins for a name not installed."""
     started = time.monotonic()
-    sandboxes = registry.sandboxes()
+    installed = registry.sandboxes()
+    chosen, left_out = choose_plugins(installed, plugins)
+    sandboxes = {name: installed[name] for name in chosen}
     if not sandboxes:
         echo("Aucun module installé ne fournit de service simulé : installez le projet avec ses modules (make demo).")
         return 1
@@ -166,14 +199,16 @@ def run_demo(directory: Path, registry: PluginRegistry, echo: Callable[[str], No
     config_dir = directory / "config"
     clock = DemoClock(story_start())
     began = clock()
-    unused = sorted(set(sandboxes) - {name for names in BRANCH_TOOLS.values() for name in names})
-    sandboxes = {name: sandbox for name, sandbox in sandboxes.items() if name not in unused}
     echo(f"Démonstration : {len(BRANCHES)} antennes et des copies simulées de leurs outils, sur cet ordinateur "
          "seulement :")
     for b in BRANCHES:
         echo(f"  {b.title()} : {listing(sorted(TOOLS.get(n, n) for n in branch_tools(b, sandboxes)))}")
-    if unused:
-        echo(f"Module(s) installé(s) laissé(s) hors de la démonstration : {listing(unused)}.")
+    third_party = [name for name in chosen if name not in FIRST_PARTY]
+    if third_party:
+        echo(f"Module(s) tiers inclus à votre demande, dans les deux antennes : {listing(third_party)}.")
+    if left_out:
+        echo(f"Module(s) installé(s) laissé(s) hors de la démonstration : {listing(left_out)} (pour l'inclure : "
+             f"hub demo --plugins {','.join(chosen + left_out[:1])}).")
     echo(f"Nous sommes le {when(clock(), STORY_ZONE)}.")
     with serve(sandboxes) as urls:
         receiver_port = free_port()
@@ -244,8 +279,9 @@ def demo_branches(sandboxes: dict[str, Sandbox], urls: dict[str, str], receiver_
 
 
 def branch_tools(branch: str, sandboxes: dict[str, Sandbox]) -> list[str]:
-    """The installed fakes a demo branch uses (BRANCH_TOOLS), sorted."""
-    return sorted(name for name in BRANCH_TOOLS.get(branch, ()) if name in sandboxes)
+    """The fakes among `sandboxes` a demo branch uses, sorted: its first-party ones (BRANCH_TOOLS) and every
+    third-party one (chosen with `--plugins`)."""
+    return sorted(name for name in sandboxes if name in BRANCH_TOOLS.get(branch, ()) or name not in FIRST_PARTY)
 
 
 def write_demo_config(config_dir: Path, branches: dict[str, dict[str, object]], secrets: dict[str, str],

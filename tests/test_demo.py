@@ -6,12 +6,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hub.demo import MARKER, run_demo
+from hub import hookimpl
+from hub.demo import FIRST_PARTY, MARKER, UnknownPlugins, choose_plugins, run_demo
 from hub.plugins import PluginRegistry
+from hub.sandbox import DemoAction, DemoContext, DemoPhase, Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_PYTEST = """
@@ -142,3 +146,67 @@ def test_an_export_lists_every_tool_that_received_or_gave_a_person_s_data(tmp_pa
             assert data["messages"] and data["rendez_vous"] and data["parcours"]
     finally:
         hub.close()
+
+
+class _SmsSandbox(Sandbox):
+    """A third-party connector's fake: a page that answers 200, no settings, one action."""
+
+    name = "sms_tiers"
+
+    def app(self) -> object:
+        async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+        return asgi
+
+    def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
+        return [DemoAction(DemoPhase.REGISTER, "Un SMS de test part", lambda: None)]
+
+
+class _SmsPlugin:
+    @hookimpl
+    def register_sandbox(self, register: Callable[[Sandbox], None]) -> None:
+        register(_SmsSandbox())
+
+
+def _with_sms() -> PluginRegistry:
+    registry = PluginRegistry.discover()
+    registry.add("sms_tiers", _SmsPlugin())
+    return registry
+
+
+def test_the_demo_leaves_out_a_third_party_plugin_by_default_and_says_how_to_include_it() -> None:
+    """Issue 16: the first-party plugins play by default; an installed third-party one with a sandbox is named
+    with the option that includes it. (The choice alone: a full story runs in the tests above.)"""
+    chosen, left_out = choose_plugins(_with_sms().sandboxes())
+    assert chosen == sorted(FIRST_PARTY) and left_out == ["sms_tiers"]
+    assert choose_plugins(["example", "sms_tiers"], ["sms_tiers"]) == (["sms_tiers"], ["example"])
+    with pytest.raises(UnknownPlugins) as caught:
+        choose_plugins(["example"], ["exemple"])
+    assert caught.value.unknown == ["exemple"] and caught.value.installed == ["example"]
+
+
+def test_the_demo_plays_the_plugins_it_is_given_and_names_the_ones_left_out(tmp_path: Path) -> None:
+    lines: list[str] = []
+    assert run_demo(tmp_path / "demo", _with_sms(), echo=lines.append, plugins=["example", "sms_tiers"]) == 0
+    story = "\n".join(lines)
+    assert "Module(s) tiers inclus à votre demande, dans les deux antennes : sms_tiers." in story
+    left = re.search(r"laissé\(s\) hors de la démonstration : ([^(]+) \(pour l'inclure : hub demo --plugins (\S+)\)",
+                     story)
+    assert left and "sms_tiers" not in left.group(1) and "calendly" in left.group(1)
+    assert left.group(2).startswith("example,sms_tiers,")
+    assert "[Bordeaux] Un SMS de test part" in story and "[Lyon] Un SMS de test part" in story
+    branch = (tmp_path / "demo" / "config").rglob("*.toml")
+    assert any("sms_tiers" in path.read_text() for path in branch)
+
+
+def test_hub_demo_refuses_an_unknown_plugin_naming_the_installed_ones(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hub.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d"), "--plugins", "example,nope"])
+    assert result.exit_code == 2 and "unknown plugin nope" in result.output and "calendly" in result.output
+    assert not (tmp_path / "d").exists()
