@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["RECONCILE_DAYS", "RESTORED_AT", "Clock", "HubContext", "PluginLog", "SettingsT"]
 
 Clock = Callable[[], datetime]
+"""What the hub reads the time from: a callable returning an aware UTC datetime (tests pass a FakeClock)."""
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
+"""The settings model a plugin registered, so `hub.settings_as(Settings)` is typed without a cast."""
 
 
 RESTORED_AT = "restored_at"
@@ -42,12 +44,27 @@ class PluginLog(logging.LoggerAdapter[logging.Logger]):
     adapter replaces it before Python 3.13's merge_extra)."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        """Merge the branch and plugin into the record's `extra`, keeping what the caller passed."""
         kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
         return msg, kwargs
 
 
 class HubContext:
-    """Per (branch, plugin); for a delivery, `delivery_key` is the delivery's stable idempotency key."""
+    """What a plugin is handed as `hub`: one per (branch, plugin), and a fresh one per delivery.
+
+    For a delivery, `delivery_key` is the delivery's stable idempotency key (see the attribute). One delivery
+    never runs concurrently with itself: one daemon owns a database (a file lock) and, in it, one worker per
+    branch and plugin delivers that pair's deliveries one after the other, so "look up the key, then send" is
+    safe.
+
+    Every event about a person carries `event.candidate`: the person's record read just before the delivery,
+    holding only the fields this plugin declares with `register_data_uses` (or the branch's `[privacy.share]`);
+    `candidate()`, `session()` and `sessions_of()` apply the same filter.
+
+    Private state (`state_get/put/delete`) holds ids, cursors and effect ledgers, never raw contact data (no
+    e-mail, phone or name): store the tool's ids, or `pseudonym(value)` when a key must derive from what a
+    person typed.
+    """
 
     def __init__(self, *, store: Store, branch: BranchConfig, plugin: str, settings: BaseModel | None,
                  state_dir: Path, zone: ZoneInfo, clock: Clock, delivery_key: str | None = None,
@@ -57,19 +74,32 @@ class HubContext:
         self._store = store
         self._share = share
         self.branch_config = branch
+        """The branch's validated configuration (name, programmes and their labels, schedule, messages...)."""
         self.branch = branch.id
+        """The branch's id (its file name, e.g. "lyon"): put it in logs and in commands you tell staff to run."""
         self.plugin = plugin
+        """This plugin's name (its entry-point name)."""
         self.settings = settings
+        """This plugin's validated settings for the branch, or None; read it typed with `settings_as(Model)`."""
         self.state_dir = state_dir
+        """The hub's state directory (the database and the secrets live there); prefer `secret_path` for files."""
         self.zone = zone
+        """The branch's time zone: show dates to people in it (events carry UTC datetimes)."""
         self._clock = clock
         self.delivery_key = delivery_key
+        """During a delivery, its idempotency key, the same at every attempt and after a crash, else None. It is
+        `<event id>:<plugin name>`: the event id is `evt_` or `msg_` and 20 lowercase hex digits, so the key is
+        25 characters plus the plugin's entry-point name, in ASCII letters, digits, `_`, `:` and what that
+        name holds (`evt_0123456789abcdef0123:gmail`). Safe in an HTTP header or a file name."""
         self.public_url = public_url
+        """The HTTPS address the outside world reaches the hub's webhooks at (`[webhooks] public_url`), for
+        webhook subscriptions and links in messages; None when the hub is not exposed."""
         self._fleet = fleet
         self.default_poll_interval = default_poll_interval
         """Seconds between two polls of a source whose interval is unset and whose branch sets none."""
         self._wake = wake
         self.log = PluginLog(logging.getLogger(f"hub.plugin.{plugin}"), {"branch": branch.id, "plugin": plugin})
+        """This plugin's logger (`hub.plugin.<name>`), branch and plugin on every line; log ids, never personal data."""
         self._pending: dict[str, tuple[bool, Any]] | None = None  # during a delivery: key -> (kept, value)
         self._receipts: list[tuple[str, str]] = []  # during a candidate_forgotten delivery: (status, item)
         self._keyed: KeyedHash | None = None
@@ -108,6 +138,19 @@ class HubContext:
         nothing."""
         if self._wake is not None:
             self._wake(self.branch, self.plugin, source)
+
+    def programme_label(self, key: str | None) -> str:
+        """The branch's label for the programme `key` (`[programmes.<key>] label` in the branch file, e.g.
+        "atelier" -> "Atelier Coup de Pouce"), as staff read it; the key itself when the branch defines no such
+        programme, "" for None. `Session.programme` holds the key."""
+        programme = self.branch_config.programmes.get(key or "")
+        return programme.label if programme is not None else (key or "")
+
+    def programme_modules(self, key: str | None) -> tuple[str, ...]:
+        """The modules the branch lists for the programme `key`, in its order (each is its own label, as
+        `Session.module` holds it); empty when the programme lists none or is unknown."""
+        programme = self.branch_config.programmes.get(key or "")
+        return tuple(programme.modules) if programme is not None else ()
 
     def settings_as(self, model: type[SettingsT]) -> SettingsT:
         """This plugin's validated settings, typed as the model it registered (no cast needed):
@@ -165,6 +208,8 @@ class HubContext:
                 for body in self._store.sessions_of(self.branch, candidate_id)]
 
     def session(self, hub_id: str) -> Session | None:
+        """The hub's current picture of a session of this branch, None when unknown or another branch's (a free
+        cancellation reason only when this plugin may receive it)."""
         body = self._store.get_entity("sessions", hub_id)
         if body is None or self._store.entity_branch("sessions", hub_id) != self.branch:
             return None
@@ -202,6 +247,7 @@ class HubContext:
             self._store.kv_put(self.branch, self.plugin, key, value)
 
     def state_delete(self, key: str) -> None:
+        """Forget a stored value; committed like `state_put` (with the delivery's outcome during a delivery)."""
         held = deferred.current()
         if self._pending is not None:
             self._pending[key] = (False, None)
@@ -268,6 +314,7 @@ class HubContext:
         self.log.warning("input problem", extra={"ref": ref, "field": field, "problem": message})
 
     def resolve_problem(self, ref: str) -> None:
+        """The row or payload `ref` reads well now: its problem leaves `hub status`."""
         held = deferred.current()
         if held is not None:
             held.resolve_problem(self.branch, self.plugin, ref)
