@@ -87,11 +87,14 @@ class OutcomeCategory(StrEnum):
 
 
 ATTENDANCE = frozenset({OutcomeCategory.PRESENT, OutcomeCategory.ABSENT, OutcomeCategory.ABSENCE_WITHDRAWN})
+"""The categories that say whether the person came, not what came of the journey (never derived from a contract)."""
 BY_CANDIDATE = "candidate"
 """`Outcome.recorded_by` of an answer the person gave themselves (the follow-up page); anything else is staff's."""
 
 
 class ContractType(StrEnum):
+    """The kind of contract or training an outcome reports; with its length it decides the outcome's category."""
+
     CDI = "CDI"
     CDD = "CDD"
     INTERIM = "interim"
@@ -123,6 +126,8 @@ def classify_contract(contract: ContractType, months: float | None) -> OutcomeCa
 
 
 class SessionStatus(StrEnum):
+    """Where a session stands. A reschedule is a new session whose `replaces` names the old one."""
+
     BOOKED = "booked"
     CANCELLED = "cancelled"
     RESCHEDULED = "rescheduled"
@@ -162,6 +167,7 @@ class Candidate(_Frozen):
 
     @property
     def display_name(self) -> str:
+        """First and last name as known, "?" when neither is (for messages to staff, never for logs)."""
         return " ".join(p for p in (self.first_name, self.last_name) if p) or "?"
 
 
@@ -258,10 +264,12 @@ class Attachment(_Frozen):
 
     @classmethod
     def of(cls, filename: str, content_type: str, data: bytes) -> Attachment:
+        """An attachment from raw bytes (encoded to base64 here, so callers never handle the encoding)."""
         return cls(filename=filename, content_type=content_type, content=base64.b64encode(data).decode("ascii"))
 
     @property
     def data(self) -> bytes:
+        """The file's bytes, decoded from `content`, for a channel to send."""
         return base64.b64decode(self.content)
 
     @property
@@ -334,6 +342,7 @@ class Event(_Frozen):
 
     @property
     def candidate_id(self) -> str | None:
+        """The hub id of the person the event is about, from whichever payload part names it; None for none."""
         for part in (self.candidate, self.session, self.outcome, self.message):
             if part is not None:
                 cid = part.id if isinstance(part, Candidate) else part.candidate_id
