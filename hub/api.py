@@ -122,6 +122,7 @@ class CommandContext:
 
     @property
     def branch_config(self) -> BranchConfig:
+        """The branch's validated configuration, as the plugin's context has it."""
         return self._hub.config.branches[self.branch]
 
     @property

@@ -67,9 +67,11 @@ class ConfigProblem:
 
     @property
     def is_error(self) -> bool:
+        """True for a problem that stops the hub from starting (a warning does not)."""
         return self.level == "error"
 
     def render(self) -> str:
+        """One line for staff: where (file:line, key or environment variable), what is wrong, and the fix."""
         place = f"{self.file}:{self.line}" if self.file and self.line else self.file
         where = ": ".join(p for p in (place, self.key) if p)
         if self.env:
@@ -77,6 +79,7 @@ class ConfigProblem:
         return f"{where}: {self.message}" + (f" -> {self.fix}" if self.fix else "")
 
     def as_dict(self) -> dict[str, str | int | None]:
+        """The problem as JSON-ready fields, for `--json` output (never a secret's value)."""
         return {"file": self.file, "key": self.key, "line": self.line, "env": self.env, "level": self.level,
                 "message": self.message, "fix": self.fix}
 

@@ -31,6 +31,8 @@ class DemoPhase(IntEnum):
 
 @dataclass(frozen=True)
 class DemoPerson:
+    """A fictional person the demo plays its story with; sandboxes put them in their fake service."""
+
     first_name: str
     last_name: str
     email: str
@@ -40,6 +42,9 @@ class DemoPerson:
 
 @dataclass(frozen=True)
 class DemoAction:
+    """One step of the demo: in `phase`, `run()` acts in the fake service (a sign-up, a booking), shown as
+    `label`."""
+
     phase: DemoPhase
     label: str
     run: Callable[[], object]  # what it returns is ignored
@@ -75,6 +80,7 @@ class Sandbox(ABC):
         return {}
 
     def demo_actions(self, demo: DemoContext) -> list[DemoAction]:
+        """What this fake service does in the demo's story (none by default: a sink only receives)."""
         return []
 
     def describe(self, branch: str) -> str:

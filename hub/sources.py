@@ -44,6 +44,9 @@ class Poller:
 
 @dataclass(frozen=True)
 class WebhookRequest:
+    """What a webhook handler receives: the request as it came (raw `body` bytes, to check a signature on
+    exactly what was signed; lower-cased `headers`; `path` below the plugin's mount point) and when it came."""
+
     method: str
     path: str
     headers: Mapping[str, str]

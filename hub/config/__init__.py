@@ -382,9 +382,11 @@ class BranchConfig(_Strict):
         return None
 
     def attendance_labels(self) -> list[str]:
+        """The branch's outcome labels that say whether the person came (present or absent)."""
         return [k for k, v in self.outcomes.items() if v.category in (OutcomeCategory.PRESENT, OutcomeCategory.ABSENT)]
 
     def result_labels(self) -> list[str]:
+        """The branch's outcome labels that say what came of the journey (every label but attendance)."""
         attendance = set(self.attendance_labels())
         return [k for k in self.outcomes if k not in attendance]
 

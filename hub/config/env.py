@@ -161,6 +161,8 @@ def secret_fields(model: type[BaseModel]) -> list[str]:
 
 
 def default_secret_env(branch: str, plugin: str, key: str) -> str:
+    """The environment variable a secret setting is read from when the branch file names none:
+    `HUB_<BRANCH>_<PLUGIN>_<KEY>`, upper-cased, anything but letters and digits turned into `_`."""
     return re.sub(r"[^A-Z0-9]", "_", f"HUB_{branch}_{plugin}_{key}".upper())
 
 

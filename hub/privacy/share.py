@@ -78,6 +78,7 @@ class Share:
         self._cache: dict[tuple[str, str], frozenset[str]] = {}
 
     def fields(self, branch: str, plugin: str) -> frozenset[str]:
+        """The fields `plugin` is handed in `branch` (computed once per pair)."""
         key = (branch, plugin)
         if key not in self._cache:
             chosen = self.overrides.get(branch, {}).get(plugin)
@@ -126,6 +127,7 @@ def visible_candidate(candidate: Candidate, fields: frozenset[str]) -> Candidate
 
 
 def visible_session(session: Session, fields: frozenset[str]) -> Session:
+    """`session` without its cancellation reason (free text) unless `fields` names it."""
     if "session.cancel_reason" in fields or not session.cancel_reason:
         return session
     return session.model_copy(update={"cancel_reason": None})
