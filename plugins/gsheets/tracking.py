@@ -199,9 +199,7 @@ def _result_applies(state: dict[str, Any], outcome: Outcome, at: str) -> bool:
 
 def _programme_text(hub: HubContext, session: Session) -> str:
     """'Programme/module' as staff read it: the branch's label of the programme (else its key), then the module."""
-    programme = hub.branch_config.programmes.get(session.programme or "")
-    label = programme.label if programme else (session.programme or "")
-    return " / ".join(p for p in (label, session.module or "") if p)
+    return " / ".join(p for p in (hub.programme_label(session.programme), session.module or "") if p)
 
 
 def _index(hub: HubContext, cid: str) -> None:
