@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 DEMO_DIR ?= demo-out
+SITE_DIR ?= site
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +25,15 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(SITE_DIR)  # no --quiet: it hides warnings from strict
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
+
+docs: $(VENV)/.installed-test  # the site for connector authors (mkdocs.yml), warnings as errors: open site/index.html
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(SITE_DIR)
 
 bench: $(VENV)/.installed-test  # about 20 minutes; Node-RED side by side when `node-red` is on the PATH
 	$(BIN)/python bench/core_bench.py
@@ -37,4 +42,4 @@ bench: $(VENV)/.installed-test  # about 20 minutes; Node-RED side by side when `
 	$(BIN)/python bench/idle_bench.py --default-intervals --minutes 10
 
 clean:
-	rm -rf $(VENV) .venv-demo demo-out demo-out-ci .pytest_cache
+	rm -rf $(VENV) .venv-demo demo-out demo-out-ci .pytest_cache $(SITE_DIR)

@@ -109,7 +109,7 @@ class Hub:
                                            public_url=self.config.hub.webhooks.public_url,
                                            fleet=lambda: self.config.branches,
                                            default_poll_interval=float(self.config.hub.poll_interval),
-                                           wake=self.poll_soon, share=self.share)
+                                           wake=self.poll_soon, share=self.share, ingest=self.ingest)
             return cache[plugin]
         return context
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from hub import deferred
-from hub.events import Candidate, Session
+from hub.events import Candidate, Event, Session
 from hub.privacy.keyed import PSEUDONYM_KEY, KeyedHash
 from hub.privacy.share import Share, visible_candidate, visible_session
 
@@ -70,8 +70,10 @@ class HubContext:
                  state_dir: Path, zone: ZoneInfo, clock: Clock, delivery_key: str | None = None,
                  public_url: str | None = None, fleet: Callable[[], Mapping[str, BranchConfig]] | None = None,
                  default_poll_interval: float = 300.0,
-                 wake: Callable[[str, str, str], None] | None = None, share: Share | None = None) -> None:
+                 wake: Callable[[str, str, str], None] | None = None, share: Share | None = None,
+                 ingest: Callable[[str, str, list[Event]], object] | None = None) -> None:
         self._store = store
+        self._ingest = ingest
         self._share = share
         self.branch_config = branch
         """The branch's validated configuration (name, programmes and their labels, schedule, messages...)."""
@@ -110,7 +112,8 @@ class HubContext:
         ctx = HubContext(store=self._store, branch=self.branch_config, plugin=self.plugin, settings=self.settings,
                          state_dir=self.state_dir, zone=self.zone, clock=self._clock, delivery_key=key,
                          public_url=self.public_url, fleet=self._fleet,
-                         default_poll_interval=self.default_poll_interval, wake=self._wake, share=self._share)
+                         default_poll_interval=self.default_poll_interval, wake=self._wake, share=self._share,
+                         ingest=self._ingest)
         ctx._pending = {}
         ctx._keyed = self._keyed
         return ctx
@@ -151,6 +154,32 @@ class HubContext:
         `Session.module` holds it); empty when the programme lists none or is unknown."""
         programme = self.branch_config.programmes.get(key or "")
         return tuple(programme.modules) if programme is not None else ()
+
+    # contact preferences (opted out / back in, per medium)
+    def contact_preference(self, candidate_id: str, medium: str, *, opted_out: bool, via: str,
+                           at: datetime | None = None) -> Event:
+        """The `candidate_opted_out` (or, `opted_out=False`, `candidate_opted_in`) event saying the person
+        `candidate_id` chose so for `medium` ("sms", "email"...), `via` how ("sms STOP", "staff"...; no personal
+        data), at `at` (default now). Return it from a webhook handler or a poller with your other events; the
+        hub stores it once, the message policy follows the latest choice per person and medium, and sinks get
+        it."""
+        from hub.privacy.optout import preference_event
+
+        return preference_event(candidate_id, medium, opted_out=opted_out, via=via, at=at or self.now())
+
+    def record_contact_preference(self, candidate_id: str, medium: str, *, opted_out: bool, via: str,
+                                  at: datetime | None = None) -> Event:
+        """Store `contact_preference(...)` now, through the ingest path (its own transaction), from a delivery
+        hook or a plugin command; e.g. a channel told by its gateway that the person replied STOP:
+        `hub.record_contact_preference(cid, "sms", opted_out=True, via="sms STOP")`. In a webhook handler return
+        the event instead (it is then stored with the webhook's other writes)."""
+        if deferred.current() is not None:
+            raise RuntimeError("in a webhook handler, return hub.contact_preference(...) with the reply's events")
+        if self._ingest is None:
+            raise RuntimeError("this context cannot store events (no hub behind it)")
+        event = self.contact_preference(candidate_id, medium, opted_out=opted_out, via=via, at=at)
+        self._ingest(self.branch, self.plugin, [event])
+        return event
 
     def settings_as(self, model: type[SettingsT]) -> SettingsT:
         """This plugin's validated settings, typed as the model it registered (no cast needed):

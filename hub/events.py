@@ -23,6 +23,7 @@ __all__ = [
     "Attachment",
     "Bounce",
     "Candidate",
+    "ContactPreference",
     "ContractType",
     "Due",
     "Event",
@@ -71,6 +72,7 @@ class EventKind(StrEnum):
     CANDIDATE_NEEDS_CALL = "candidate_needs_call", ("candidate",)
     CANDIDATE_FORGOTTEN = "candidate_forgotten", ("candidate",)
     CANDIDATE_OPTED_OUT = "candidate_opted_out", ("candidate",)
+    CANDIDATE_OPTED_IN = "candidate_opted_in", ("candidate", "preference")
 
 
 class OutcomeCategory(StrEnum):
@@ -305,6 +307,19 @@ class Message(_Frozen):
         "files sent with it (the monthly report's HTML page, to staff); together under ATTACHMENTS_LIMIT bytes"))
 
 
+class ContactPreference(_Frozen):
+    """Which medium a `candidate_opted_out` / `candidate_opted_in` event is about, and how the person (or staff)
+    said so; the event's `occurred_at` says when, its `source` which plugin heard it. The latest fact per
+    (person, medium) wins: the message policy skips a non-essential message by a medium the person opted out
+    of, until they opt back in. An opt-out event without it (before this model) is about e-mail."""
+
+    medium: str = Field("email", description=(
+        "the medium the person chose for, as a branch's `channels` names it: email, sms..."))
+    via: str = Field("", description=(
+        "how it was said, for staff and the export (no personal data): link (the mail's opt-out link), "
+        "sms STOP, staff (a coordinator, at the person's request), person (the person, e.g. on a form)"))
+
+
 class Bounce(_Frozen):
     """A channel learnt that a message did not reach its recipient (a delivery-status notification)."""
 
@@ -332,6 +347,7 @@ class Event(_Frozen):
     due: Due | None = None
     message: Message | None = None
     bounce: Bounce | None = None
+    preference: ContactPreference | None = None
 
     @model_validator(mode="after")
     def _has_its_payload(self) -> Self:

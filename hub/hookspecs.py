@@ -38,6 +38,7 @@ __all__ = [
     "PROJECT",
     "candidate_forgotten",
     "candidate_needs_call",
+    "candidate_opted_in",
     "candidate_opted_out",
     "candidate_registered",
     "close_lane",
@@ -265,10 +266,23 @@ def candidate_forgotten(hub: HubContext, event: Event) -> None:
 
 @hookspec
 def candidate_opted_out(hub: HubContext, event: Event) -> None:
-    """The person asked for no more messages (their personal opt-out link, `hub/privacy/optout.py`): the hub
-    already sends them only what the branch calls essential. Sinks show it (the tracking sheet's "Suivi hub"
-    column); a channel of another medium may record it too. `event.candidate` carries the hub id. Same delivery
-    contract as `candidate_registered`.
+    """The person asked for no more messages by one medium (their personal opt-out link in a mail, a STOP reply
+    to an SMS, staff at their request): the hub already sends them, by that medium, only what the branch calls
+    essential. `event.preference` (`ContactPreference`) says which medium and how (absent on opt-outs stored
+    before it: e-mail, by the link). Sinks show it (the tracking sheet's "Suivi hub" column). A channel records
+    one with `hub.record_contact_preference(candidate_id, medium, opted_out=True, via=...)`, or returns the
+    event from its webhook or poller (`hub.contact_preference(...)` builds it). `event.candidate` carries the
+    hub id. Same delivery contract as `candidate_registered`.
+    """
+
+
+@hookspec
+def candidate_opted_in(hub: HubContext, event: Event) -> None:
+    """The person opted back in to messages by one medium (`event.preference`: which, and how: staff at their
+    request, the person on a form, an SMS "START"): the hub sends them that medium's messages again, the latest
+    fact per person and medium winning. Sinks clear what they showed for the opt-out. Recorded as
+    `candidate_opted_out` is; `event.candidate` carries the hub id. Same delivery contract as
+    `candidate_registered`.
     """
 
 

@@ -19,7 +19,18 @@ from pydantic import BaseModel, SecretStr
 from hub.app import Hub
 from hub.config import load_config
 from hub.config.files import to_toml, write_config  # noqa: F401 (re-exported for connector authors)
-from hub.events import Bounce, Candidate, Event, EventKind, Message, Outcome, OutcomeCategory, Session, new_id
+from hub.events import (
+    Bounce,
+    Candidate,
+    ContactPreference,
+    Event,
+    EventKind,
+    Message,
+    Outcome,
+    OutcomeCategory,
+    Session,
+    new_id,
+)
 from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
 
@@ -83,12 +94,14 @@ def make_session(start: datetime | None = None, **kw: Any) -> Session:
 def make_event(kind: EventKind | str, *, candidate: Candidate | None = None, session: Session | None = None,
                outcome: Outcome | None = None, occurred_at: datetime | None = None, **kw: Any) -> Event:
     """A valid event of `kind`, with the payload parts that kind requires made up when not given (a candidate,
-    a session, an outcome, a due, a message or a bounce); other keywords go to `Event`."""
+    a session, an outcome, a due, a message, a bounce or a contact preference); other keywords go to `Event`."""
     kind = EventKind(kind)
     when = occurred_at or T0
     if kind in (EventKind.CANDIDATE_REGISTERED, EventKind.CANDIDATE_NEEDS_CALL, EventKind.CANDIDATE_FORGOTTEN,
-                EventKind.CANDIDATE_OPTED_OUT):
+                EventKind.CANDIDATE_OPTED_OUT, EventKind.CANDIDATE_OPTED_IN):
         candidate = candidate or make_candidate()
+    if kind in (EventKind.CANDIDATE_OPTED_OUT, EventKind.CANDIDATE_OPTED_IN):
+        kw.setdefault("preference", ContactPreference(medium="email", via="staff"))
     if kind in (EventKind.SESSION_BOOKED, EventKind.SESSION_CANCELLED, EventKind.SESSION_REMINDER_DUE,
                 EventKind.FOLLOWUP_DUE):
         session = session or make_session()

@@ -22,7 +22,7 @@ from hub.testing import (
     make_session,
 )
 
-PAYLOADS = {"candidate", "session", "outcome", "due", "message", "bounce"}
+PAYLOADS = {"candidate", "session", "outcome", "due", "message", "bounce", "preference"}
 
 
 @pytest.mark.parametrize("kind", list(EventKind))
@@ -66,4 +66,5 @@ def _part(name: str) -> object:
     return {"candidate": make_candidate(), "session": make_session(),
             "outcome": make_event(EventKind.OUTCOME_RECORDED).outcome,
             "due": make_event(EventKind.FOLLOWUP_DUE).due, "message": make_message(),
-            "bounce": make_event(EventKind.MESSAGE_BOUNCED).bounce}[name]
+            "bounce": make_event(EventKind.MESSAGE_BOUNCED).bounce,
+            "preference": make_event(EventKind.CANDIDATE_OPTED_IN).preference}[name]

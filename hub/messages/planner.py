@@ -26,6 +26,7 @@ from hub.events import (
     BY_CANDIDATE,
     Attachment,
     Candidate,
+    ContactPreference,
     Due,
     Event,
     EventKind,
@@ -100,6 +101,9 @@ class Planner:
             return
         if event.kind is EventKind.MESSAGE_BOUNCED and event.bounce is not None:
             self._bounced(event)
+            return
+        if event.kind in (EventKind.CANDIDATE_OPTED_OUT, EventKind.CANDIDATE_OPTED_IN):
+            self._preference(event)
             return
         if self.channel(event.branch, "email") is None:  # a branch without a mail channel sends nothing (hub
             return                                        # status and hub messages list say so)
@@ -369,6 +373,19 @@ class Planner:
         log.warning("address bounced: no more mail to it", extra={"branch": event.branch, "msg_id": bounce.message_id,
                                                                    "candidate": event.candidate_id})
         self.bounces.append((event.branch, event.candidate_id))  # told once the transaction is committed
+
+
+    # --- contact preferences ------------------------------------------------------------------------------
+
+    def _preference(self, event: Event) -> None:
+        """The event is the fact; the store's `optouts` row, which the message policy reads, follows it (the
+        latest per person and medium wins, so a late STOP does not undo a later opt-in)."""
+        if event.candidate_id is None:
+            return
+        preference = event.preference or ContactPreference(medium="email", via="link")
+        self.store.set_contact_preference(event.branch, event.candidate_id, preference.medium,
+                                          event.kind is EventKind.CANDIDATE_OPTED_OUT,
+                                          preference.via or event.source, event.occurred_at)
 
 
 def _digest(key: str) -> str:

@@ -23,11 +23,14 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from hub.secrets import read_or_create_key
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
     from hub.app import Hub
+    from hub.events import Event
 
 log = logging.getLogger("hub.privacy")
 KEY_FILE = Path("secrets") / "hub" / "optout_key"
@@ -101,16 +104,23 @@ def routes(hub: Hub) -> list[Route]:
 
 
 def record(hub: Hub, branch: str, candidate: str) -> bool:
-    """The opt-out, and a `candidate_opted_out` event for the sinks (the tracking sheet shows it); False when the
-    person had already opted out."""
-    from hub.events import Candidate, Event, EventKind
-
-    now = hub.clock()
-    if not hub.store.set_optout(branch, candidate, MEDIUM, "link", now):
+    """The opt-out, as a `candidate_opted_out` event (the store's opt-out follows it at ingest, and the sinks get
+    it: the tracking sheet shows it); False when the person is opted out of mail already."""
+    if hub.store.optout_of(branch, candidate, MEDIUM) is not None:
         return False
-    hub.ingest(branch, "hub", [Event(kind=EventKind.CANDIDATE_OPTED_OUT, occurred_at=now,
-                                     source_id=f"optout:{candidate}:{MEDIUM}", candidate=Candidate(id=candidate))])
+    hub.ingest(branch, "hub", [preference_event(candidate, MEDIUM, opted_out=True, via="link", at=hub.clock())])
     return True
+
+
+def preference_event(candidate: str, medium: str, *, opted_out: bool, via: str, at: datetime) -> Event:
+    """The `candidate_opted_out` / `candidate_opted_in` event saying the person chose so for `medium` at `at`;
+    its source id names the fact (person, medium, choice, instant), so each change is stored once."""
+    from hub.events import Candidate, ContactPreference, Event, EventKind
+
+    kind = EventKind.CANDIDATE_OPTED_OUT if opted_out else EventKind.CANDIDATE_OPTED_IN
+    word = "optout" if opted_out else "optin"
+    return Event(kind=kind, occurred_at=at, source_id=f"{word}:{candidate}:{medium}:{at.timestamp():.6f}",
+                 candidate=Candidate(id=candidate), preference=ContactPreference(medium=medium, via=via))
 
 
 def _page(title: str, text: str, *, button: bool = False) -> str:

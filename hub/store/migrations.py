@@ -169,4 +169,8 @@ CREATE TABLE erasure_returns (
     occurred_at REAL NOT NULL, candidate_id TEXT
 )
 """,
+    """
+-- a row is now the latest contact preference per (person, medium): opted out (1) or back in (0), since `at`
+ALTER TABLE optouts ADD COLUMN opted_out INTEGER NOT NULL DEFAULT 1;
+""",
 ]

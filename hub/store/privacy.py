@@ -201,18 +201,29 @@ class PrivacyRows:
 
     def set_optout(self, branch: str, candidate_id: str, medium: str, source: str, now: datetime) -> bool:
         """Atomic. The person wants no more non-essential messages by `medium`; False when already so."""
-        cur = self._write("INSERT OR IGNORE INTO optouts(branch, candidate_id, medium, source, at) VALUES"
-                          " (?,?,?,?,?)", (branch, candidate_id, medium, source, ts(now)))
+        if self.optout_of(branch, candidate_id, medium) is not None:
+            return False
+        return self.set_contact_preference(branch, candidate_id, medium, True, source, now)
+
+    def set_contact_preference(self, branch: str, candidate_id: str, medium: str, opted_out: bool, source: str,
+                               at: datetime) -> bool:
+        """Atomic. The person opted out of (or back in to) messages by `medium` at `at`; kept only when no later
+        fact is known (the latest per person and medium wins, whatever order they arrive in). True when kept."""
+        cur = self._write(
+            "INSERT INTO optouts(branch, candidate_id, medium, source, at, opted_out) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(branch, candidate_id, medium) DO UPDATE SET source=excluded.source, at=excluded.at,"
+            " opted_out=excluded.opted_out WHERE excluded.at >= optouts.at",
+            (branch, candidate_id, medium, source, ts(at), int(opted_out)))
         return bool(cur.rowcount)
 
     def optout_of(self, branch: str, candidate_id: str, medium: str) -> tuple[str, float] | None:
-        """(source, when) of the person's opt-out for `medium`, if any."""
-        row = self._read("SELECT source, at FROM optouts WHERE branch=? AND candidate_id=? AND medium=?",
-                         (branch, candidate_id, medium)).fetchone()
+        """(source, when) of the person's opt-out for `medium`, if it is their latest choice for it."""
+        row = self._read("SELECT source, at FROM optouts WHERE branch=? AND candidate_id=? AND medium=?"
+                         " AND opted_out=1", (branch, candidate_id, medium)).fetchone()
         return (str(row[0]), float(row[1])) if row is not None else None
 
     def optout_count(self, branch: str) -> int:
-        return int(self._read("SELECT COUNT(*) FROM optouts WHERE branch=?", (branch,)).scalar())
+        return int(self._read("SELECT COUNT(*) FROM optouts WHERE branch=? AND opted_out=1", (branch,)).scalar())
 
     # --- tombstones ---------------------------------------------------------------------------------------------
 

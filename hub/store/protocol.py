@@ -363,8 +363,14 @@ class Store(Protocol):
         """Atomic. The person wants no more non-essential messages by `medium`; False when already so."""
         ...
 
+    def set_contact_preference(self, branch: str, candidate_id: str, medium: str, opted_out: bool, source: str,
+                               at: datetime) -> bool:
+        """Atomic. The person opted out of (or back in to) messages by `medium` at `at`; kept only when no later
+        fact is known (the latest per person and medium wins, whatever order they arrive in). True when kept."""
+        ...
+
     def optout_of(self, branch: str, candidate_id: str, medium: str) -> tuple[str, float] | None:
-        """(source, when) of the person's opt-out for `medium`, if any."""
+        """(source, when) of the person's opt-out for `medium`, if it is their latest choice for it."""
         ...
 
     def optout_count(self, branch: str) -> int:

@@ -82,6 +82,9 @@ atexit.register(close_clients)
 SERVICE = "Carnet"  # how staff name the service: every failure message starts with it
 
 
+# The `--8<--` lines mark what the docs site shows of this file (pymdownx.snippets): the pages show this
+# tested code, never a copy of it.
+# --8<-- [start:poll]
 def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
     def poll(cursor: str | None) -> PollResult:
         client = _client(hub)
@@ -106,6 +109,7 @@ def _poll_signups(hub: HubContext) -> Callable[[str | None], PollResult]:
         return PollResult(events=events, cursor=str(page["last_id"]) if page["items"] else cursor,
                           more=bool(page.get("has_more")))
     return poll
+# --8<-- [end:poll]
 
 
 def _known_before(event: Event) -> bool:
@@ -141,6 +145,7 @@ def journal_line(event: Event, zone: ZoneInfo) -> str:
     return texts[event.kind]
 
 
+# --8<-- [start:write]
 def _write_journal(hub: HubContext, event: Event, **extra: Any) -> None:
     client = _client(hub)
     try:
@@ -151,6 +156,7 @@ def _write_journal(hub: HubContext, event: Event, **extra: Any) -> None:
     except httpx.TransportError as exc:
         raise failure_from_exception(exc, service=SERVICE) from None
     check_response(reply, service=SERVICE)  # 5xx: retried later; 400 (bad line): dead letter at once
+# --8<-- [end:write]
 
 
 @hookimpl
@@ -158,10 +164,12 @@ def register_settings(register: Callable[[type[BaseModel]], None]) -> None:
     register(Settings)
 
 
+# --8<-- [start:register_sources]
 @hookimpl
 def register_sources(hub: HubContext, register: Callable[[Poller], None]) -> None:
     settings = hub.settings_as(Settings)
     register(Poller("signups", _poll_signups(hub), interval=settings.poll_interval))
+# --8<-- [end:register_sources]
 
 
 @hookimpl
@@ -202,9 +210,11 @@ def candidate_registered(hub: HubContext, event: Event) -> None:
     _write_journal(hub, event)
 
 
+# --8<-- [start:session_booked]
 @hookimpl
 def session_booked(hub: HubContext, event: Event) -> None:
     _write_journal(hub, event)
+# --8<-- [end:session_booked]
 
 
 @hookimpl
@@ -232,6 +242,7 @@ def followup_due(hub: HubContext, event: Event) -> None:
 # hands it over once it may go; the channel only delivers it, once, using the delivery key. A branch picks
 # its channel with `channels = { email = "example" }` (the only channel-capable plugin is picked otherwise).
 
+# --8<-- [start:message_due]
 @hookimpl
 def message_due(hub: HubContext, event: Event) -> None:
     message = event.message
@@ -239,6 +250,7 @@ def message_due(hub: HubContext, event: Event) -> None:
         raise DeliveryRejected("a message_due event without its message")
     _write_journal(hub, event, message={"to": message.to, "subject": message.subject, "text": message.text,
                                         "id": message.id})
+# --8<-- [end:message_due]
 
 
 @hookimpl
@@ -252,6 +264,7 @@ def message_bounced(hub: HubContext, event: Event) -> None:
 # (`hub.erased`) and what staff must do by hand (`hub.erasure_manual`): that is the receipt staff read in
 # `hub forget --status`. Retried like any delivery, so erasing twice must be harmless.
 
+# --8<-- [start:candidate_forgotten]
 @hookimpl
 def candidate_forgotten(hub: HubContext, event: Event) -> None:
     person = event.candidate
@@ -267,3 +280,4 @@ def candidate_forgotten(hub: HubContext, event: Event) -> None:
     hub.erased("lignes du journal Carnet")
     if signup:
         hub.erased("inscription reçue par Carnet")
+# --8<-- [end:candidate_forgotten]

@@ -128,6 +128,11 @@ def candidate_opted_out(hub: HubContext, event: Event) -> None:
 
 
 @hookimpl
+def candidate_opted_in(hub: HubContext, event: Event) -> None:
+    _record(hub, event)
+
+
+@hookimpl
 def candidate_registered(hub: HubContext, event: Event) -> None:
     _record(hub, event)
 

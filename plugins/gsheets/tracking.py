@@ -69,6 +69,8 @@ GROW_MARGIN = 500
 NEEDS_CALL = "À appeler : inscrit(e), aucun rendez-vous pris"
 BOUNCED = "E-mail en échec : corriger l'adresse"
 OPTED_OUT = "Ne souhaite plus recevoir de messages (lien de désinscription)"
+OPTED_OUT_OF = "Ne souhaite plus recevoir de messages par {medium}"
+"""The note for an opt-out by another medium or way than the mail's link (an SMS STOP, staff)."""
 
 
 # --- what the event hooks do ------------------------------------------------------------------------------------
@@ -179,9 +181,19 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
     elif event.kind is EventKind.MESSAGE_BOUNCED:
         values["hub_note"] = BOUNCED
     elif event.kind is EventKind.CANDIDATE_OPTED_OUT:
-        values["hub_note"] = OPTED_OUT
+        values["hub_note"] = _opted_out_note(event)
+    elif event.kind is EventKind.CANDIDATE_OPTED_IN and values.get("hub_note") == _opted_out_note(event):
+        values["hub_note"] = ""  # the latest fact wins: back in by that medium, the note goes
     if event.kind is EventKind.SESSION_BOOKED and values.get("hub_note") == NEEDS_CALL:
         values["hub_note"] = ""
+
+
+def _opted_out_note(event: Event) -> str:
+    preference = event.preference
+    if preference is None or (preference.medium == "email" and preference.via == "link"):
+        return OPTED_OUT
+    medium = {"email": "e-mail", "sms": "SMS"}.get(preference.medium, preference.medium)
+    return OPTED_OUT_OF.format(medium=medium)
 
 
 def _result_applies(state: dict[str, Any], outcome: Outcome, at: str) -> bool:

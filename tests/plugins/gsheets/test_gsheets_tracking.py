@@ -200,3 +200,18 @@ def test_suivi_hub_shows_who_asked_for_no_more_messages(gsheets_hub: Hub, sandbo
     notes = {r["ID hub (ne pas modifier)"]: r["Suivi hub"] for r in table(sandbox)}
     assert notes[second] == OPTED_OUT and notes[first] in ("", None)
     assert len(gsheets_hub.store.list_events(branch=BRANCH, kind="candidate_opted_out")) == 1
+
+
+def test_suivi_hub_shows_the_latest_contact_preference(gsheets_hub: Hub, sandbox: SheetsSandbox,
+                                                       clock: FakeClock) -> None:
+    """Issue 16: an opt-out by SMS names the medium; opting back in clears the note."""
+    register(gsheets_hub, sandbox, 1)
+    (cid,) = (r["ID hub (ne pas modifier)"] for r in table(sandbox))
+    ctx = gsheets_hub.context(BRANCH, "gsheets")
+    ctx.record_contact_preference(cid, "sms", opted_out=True, via="sms STOP")
+    sync(gsheets_hub)
+    assert [r["Suivi hub"] for r in table(sandbox)] == ["Ne souhaite plus recevoir de messages par SMS"]
+    clock.advance(60)
+    ctx.record_contact_preference(cid, "sms", opted_out=False, via="staff")
+    sync(gsheets_hub)
+    assert [r["Suivi hub"] for r in table(sandbox)] in ([""], [None])
