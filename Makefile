@@ -32,6 +32,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
 
+# NO_MKDOCS_2_WARNING=1 silences the Material theme's end-of-life banner (a notice, not a build warning)
 docs: $(VENV)/.installed-test  # the site for connector authors (mkdocs.yml), warnings as errors: open site/index.html
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(SITE_DIR)
 
