@@ -321,12 +321,22 @@ class ContactPreference(_Frozen):
 
 
 class Bounce(_Frozen):
-    """A channel learnt that a message did not reach its recipient (a delivery-status notification)."""
+    """A channel learnt that a message did not reach its recipient: a mail's delivery-status notification, or
+    an SMS gateway's delivery report saying "failed" / "undelivered". This is how a channel reports a failed
+    delivery receipt, after the fact: emit a `message_bounced` event carrying it. A permanent failure of an
+    e-mail stops further mail to that address until it changes; any failure reaches the sinks (the tracking
+    sheet shows it). A "delivered" report needs no event (the delivery is already done)."""
 
     message_id: str = Field(description="the hub's id of the message that bounced (Message.id)")
-    address: str | None = None
-    reason: str = ""
-    permanent: bool = True
+    address: str | None = Field(None, description=(
+        "the address that failed (for e-mail: the person's record's is used when None); kept out of the event "
+        "log"))
+    reason: str = Field("", description="the service's diagnostic (e.g. '550 5.1.1 user unknown'); kept out of "
+                                        "the event log, which can quote the address")
+    permanent: bool = Field(True, description=(
+        "True: the address will not work (user unknown, number not in service); False: a temporary failure "
+        "(mailbox full, phone off for longer than the gateway's retry period)"))
+    medium: str = Field("email", description="the medium of the message: email, sms...")
 
 
 class Event(_Frozen):

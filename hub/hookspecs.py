@@ -233,10 +233,12 @@ def message_due(hub: HubContext, event: Event) -> None:
 
 @hookspec
 def message_bounced(hub: HubContext, event: Event) -> None:
-    """A message did not reach its recipient (`event.bounce`, reported by a channel's source).
+    """A message did not reach its recipient (`event.bounce`, reported by a channel's source): a mail's bounce,
+    or an SMS gateway's "not delivered" report (`Bounce.medium`, `Bounce.permanent`).
 
-    The core has already marked the candidate's address as failing: no further mail goes to it until it
-    changes. Sinks may show it (the tracking sheet). Same delivery contract as `candidate_registered`.
+    For a permanent e-mail failure the core has already marked the candidate's address as failing: no further
+    mail goes to it until it changes. Sinks may show it (the tracking sheet). Same delivery contract as
+    `candidate_registered`.
     """
 
 

@@ -359,8 +359,8 @@ class Planner:
 
     def _bounced(self, event: Event) -> None:
         bounce = event.bounce
-        if bounce is None or not bounce.permanent:
-            return
+        if bounce is None or not bounce.permanent or bounce.medium != "email":  # an SMS failure says nothing of
+            return                                                           # the person's e-mail
         address = bounce.address
         if address is None:
             body = self.store.get_entity("candidates", event.candidate_id) if event.candidate_id else None

@@ -68,6 +68,7 @@ GROW_MARGIN = 500
 """Rows added at once when new rows would go past the grid (explicit writes do not grow it, append did)."""
 NEEDS_CALL = "À appeler : inscrit(e), aucun rendez-vous pris"
 BOUNCED = "E-mail en échec : corriger l'adresse"
+BOUNCED_SMS = "SMS non distribué : vérifier le numéro"
 OPTED_OUT = "Ne souhaite plus recevoir de messages (lien de désinscription)"
 OPTED_OUT_OF = "Ne souhaite plus recevoir de messages par {medium}"
 """The note for an opt-out by another medium or way than the mail's link (an SMS STOP, staff)."""
@@ -179,7 +180,7 @@ def _apply_event(hub: HubContext, event: Event, state: dict[str, Any], at: str) 
     elif event.kind is EventKind.CANDIDATE_NEEDS_CALL and "session" not in state:
         values["hub_note"] = NEEDS_CALL
     elif event.kind is EventKind.MESSAGE_BOUNCED:
-        values["hub_note"] = BOUNCED
+        values["hub_note"] = BOUNCED if event.bounce is None or event.bounce.medium == "email" else BOUNCED_SMS
     elif event.kind is EventKind.CANDIDATE_OPTED_OUT:
         values["hub_note"] = _opted_out_note(event)
     elif event.kind is EventKind.CANDIDATE_OPTED_IN and values.get("hub_note") == _opted_out_note(event):
