@@ -7,6 +7,7 @@ the part of the people using the tool (a candidate booking, staff typing an outc
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.serving import ServerThread
 
@@ -66,6 +71,8 @@ class Sandbox(ABC):
     """A fake vendor service. One instance serves every branch (one account, sheet or mailbox per branch)."""
 
     name: str = ""
+    failing_paths: tuple[str, ...] = ()
+    """Path prefixes `fail_next_request` applies to (its API, not its login endpoints); empty: every path."""
 
     @abstractmethod
     def app(self) -> Any:
@@ -86,6 +93,49 @@ class Sandbox(ABC):
     def describe(self, branch: str) -> str:
         """What the fake holds now for a branch, as text a person reads (a table)."""
         return ""
+
+    def fail_next_request(self, status: int, *, retry_after: int | None = None) -> None:
+        """Answer the next request this fake receives with `status` (and `Retry-After: <retry_after>` seconds
+        when given) instead of serving it: the conformance suite uses it to check a connector's error mapping
+        (429 and 5xx: not ready, 401: auth failed, 400: rejected). A sandbox supports it by returning
+        `self.failing(app)` from `app()`; one with its own fault machinery may override this instead."""
+        with _INJECTED_LOCK:
+            self.__dict__.setdefault("_injected", []).append((status, retry_after))
+
+    def take_injected_failure(self) -> tuple[int, int | None] | None:
+        """The next failure `fail_next_request` queued, removed from the queue (None when there is none)."""
+        with _INJECTED_LOCK:
+            queued: list[tuple[int, int | None]] = self.__dict__.get("_injected", [])
+            return queued.pop(0) if queued else None
+
+    def failing(self, app: Starlette) -> Starlette:
+        """`app` with the failures queued by `fail_next_request` answered first (the same app, returned)."""
+        app.add_middleware(_InjectedFailures, sandbox=self)
+        return app
+
+
+_INJECTED_LOCK = threading.Lock()  # the fake is served from another thread than the test asking it to fail
+
+
+class _InjectedFailures:
+    """ASGI middleware: an HTTP request gets the sandbox's next injected failure, if one is queued."""
+
+    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefixes = self.sandbox.failing_paths
+        applies = scope["type"] == "http" and (not prefixes or str(scope["path"]).startswith(prefixes))
+        injected = self.sandbox.take_injected_failure() if applies else None
+        if injected is None:
+            await self.app(scope, receive, send)
+            return
+        status, retry_after = injected
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        reply = JSONResponse({"error": {"code": status, "message": "failure injected by the test"}},
+                             status_code=status, headers=headers)
+        await reply(scope, receive, send)
 
 
 @contextmanager

@@ -8,14 +8,15 @@ events. `ConnectorConformance` is the test class every connector runs (see docs/
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel, SecretStr
 
+from hub import conformance
 from hub.app import Hub
 from hub.config import load_config
 from hub.config.files import to_toml, write_config  # noqa: F401 (re-exported for connector authors)
@@ -33,23 +34,54 @@ from hub.events import (
 )
 from hub.hookspecs import EVENT_HOOKS, hookimpl
 from hub.plugins import ENTRY_POINT_GROUP, PluginRegistry, new_manager
+from hub.sandbox import Sandbox
+from hub.testing_api import (
+    Delivery,
+    Pause,
+    Problem,
+    SimulatedCrash,
+    WebhookResult,
+    crash_after_effect,
+    deliver,
+    deliveries,
+    events,
+    pauses,
+    post_webhook,
+    problems,
+    redeliver,
+    resume,
+)
 
 __all__ = [
     "CHANNEL_HOOKS",
     "T0",
     "ConnectorConformance",
+    "Delivery",
     "FakeClock",
+    "Pause",
+    "Problem",
     "RecordingChannel",
     "RecordingSink",
+    "SimulatedCrash",
+    "WebhookResult",
     "build_hub",
     "clock",
+    "crash_after_effect",
+    "deliver",
+    "deliveries",
+    "events",
     "make_candidate",
     "make_event",
     "make_hub",
     "make_message",
     "make_session",
+    "pauses",
     "plugin_registry",
+    "post_webhook",
+    "problems",
+    "redeliver",
     "register_plugin",
+    "resume",
 ]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -250,18 +282,46 @@ class ConnectorConformance:
     """Subclass in your plugin's tests, set `plugin_name` and `plugin`, and provide a `connector_hub` fixture
     returning a Hub with one branch "conformance" that enables the plugin against its sandbox.
 
-    Optionally override `effect_snapshot(hub)` to return what the plugin's effects look like in its fake
-    service: the suite then checks that a delivery repeated under the same key changes nothing.
+    A connector handling events declares their observable effect with `effect_snapshot(hub)` (what its fake
+    service holds now) and lets the suite make the fake fail (`self.sandbox`, or override `fail_next`): the suite
+    then checks (hub.conformance) that each event kind it handles changes the fake, that a re-delivery after a
+    crash changes nothing more, that 429 / 401 / 400 / 5xx become not ready (after Retry-After) / paused / dead /
+    not ready, and that its webhooks refuse a bad signature. Mark what does not apply in `not_applicable`.
     """
 
     plugin_name: str = ""
     plugin: object = None
     first_party: bool = True
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        "effects:candidate_forgotten": "an erasure removes what other deliveries left; the connector's erasure "
+                                       "tests check it",
+    }
+    """Checks that do not apply to this connector, with why: `effects:<kind>` (that kind has no effect to
+    observe), `effects`, `redelivery`, `error_mapping`, `webhook_signatures`. Extend the default
+    (`{**ConnectorConformance.not_applicable, ...}`) to keep its erasure entry."""
 
     def effect_snapshot(self, hub: Hub) -> Any:
         """What the plugin's effects look like in its fake service now (override it): comparable values, e.g.
-        the sandbox's row counts. None (the default) skips the repeated-delivery check."""
+        the sandbox's journal lines or sent mails. Required when the plugin handles events."""
         return None
+
+    def declares_effects(self) -> bool:
+        """True when the subclass overrides `effect_snapshot` (the suite then has something to observe)."""
+        return type(self).effect_snapshot is not ConnectorConformance.effect_snapshot
+
+    def fail_next(self, hub: Hub, status: int, retry_after: int | None = None) -> None:
+        """Make the fake answer its next API request with `status` (Retry-After when given). Default: the
+        `hub.sandbox.Sandbox` your `connector_hub` fixture stored in `self.sandbox` (its `fail_next_request`);
+        override it for a fake that is not a Sandbox (respx routes)."""
+        sandbox = getattr(self, "sandbox", None)
+        if not isinstance(sandbox, Sandbox):
+            pytest.fail(f"{self.plugin_name}: the suite cannot make the fake fail: set self.sandbox to your "
+                        "hub.sandbox.Sandbox in connector_hub, or override fail_next(hub, status, retry_after)")
+        sandbox.fail_next_request(status, retry_after=retry_after)
+
+    def _unless_not_applicable(self, check: str) -> None:
+        if check in self.not_applicable:
+            pytest.skip(f"not applicable to {self.plugin_name}: {self.not_applicable[check]}")
 
     def sample_events(self, hub: Hub) -> list[Event]:
         """One event of every kind about one person and one session three days ahead of the hub's clock; override
@@ -341,3 +401,26 @@ class ConnectorConformance:
                 once = self.effect_snapshot(connector_hub)
                 plugins.deliver(self.plugin_name, stored_event.kind.value, ctx, stored_event)
                 assert self.effect_snapshot(connector_hub) == once, f"{stored_event.kind}: repeated effect"
+
+    def test_each_event_kind_changes_the_fake(self, connector_hub: Hub) -> None:
+        """Each event kind it implements a hook for, delivered once through the dispatcher, is done and changes
+        `effect_snapshot`: a connector whose send does nothing fails here."""
+        self._unless_not_applicable("effects")
+        conformance.check_every_kind_changes_the_fake(self, connector_hub)
+
+    def test_redelivery_after_a_crash_changes_nothing_more(self, connector_hub: Hub) -> None:
+        """A crash between the effect and its commit, then the same delivery again under the same key: done,
+        and the fake is as the first try left it."""
+        self._unless_not_applicable("redelivery")
+        conformance.check_redelivery_after_crash(self, connector_hub)
+
+    def test_service_errors_map_to_the_failure_taxonomy(self, connector_hub: Hub) -> None:
+        """The fake's 429 (Retry-After honoured), 401, 400 and 503 become not ready, a pause, a dead letter and
+        not ready."""
+        self._unless_not_applicable("error_mapping")
+        conformance.check_error_mapping(self, connector_hub)
+
+    def test_webhooks_refuse_a_bad_signature(self, connector_hub: Hub) -> None:
+        """Each webhook route it registers answers 4xx to an unsigned request and stores nothing."""
+        self._unless_not_applicable("webhook_signatures")
+        conformance.check_bad_signature_refused(self, connector_hub)

@@ -448,7 +448,7 @@ class CalendlySandbox(Sandbox):
             Route("/scheduling_links", self._endpoint(self._create_link), methods=["POST"]),
             Route("/data_compliance/deletion/invitees", self._endpoint(self._delete_invitee_data), methods=["POST"]),
         ]
-        return Starlette(routes=routes)
+        return self.failing(Starlette(routes=routes))
 
     def _endpoint(self, handler: Handler) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:

@@ -86,8 +86,9 @@ class CarnetSandbox(Sandbox):
                     self.signups[token] = [i for i in self.signups.get(token, []) if str(i["id"]) != signup]
             return Response(status_code=204)
 
-        return Starlette(routes=[Route("/signups", signups), Route("/journal", journal, methods=["GET", "POST"]),
-                                 Route("/people/{candidate}", person, methods=["DELETE"])])
+        return self.failing(Starlette(routes=[
+            Route("/signups", signups), Route("/journal", journal, methods=["GET", "POST"]),
+            Route("/people/{candidate}", person, methods=["DELETE"])]))
 
     def demo_settings(self, demo: DemoContext) -> dict[str, Any]:
         return {"url": demo.base_url, "poll_interval": 1}

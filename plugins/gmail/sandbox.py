@@ -161,6 +161,7 @@ class GmailSandbox(Sandbox):
     """One fake Gmail service; a mailbox per branch, each reached with its own access token."""
 
     name = "gmail"
+    failing_paths = ("/gmail/",)  # the API fails, not the token endpoint
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None, rewrite_message_id: bool = True,
                  daily_limit: int | None = None, units_per_minute: int | None = USER_UNITS_PER_MINUTE) -> None:
@@ -303,9 +304,9 @@ class GmailSandbox(Sandbox):
                 self.requests.append(Recorded("token", "POST", status, ""))
             return JSONResponse(answer, status_code=status)
 
-        return Starlette(routes=[Route("/token", token, methods=["POST"]),
-                                 Route("/gmail/v1/users/{rest:path}", api,
-                                       methods=["GET", "POST", "DELETE", "PUT", "PATCH"])])
+        return self.failing(Starlette(routes=[Route("/token", token, methods=["POST"]),
+                                              Route("/gmail/v1/users/{rest:path}", api,
+                                                    methods=["GET", "POST", "DELETE", "PUT", "PATCH"])]))
 
     @staticmethod
     def _route(http: str, tail: str) -> tuple[str, dict[str, str]]:

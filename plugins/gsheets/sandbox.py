@@ -65,6 +65,7 @@ class SheetsSandbox(Sandbox):
     """One fake Sheets service; spreadsheets are keyed by id (one per branch in the demo)."""
 
     name = "gsheets"
+    failing_paths = ("/v4/",)
 
     def __init__(self, *, tokens: set[str] | None = None, quota: bool = False,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -197,8 +198,9 @@ class SheetsSandbox(Sandbox):
             self._record("token", "POST", "/token", status, "token")
             return JSONResponse(payload, status_code=status)
 
-        return Starlette(routes=[Route("/token", token, methods=["POST"]),
-                                 Route("/v4/spreadsheets/{rest:path}", api, methods=["GET", "POST", "PUT"])])
+        return self.failing(Starlette(routes=[Route("/token", token, methods=["POST"]),
+                                              Route("/v4/spreadsheets/{rest:path}", api,
+                                                    methods=["GET", "POST", "PUT"])]))
 
     def _record(self, method: str, http: str, path: str, status: int, kind: str) -> None:
         with self.lock:

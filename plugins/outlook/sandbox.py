@@ -148,6 +148,7 @@ class OutlookSandbox(GraphResources, Sandbox):
     """Fake tenants, apps and mailboxes; a branch's mailbox is reached with the tenant's app registration."""
 
     name = "outlook"
+    failing_paths = ("/graph/",)
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None, allow_http_notifications: bool = False,
                  default_tenant: str = DEMO_TENANT_ID, default_domain: str = DEMO_DOMAIN,
@@ -448,13 +449,13 @@ class OutlookSandbox(GraphResources, Sandbox):
     # --- HTTP: login -------------------------------------------------------------------------------------------
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
+        return self.failing(Starlette(routes=[
             Route("/login/{tenant}/v2.0/.well-known/openid-configuration", self._discovery, methods=["GET"]),
             Route("/login/{tenant}/discovery/instance", self._instance, methods=["GET"]),
             Route("/login/{tenant}/oauth2/v2.0/token", self._token, methods=["POST"]),
             Route("/login/{tenant}/oauth2/v2.0/devicecode", self._devicecode, methods=["POST"]),
             Route("/graph/v1.0/{rest:path}", self._graph, methods=["GET", "POST", "PATCH", "DELETE", "PUT"]),
-        ])
+        ]))
 
     async def _discovery(self, request: Request) -> Response:
         return await self._login(request, "GET /login/{tenant}/v2.0/.well-known/openid-configuration",

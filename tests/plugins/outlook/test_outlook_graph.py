@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -219,8 +219,23 @@ class TestOutlookConformance(ConnectorConformance):
             yield make_hub({"conformance": {"plugins": ["outlook"], "outlook": outlook_table(
                 mailbox="conformance@cravate.org")}}, environ={"OUTLOOK_SECRET_LYON": SECRET})
 
+    not_applicable: ClassVar[dict[str, str]] = {
+        **ConnectorConformance.not_applicable,
+        "effects:session_booked": "the conformance branch has no calendar, and FakeMicrosoft no calendar "
+                                  "endpoints (the calendar's effects: test_outlook_calendar.py)",
+        "effects:session_cancelled": "no calendar in the conformance branch (test_outlook_calendar.py)",
+    }
+
     def effect_snapshot(self, hub: Hub) -> Any:
         return [(m["toRecipients"][0]["emailAddress"]["address"], m["subject"]) for m in self.fake.sent()]
+
+    def fail_next(self, hub: Hub, status: int, retry_after: int | None = None) -> None:
+        """The respx fake answers Graph's next request with `status` (its error shape, Retry-After when given);
+        a 401 twice, since the client rightly renews its token once before giving up (credentials refused)."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        for _ in range(2 if status == 401 else 1):
+            self.fake.graph_answers.append(httpx.Response(
+                status, headers=headers, json=graph_error("Injected", "failure injected by the suite")))
 
     def test_repeated_delivery_has_one_effect(self, connector_hub: Hub) -> None:
         super().test_repeated_delivery_has_one_effect(connector_hub)
