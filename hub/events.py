@@ -153,8 +153,14 @@ class Candidate(_Frozen):
     ref: str | None = None
     first_name: str | None = None
     last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    email: str | None = Field(None, description=(
+        "normalised once by the hub at ingest (email-validator: domain lower-cased, Unicode NFC); an invalid one "
+        "is kept out and reported"))
+    phone: str | None = Field(None, description=(
+        "E.164 (+33612345678): every phone is parsed by the hub at ingest (phonenumbers, national numbers read in "
+        "the branch's phone_region) and an invalid one kept out, so a connector never normalises phones itself "
+        "(a record stored before that may hold the number as typed: hub.api.clean_phone makes it E.164); show "
+        "it to staff with hub.api.display_phone (06 12 34 56 78)"))
     referrer: Referrer | None = None
     consent: bool | None = None
     consent_at: AwareDatetime | None = Field(None, description="when the person gave (or withdrew) consent")
