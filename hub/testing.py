@@ -322,6 +322,8 @@ class ConnectorConformance:
     def _unless_not_applicable(self, check: str) -> None:
         if check in self.not_applicable:
             pytest.skip(f"not applicable to {self.plugin_name}: {self.not_applicable[check]}")
+        if check != "webhook_signatures" and not conformance.effect_kinds(self):
+            pytest.skip(f"not applicable to {self.plugin_name}: it handles no event kind with an effect to observe")
 
     def sample_events(self, hub: Hub) -> list[Event]:
         """One event of every kind about one person and one session three days ahead of the hub's clock; override
@@ -423,4 +425,7 @@ class ConnectorConformance:
     def test_webhooks_refuse_a_bad_signature(self, connector_hub: Hub) -> None:
         """Each webhook route it registers answers 4xx to an unsigned request and stores nothing."""
         self._unless_not_applicable("webhook_signatures")
+        contributions = connector_hub.lane_contributions((conformance.BRANCH, self.plugin_name))
+        if contributions is not None and not contributions.routes:
+            pytest.skip(f"not applicable to {self.plugin_name}: it registers no webhook in the conformance branch")
         conformance.check_bad_signature_refused(self, connector_hub)

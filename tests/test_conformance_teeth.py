@@ -257,3 +257,27 @@ def test_post_webhook_goes_through_the_real_receiver(make_hub: Callable[..., Hub
     assert [e.kind for e in accepted.stored] == [EventKind.CANDIDATE_REGISTERED]
     assert post_webhook(hub, "tally", b"x" * 2_000_000, {"x-tally-signature": "good"}).status == 413
     assert post_webhook(hub, "nobody", b"one").status == 404
+
+
+FIRST_PARTY_SANDBOXES = ["calendly", "example", "gmail", "gsheets", "outlook"]
+
+
+@pytest.mark.parametrize("name", FIRST_PARTY_SANDBOXES)
+def test_every_first_party_sandbox_fails_its_next_request_when_asked(name: str) -> None:
+    """The protocol the suite's error mapping relies on: `fail_next_request(status, retry_after=)` answers the
+    next API request with that status and Retry-After, once."""
+    import importlib
+
+    from hub.plugins import PluginRegistry
+
+    registry = PluginRegistry()
+    registry.add(name, importlib.import_module(f"hub_{name}.plugin"))
+    sandbox = registry.sandboxes()[name]
+    path = (sandbox.failing_paths or ("/",))[0] + "anything"
+    with serve({name: sandbox}) as urls:
+        sandbox.fail_next_request(429, retry_after=7)
+        first = httpx.get(urls[name] + path, timeout=5)
+        assert (first.status_code, first.headers.get("retry-after")) == (429, "7")
+        sandbox.fail_next_request(401)
+        assert httpx.get(urls[name] + path, timeout=5).status_code == 401
+        assert httpx.get(urls[name] + path, timeout=5).status_code not in (401, 429)  # once only
