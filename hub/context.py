@@ -63,7 +63,8 @@ class HubContext:
 
     Private state (`state_get/put/delete`) holds ids, cursors and effect ledgers, never raw contact data (no
     e-mail, phone or name): store the tool's ids, or `pseudonym(value)` when a key must derive from what a
-    person typed.
+    person typed. State about one person goes under `person_key(candidate_id, name)`: the person's erasure
+    deletes it.
     """
 
     def __init__(self, *, store: Store, branch: BranchConfig, plugin: str, settings: BaseModel | None,
@@ -284,6 +285,15 @@ class HubContext:
             held.state[(self.branch, self.plugin, key)] = (False, None)
         else:
             self._store.kv_delete(self.branch, self.plugin, key)
+
+    def person_key(self, candidate_id: str, name: str) -> str:
+        """A private-state key tied to the person `candidate_id` (`person:<id>:<name>`): use it for anything you
+        keep about one person (their row, their message ids). When the person is erased, the hub deletes every
+        such key of every plugin, once each tool has done its part of the erasure (so your `candidate_forgotten`
+        hook can still read it)."""
+        from hub.store.rows import person_state_prefix
+
+        return person_state_prefix(candidate_id) + name
 
     def checkpoint(self) -> None:
         """Commit the state written so far in this delivery now (one transaction)."""

@@ -30,6 +30,7 @@ class Eraser:
     def __init__(self) -> None:
         self.forgotten: list[Event] = []
         self.fail: BaseException | None = None
+        self.rows: list[object] = []  # what its state held about the person when told of the erasure
 
     @hookimpl
     def candidate_registered(self, hub: Any, event: Event) -> None:
@@ -38,6 +39,7 @@ class Eraser:
     @hookimpl
     def candidate_forgotten(self, hub: Any, event: Event) -> None:
         self.forgotten.append(event)
+        self.rows.append(hub.state_get(hub.person_key(event.candidate.id, "row")) if event.candidate else None)
         if self.fail is not None:
             raise self.fail
         hub.erased("ligne du tableau de suivi")
@@ -445,3 +447,27 @@ def test_secret_folders_are_private_all_the_way(hub: Hub) -> None:
     path = hub.context(BRANCH, "sink").secret_path("token")
     for folder in (path.parent, path.parent.parent, path.parent.parent.parent):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_a_plugin_s_state_tied_to_the_person_goes_once_the_erasure_is_finished(
+        hub: Hub, plugins: dict[str, Any]) -> None:
+    """Issue 16: state kept under `hub.person_key(cid, ...)` is still there for the plugin's own erasure, then
+    deleted with the person's links; other keys, and other people's, stay."""
+    cid = known_person(hub)
+    other = make_candidate(first_name="Inès", email="ines@example.org", phone=None)
+    hub.ingest(BRANCH, "sink", [make_event("candidate_registered", candidate=other, source_id="row-8")])
+    other_id = hub.store.find_candidate(BRANCH, email_key="ines@example.org", phone_key=None)
+    assert other_id is not None
+    ctx = hub.context(BRANCH, "eraser")
+    assert ctx.person_key(cid, "row") == f"person:{cid}:row"
+    ctx.state_put(ctx.person_key(cid, "row"), 7)
+    ctx.state_put(ctx.person_key(other_id, "row"), 8)
+    ctx.state_put("cursor", "page-3")
+    hub.eraser.forget(BRANCH, cid)
+    assert ctx.state_get(ctx.person_key(cid, "row")) == 7  # until every tool has done its part
+    assert hub.cycle().errors == []
+    assert plugins["eraser"].rows == [7]
+    (erasure,) = hub.store.list_erasures(BRANCH)
+    assert erasure.finished_at is not None
+    assert ctx.state_get(ctx.person_key(cid, "row")) is None
+    assert ctx.state_get(ctx.person_key(other_id, "row")) == 8 and ctx.state_get("cursor") == "page-3"

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hub.store.rows import ErasureRow, ReceiptRow, RecipientRow, ts
+from hub.store.rows import ErasureRow, ReceiptRow, RecipientRow, person_state_prefix, ts
 
 FORGOTTEN = "candidate_forgotten"
 
@@ -129,8 +129,11 @@ class PrivacyRows:
                     (delivery_key, plugin, status, item, ts(now)))
 
     def finish_erasure(self, erasure_id: str, branch: str, candidate_id: str, now: datetime) -> None:
-        """Joins. Every plugin is done: the payload and the person's identity links go."""
+        """Joins. Every plugin is done: the payload, the person's identity links and every plugin's private
+        state tied to them (keys starting with `person_state_prefix`) go."""
         self._write("UPDATE erasures SET payload=NULL, finished_at=? WHERE id=?", (ts(now), erasure_id))
+        prefix = person_state_prefix(candidate_id)  # compared as text: LIKE would read the id's "_" as a wildcard
+        self._write("DELETE FROM kv WHERE branch=? AND substr(key, 1, ?)=?", (branch, len(prefix), prefix))
         self._write("DELETE FROM links WHERE branch=? AND entity='candidate' AND hub_id=?", (branch, candidate_id))
         self._write("DELETE FROM links WHERE branch=? AND entity='session' AND hub_id IN"
                     " (SELECT id FROM sessions WHERE candidate_id=?)", (branch, candidate_id))

@@ -319,7 +319,8 @@ class Store(Protocol):
         ...
 
     def finish_erasure(self, erasure_id: str, branch: str, candidate_id: str, now: datetime) -> None:
-        """Joins. Every plugin is done: the payload and the person's identity links go."""
+        """Joins. Every plugin is done: the payload, the person's identity links and every plugin's private
+        state tied to them (keys starting with `person_state_prefix`) go."""
         ...
 
     def minimise_events(self) -> int:

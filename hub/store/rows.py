@@ -28,6 +28,7 @@ __all__ = [
     "SourceRow",
     "StateHealth",
     "from_ts",
+    "person_state_prefix",
     "ts",
 ]
 
@@ -213,3 +214,9 @@ class RecipientRow:
     count: int
     first_at: float
     last_at: float
+
+
+def person_state_prefix(candidate_id: str) -> str:
+    """What a plugin's private-state key tied to a person starts with (`HubContext.person_key`): the erasure of
+    that person deletes every such key of every plugin of the branch once the erasure is finished."""
+    return f"person:{candidate_id}:"
