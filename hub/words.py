@@ -17,6 +17,7 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
     "candidate_needs_call": ("appel à passer", "appels à passer"),
     "candidate_forgotten": ("demande d'effacement", "demandes d'effacement"),
     "candidate_opted_out": ("désinscription", "désinscriptions"),
+    "candidate_opted_in": ("retour aux messages", "retours aux messages"),
 }
 
 

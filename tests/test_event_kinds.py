@@ -68,3 +68,11 @@ def _part(name: str) -> object:
             "due": make_event(EventKind.FOLLOWUP_DUE).due, "message": make_message(),
             "bounce": make_event(EventKind.MESSAGE_BOUNCED).bounce,
             "preference": make_event(EventKind.CANDIDATE_OPTED_IN).preference}[name]
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_every_kind_has_a_french_word_for_staff(kind: EventKind) -> None:
+    """`hub export`, the demo and `hub status` name a kind in French (hub/words.py), never by its identifier."""
+    from hub.words import KIND_WORDS
+
+    assert kind.value in KIND_WORDS, f"{kind.value}: add its French words to hub/words.py KIND_WORDS"
