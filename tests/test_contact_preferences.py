@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,23 @@ def test_a_webhook_handler_returns_the_event_instead_of_storing_it(hub: Hub) -> 
         ctx.record_contact_preference(cid, "sms", opted_out=True, via="sms STOP")
     hub.ingest(BRANCH, "chan", [event])  # what the receiver does with a handler's events
     assert skipped(hub, cid, "sms") is not None
+
+
+def test_a_channel_records_a_preference_from_its_delivery_hook(
+        make_hub: Callable[..., Hub], register_plugin: Callable[[str, object], object]) -> None:
+    """E.g. a gateway answering a send with "this number replied STOP": recorded from inside `message_due`."""
+    from hub import hookimpl
+    from hub.events import Event
+
+    class StopChannel(RecordingChannel):
+        @hookimpl
+        def message_due(self, hub: Any, event: Event) -> None:
+            RecordingChannel.message_due(self, hub, event)
+            assert event.message is not None and event.message.candidate_id
+            hub.record_contact_preference(event.message.candidate_id, "sms", opted_out=True, via="sms STOP")
+
+    register_plugin("chan", StopChannel())
+    made = make_hub({BRANCH: {"plugins": ["chan"], "messages": {"quiet_hours": "00:00-00:00"}}})
+    cid = book(made)
+    assert made.cycle().errors == []
+    assert made.store.optout_of(BRANCH, cid, "sms") is not None and made.store.optout_of(BRANCH, cid, "email") is None
