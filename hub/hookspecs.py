@@ -261,8 +261,10 @@ def candidate_forgotten(hub: HubContext, event: Event) -> None:
     with `hub.external_id("session", session.id)`. The hub has already erased its own copy and stops sending
     anything about the person. For each thing erased call `hub.erased("what")` (e.g. "ligne du tableau de
     suivi"); for what your tool's API cannot reach call `hub.erasure_manual("what staff must do, where")`: both
-    make the receipt staff read in `hub forget --status`. Erase your private state about the person too. Same
-    delivery contract as `candidate_registered` (retried; deleting what is already gone counts as done).
+    make the receipt staff read in `hub forget --status`. Erase your private state about the person too (what
+    you keep under `hub.person_key(...)` is still readable here, and the hub deletes it once every tool is
+    done). Same delivery contract as `candidate_registered` (retried; deleting what is already gone counts as
+    done).
     """
 
 
