@@ -530,9 +530,15 @@ def _add_report() -> None:
     cli.add_command(report_command)
 
 
+def _add_scaffold() -> None:
+    from hub.scaffold import new_plugin_command
+    cli.add_command(new_plugin_command)
+
+
 _add_messages()
 _add_privacy()
 _add_report()
+_add_scaffold()
 
 
 def main() -> None:
