@@ -15,8 +15,10 @@ from hub.cli import cli
 from hub.scaffold import KINDS
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
 
@@ -38,6 +40,21 @@ def test_the_generated_package_passes_its_tests_and_ruff(tmp_path: Path, kind: s
     assert " passed" in tests.stdout and "failed" not in tests.stdout
     lint = _run("-m", "ruff", "check", "--no-cache", ".", cwd=root)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_once_installed_the_generated_tests_check_its_entry_point(tmp_path: Path) -> None:
+    """As after `pip install -e .`: a distribution on the path declares the entry point (a dist-info, without pip
+    touching the environment), and the generated entry-point test runs instead of being skipped."""
+    root = tmp_path / "my_tool"
+    assert CliRunner().invoke(cli, ["new-plugin", "my_tool", "--dir", str(root)]).exit_code == 0
+    installed = tmp_path / "site" / "hub_my_tool-0.1.0.dist-info"
+    installed.mkdir(parents=True)
+    (installed / "METADATA").write_text("Metadata-Version: 2.1\nName: hub-my-tool\nVersion: 0.1.0\n", encoding="utf-8")
+    (installed / "entry_points.txt").write_text("[cravate_hub]\nmy_tool = hub_my_tool.plugin\n", encoding="utf-8")
+    tests = _run("-m", "pytest", "-v", "-p", "no:cacheprovider", "-k", "entry_point", cwd=root,
+                 pythonpath=tmp_path / "site")
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "test_entry_point_registered PASSED" in tests.stdout, tests.stdout
 
 
 @pytest.mark.parametrize(("name", "expected"), [
