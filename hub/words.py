@@ -27,7 +27,8 @@ def kind_word(kind: str, count: int = 1) -> str:
 
 
 TOOL_NAMES: dict[str, str] = {"calendly": "Calendly", "example": "Carnet", "gsheets": "Google Sheets",
-                              "gmail": "Gmail", "outlook": "Outlook"}
+                              "gmail": "Gmail", "outlook": "Outlook",
+                              "webhooks_out": "Webhooks sortants"}
 """First-party plugins as staff name their tools; another plugin is shown by its own name."""
 
 

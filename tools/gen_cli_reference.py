@@ -15,7 +15,7 @@ from hub.plugins import PluginRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "cli.md"
-FIRST_PARTY = ("calendly", "example", "gmail", "gsheets", "outlook")
+FIRST_PARTY = ("calendly", "example", "gmail", "gsheets", "outlook", "webhooks_out")
 
 HEADER = """# Command line reference
 

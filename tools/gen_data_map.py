@@ -13,7 +13,7 @@ from hub.plugins import PluginRegistry
 from hub.privacy.share import DEFAULT, FIELDS, FREE_TEXT
 from hub.words import tool_name
 
-FIRST_PARTY = ("gsheets", "calendly", "gmail", "outlook", "example")
+FIRST_PARTY = ("gsheets", "calendly", "gmail", "outlook", "webhooks_out", "example")
 
 HEADER = """# Data map
 
