@@ -229,3 +229,19 @@ def test_the_sandbox_refuses_a_stale_timestamp() -> None:
         verify(secret, signed, b"{}", now=1_000_000 + 301)
     with pytest.raises(ValueError, match="too new"):
         verify(secret, signed, b"{}", now=1_000_000 - 301)
+
+
+def test_a_receiver_that_does_not_answer_is_retried_and_logged(receiver: ReceiverSandbox, webhooks_hub: Make,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = {"name": "down", "url": f"http://127.0.0.1:{port}/hook", "events": ["session_booked"]}
+    core = webhooks_hub([down, endpoint(receiver, "crm")])
+    waiting = deliver(core, make_event("session_booked", candidate=person()), plugin="webhooks_out", branch=BRANCH)
+    assert waiting.state == "retrying" and "webhook down injoignable" in (waiting.last_error or "")
+    assert receiver.posts == {"crm": 1}
+    result = _run(monkeypatch, core, "log", "--branch", BRANCH, "--endpoint", "down")
+    assert "network" in result.output and "1 échec(s) de suite" in result.output
