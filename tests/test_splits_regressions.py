@@ -202,6 +202,10 @@ class FakeHub:
     def candidate(self, hub_id: str) -> Candidate | None:
         return self.people.get(hub_id)
 
+    def programme_label(self, key: str | None) -> str:
+        programme = self.branch_config.programmes.get(key) if key else None
+        return programme.label if programme is not None else (key or "")
+
 
 def record_on(hub: FakeHub, event: Event) -> None:
     """`record` given the fake as its HubContext."""
