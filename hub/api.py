@@ -7,6 +7,8 @@
   a HubContext has the same as `hub.write_secret(name, text)` / `hub.read_secret(name)`;
 - settings value types and `check_branch` helpers: `Seconds`, `BranchConfig`, `programme_checks`, `location`,
   and `default_secret_env` for sandboxes (imported on first use: `import hub.api` stays cheap);
+- `LaneClients`, one httpx client per lane shared by a connector's calls (built once, rebuilt when its
+  settings change, closed with the lane);
 - `DataUse`, what a plugin registers with `register_data_uses` (the fields it copies into its tool);
 - plugin commands: `command_context(ctx, branch, plugin)`, then `.context`, `.resume()`, `.reread(poller)`;
 - input hygiene (hub.hygiene), applied by the hub at ingest anyway: `clean_candidate(candidate, region)` lets a
@@ -36,6 +38,7 @@ from hub.vendor import check_response, failure_for, failure_from_exception, retr
 
 if TYPE_CHECKING:
     from hub.app import Hub
+    from hub.clients import LaneClients
     from hub.config import BranchConfig
     from hub.config.checks import location, programme_checks
     from hub.config.env import default_secret_env
@@ -63,6 +66,7 @@ __all__ = [
     "CommandContext",
     "DataUse",
     "InvalidValue",
+    "LaneClients",
     "Rejected",
     "Seconds",
     "check_response",
@@ -94,6 +98,7 @@ _LAZY = {  # re-exported on first use: their modules import pydantic-settings, z
     "default_secret_env": "hub.config.env",  # HUB_<BRANCH>_<PLUGIN>_<FIELD>, for a sandbox's demo_environ
     "location": "hub.config.checks",  # a key path as config problems print it: event_types."x".programme
     "programme_checks": "hub.config.checks",  # check_branch helper: a programme (and module) must exist
+    "LaneClients": "hub.clients",  # one httpx client per lane, rebuilt when its settings change
     "DataUse": "hub.privacy.share",  # what register_data_uses registers: a place in the tool and its fields
     "email_key": "hub.identity",  # how the hub compares e-mails (case and Unicode form ignored)
     "phone_key": "hub.identity",  # how the hub compares phones (the last nine digits)

@@ -15,8 +15,6 @@ read), as the Calendly and Google connectors do.
 
 from __future__ import annotations
 
-import atexit
-import threading
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +23,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from hub import DeliveryRejected, hookimpl
-from hub.api import check_response, failure_from_exception
+from hub.api import LaneClients, check_response, failure_from_exception
 from hub.context import HubContext
 from hub.events import Candidate, Event, EventKind
 from hub.sources import Check, Poller, PollResult
@@ -39,44 +37,20 @@ class Settings(BaseModel):
     poll_interval: float | None = Field(None, description="seconds between polls (branch default if unset)")
 
 
-_LOCK = threading.Lock()
-_CLIENTS: dict[tuple[str, str], tuple[Settings, httpx.Client]] = {}
+CLIENTS = LaneClients()
+"""The lane's client (one per state directory and branch), reused by its polls, deliveries and checks so its
+connection pool is kept (issue 12); rebuilt when the branch's settings change, closed by `close_lane`."""
 
 
 def _client(hub: HubContext) -> httpx.Client:
-    """The lane's client (one per state directory and branch), built on first use and reused by its polls,
-    deliveries and checks, so its connection pool is kept: a client per call cost a TLS handshake and a pool
-    each time (issue 12). httpx clients are thread-safe. Rebuilt when the branch's settings change; closed
-    when the lane stops (`close_lane`), else by `close_clients()` at exit."""
     settings = hub.settings_as(Settings)
-    key = (str(hub.state_dir), hub.branch)
-    with _LOCK:
-        found = _CLIENTS.get(key)
-        if found is not None and found[0] == settings:
-            return found[1]
-        client = httpx.Client(base_url=settings.url, timeout=10,
-                              headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"})
-        _CLIENTS[key] = (settings, client)
-    if found is not None:
-        found[1].close()
-    return client
+    return CLIENTS.get(hub, settings, lambda: httpx.Client(
+        base_url=settings.url, timeout=10, headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"}))
 
 
 def close_clients(hub: HubContext | None = None) -> None:
-    """Close the branch's client of `hub`, or every lane's (their pooled connections); the next use builds a
-    new one, so another hub on the same state directory and branch only loses its open connections."""
-    with _LOCK:
-        if hub is None:
-            clients = [client for _, client in _CLIENTS.values()]
-            _CLIENTS.clear()
-        else:
-            found = _CLIENTS.pop((str(hub.state_dir), hub.branch), None)
-            clients = [found[1]] if found is not None else []
-    for client in clients:
-        client.close()
-
-
-atexit.register(close_clients)
+    """Close the branch's client of `hub`, or every lane's; the next use builds a new one."""
+    CLIENTS.close(hub)
 
 
 SERVICE = "Carnet"  # how staff name the service: every failure message starts with it

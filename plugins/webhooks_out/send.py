@@ -17,16 +17,14 @@ is not, it raises that endpoint's failure:
 
 from __future__ import annotations
 
-import atexit
 import json
-import threading
 import time
 from typing import Any
 
 import httpx
 
 from hub import DeliveryRejected, PluginAuthFailed, PluginNotReady
-from hub.api import check_response, failure_from_exception
+from hub.api import LaneClients, check_response, failure_from_exception
 from hub.context import HubContext
 from hub.events import Event
 from hub_webhooks_out import signing
@@ -36,39 +34,18 @@ from hub_webhooks_out.settings import Endpoint, Settings
 LOG_SIZE = 50
 """Sends kept per endpoint in its log (`hub webhooks-out log`)."""
 
-_LOCK = threading.Lock()
-_CLIENTS: dict[tuple[str, str], tuple[float, httpx.Client]] = {}
+CLIENTS = LaneClients()
+"""The lane's client, reused by its deliveries (one TLS pool), rebuilt when the timeout changes."""
 
 
 def _client(hub: HubContext, timeout: float) -> httpx.Client:
-    """The lane's client, reused by its deliveries (one TLS pool), rebuilt when the timeout changes."""
-    key = (str(hub.state_dir), hub.branch)
-    with _LOCK:
-        found = _CLIENTS.get(key)
-        if found is not None and found[0] == timeout:
-            return found[1]
-        client = httpx.Client(timeout=timeout, follow_redirects=False,
-                              headers={"user-agent": "cravate-hub webhooks_out"})
-        _CLIENTS[key] = (timeout, client)
-    if found is not None:
-        found[1].close()
-    return client
+    return CLIENTS.get(hub, timeout, lambda: httpx.Client(timeout=timeout, follow_redirects=False,
+                                                          headers={"user-agent": "cravate-hub webhooks_out"}))
 
 
 def close_clients(hub: HubContext | None = None) -> None:
     """Close the lane's client of `hub`, or every lane's."""
-    with _LOCK:
-        if hub is None:
-            clients = [client for _, client in _CLIENTS.values()]
-            _CLIENTS.clear()
-        else:
-            found = _CLIENTS.pop((str(hub.state_dir), hub.branch), None)
-            clients = [found[1]] if found is not None else []
-    for client in clients:
-        client.close()
-
-
-atexit.register(close_clients)
+    CLIENTS.close(hub)
 
 
 def service(endpoint: Endpoint) -> str:
