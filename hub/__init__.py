@@ -1,7 +1,7 @@
 """cravate-hub: the core. Plugins import `hookimpl` from here, events from `hub.events`."""
 
-from hub.errors import DeliveryRejected, PluginAuthFailed, PluginNotReady
+from hub.errors import DeliveryRejected, DeliverySkipped, PluginAuthFailed, PluginNotReady
 from hub.hookspecs import hookimpl
 
-__all__ = ["DeliveryRejected", "PluginAuthFailed", "PluginNotReady", "hookimpl"]
+__all__ = ["DeliveryRejected", "DeliverySkipped", "PluginAuthFailed", "PluginNotReady", "hookimpl"]
 __version__ = "0.1.0"

@@ -25,6 +25,7 @@ from tenacity import RetryCallState, wait_exponential_jitter
 
 from hub.config import DeliverySettings
 from hub.context import HubContext
+from hub.errors import DeliverySkipped
 from hub.events import Event, EventKind
 from hub.failures import Failure, FailureKind, classify
 from hub.incidents import Incidents
@@ -166,6 +167,10 @@ class Dispatcher:
                                    f"{row.branch!r}; enable it and run hub retry", row.first_failed_at)
         try:
             plugins.deliver(row.plugin, row.kind, ctx, event)
+        except DeliverySkipped as exc:  # nothing to do for this plugin, by design: recorded, no alert
+            log.info("delivery skipped by its plugin", extra={"branch": row.branch, "plugin": row.plugin,
+                                                             "delivery": row.id, "reason": redact(str(exc))})
+            return DeliveryOutcome(row.id, SKIPPED, attempts, None, redact(f"skipped: {exc}"), row.first_failed_at)
         except Exception as exc:
             failure = classify(exc)
             if failure.kind is FailureKind.AUTH_FAILED:

@@ -6,8 +6,8 @@ treated as an unexpected error (retried a few times, then dead-lettered). See do
 
 from __future__ import annotations
 
-__all__ = ["AlreadyRunning", "ConfigError", "ConfigProblem", "DeliveryRejected", "HubError", "PluginAuthFailed",
-           "PluginNotReady"]
+__all__ = ["AlreadyRunning", "ConfigError", "ConfigProblem", "DeliveryRejected", "DeliverySkipped", "HubError",
+           "PluginAuthFailed", "PluginNotReady"]
 
 class HubError(Exception):
     """An error the CLI shows to staff as a plain message (no traceback)."""
@@ -39,6 +39,13 @@ class PluginAuthFailed(Exception):
 
 class DeliveryRejected(Exception):
     """The event can never be handled by this plugin (bad data): dead-letter now, do not retry."""
+
+
+class DeliverySkipped(Exception):
+    """This event has nothing to do for this plugin, and that is nobody's fault: e.g. an SMS channel given a
+    message for a person without a mobile number, or who opted out of SMS in the gateway itself. The delivery is
+    recorded as skipped with the message as its reason (`hub deliveries` shows it), never retried, and no alert
+    is sent, unlike DeliveryRejected. No personal data in the message."""
 
 
 class ConfigError(HubError):
