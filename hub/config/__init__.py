@@ -257,6 +257,10 @@ class MessagesSettings(_Strict):
         "a word to the referring structure on registration, attendance and outcome, when the candidate consented"))
     essential: list[str] = Field(default_factory=lambda: ["session_moved", "session_cancelled"], description=(
         "purposes still sent to a person who opted out (their own session moved or cancelled, by default)"))
+    sms: list[str] = Field(default_factory=lambda: ["booking_confirmed", "reminder", "session_moved",
+                                                    "session_cancelled"], description=(
+        "purposes also sent by SMS, from <purpose>.sms.j2, when the branch names an sms channel "
+        "(channels = { sms = \"...\" }); the e-mail goes as well; [] sends no SMS"))
     followup_link_days: int = Field(60, ge=1, le=366, description=(
         "days the personal link of a follow-up mail stays valid: the person answers \"Où en êtes-vous ?\" in "
         "one click and may change the answer with the same link until then (needs webhooks.public_url)"))

@@ -25,7 +25,7 @@ def messages_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def list_messages(ctx: click.Context, branch: str | None, as_json: bool) -> None:
-    """Each branch's messages: on or off, to whom, when, and from which template."""
+    """Each branch's messages: on or off, to whom, when, by which media (email, sms), and from which template."""
     from hub.cli import known, open_hub
 
     hub = open_hub(ctx)
@@ -34,15 +34,17 @@ def list_messages(ctx: click.Context, branch: str | None, as_json: bool) -> None
     for branch_id in sorted(hub.branches):
         if branch not in (None, branch_id):
             continue
-        settings = hub.config.branches[branch_id].messages
+        config = hub.config.branches[branch_id]
+        settings = config.messages
         channel = hub.channel(branch_id, "email")
         renderer = hub.planner.renderer(branch_id)
         for purpose in PURPOSES:
             off = (not settings.enabled or purpose.key in settings.off or channel is None
                    or (purpose.recipient == "referrer" and not settings.referrer_notes))
             source = renderer.source_of(purpose.key)
+            media = ["email"] + (hub.planner.media(config, purpose.key) if purpose.recipient == "candidate" else [])
             data.append({"branch": branch_id, "purpose": purpose.key, "on": not off, "to": purpose.recipient,
-                         "when": purpose.when, "what": purpose.label, "channel": channel or "",
+                         "when": purpose.when, "what": purpose.label, "channel": channel or "", "media": media,
                          "template": str(source) if "hub/messages/templates" not in source.as_posix() else "défaut"})
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -55,16 +57,21 @@ def list_messages(ctx: click.Context, branch: str | None, as_json: bool) -> None
                    "p. ex. gmail, à plugins)")
         for d in rows:
             mark = "oui" if d["on"] else "non"
-            click.echo(f"  [{mark}] {d['purpose']:<22} {d['what']} — {d['when']} (modèle : {d['template']})")
+            also = " + SMS" if "sms" in d["media"] else ""
+            click.echo(f"  [{mark}] {d['purpose']:<22} {d['what']} — {d['when']}{also} (modèle : {d['template']})")
 
 
 @messages_group.command("preview", epilog=EXAMPLES + "  hub messages preview --branch lyon --kind reminder\n"
-                                                     "  hub messages preview --branch lyon --kind followup --html")
+                                                     "  hub messages preview --branch lyon --kind followup --html\n"
+                                                     "  hub messages preview --branch lyon --kind reminder "
+                                                     "--medium sms")
 @click.option("--branch", required=True, help="The branch whose templates and settings are used.")
 @click.option("--kind", "purpose", required=True, type=click.Choice(sorted(BY_KEY)), help="Which message.")
 @click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the text.")
+@click.option("--medium", type=click.Choice(["email", "sms"]), default="email", show_default=True,
+              help="The mail, or its SMS (from <purpose>.sms.j2).")
 @click.pass_context
-def preview(ctx: click.Context, branch: str, purpose: str, as_html: bool) -> None:
+def preview(ctx: click.Context, branch: str, purpose: str, as_html: bool, medium: str) -> None:
     """Render one message with made-up sample data (nothing is sent)."""
     from hub.cli import known, open_hub
     from hub.messages.render import TemplateProblem, sample_facts
@@ -74,10 +81,12 @@ def preview(ctx: click.Context, branch: str, purpose: str, as_html: bool) -> Non
     config = hub.config.branches[branch]
     try:
         rendered = hub.planner.renderer(branch).render(purpose, sample_facts(config, hub.config.zone(branch),
-                                                                             datetime.now(UTC), purpose))
+                                                                             datetime.now(UTC), purpose), medium)
     except TemplateProblem as exc:
         raise click.ClickException(f"{exc}; fix the template, then run this again") from None
-    if as_html:
+    if medium != "email":
+        click.echo(f"{rendered.text}\n({len(rendered.text)} caractères)")
+    elif as_html:
         click.echo(rendered.html)
     else:
         click.echo(f"Objet : {rendered.subject}\n\n{rendered.text}")

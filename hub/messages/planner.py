@@ -7,6 +7,12 @@ messages are committed together: a crash never loses a message nor plans one twi
 derived from it, so its delivery key is stable. It goes to the branch's channel for its medium; a message
 that cannot or must not go (turned off, no address, an address that bounced) is stored as skipped with the
 reason, never dropped silently. A branch with no mail channel at all plans nothing (status says so).
+
+A message to the candidate also goes by each other medium (SMS) whose channel the branch names
+(`channels = { sms = "..." }`) when `[messages] sms` lists its purpose: a message of its own, its source id the
+e-mail's with `:sms` appended (the e-mail's is unchanged, so nothing stored before is planned again), written
+from `<purpose>.sms.j2` to the person's phone (E.164), with no subject and no opt-out link (a STOP reply is
+the opt-out, recorded by the channel).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ if TYPE_CHECKING:
     from hub.followup.links import FollowupLinks
     from hub.privacy.optout import OptOutLinks
 
-__all__ = ["BOUNCED_PREFIX", "MESSAGES", "POSITIVE", "Planner", "message_id", "report_source_id"]
+__all__ = ["BOUNCED_PREFIX", "MESSAGES", "OTHER_MEDIA", "POSITIVE", "Planner", "message_id", "report_source_id"]
 
 log = logging.getLogger("hub.messages")
 MESSAGES = "hub.messages"
@@ -55,6 +61,8 @@ BOUNCED_PREFIX = "bounced:"
 POSITIVE = frozenset({OutcomeCategory.EMPLOI_DURABLE, OutcomeCategory.EMPLOI_TRANSITION, OutcomeCategory.FORMATION,
                       OutcomeCategory.SORTIE_POSITIVE})
 Channel = Callable[[str, str], str | None]  # (branch, medium) -> plugin
+OTHER_MEDIA = ("sms",)
+"""Media a message to a candidate also goes by, beside e-mail, where the branch names their channel."""
 
 
 def message_id(branch: str, source_id: str) -> str:
@@ -109,7 +117,21 @@ class Planner:
             return                                        # status and hub messages list say so)
         branch = self.config.branches[event.branch]
         for plan in self._plans(branch, event, now):
-            self._store(branch, event, plan, now)
+            self._store(branch, event, plan, now, "email")
+            if BY_KEY[plan.purpose].recipient == "candidate":
+                for medium in self.media(branch, plan.purpose):
+                    self._store(branch, event, plan, now, medium)
+
+    def media(self, branch: BranchConfig, purpose: str) -> list[str]:
+        """The other media (SMS) a candidate's message of `purpose` also goes by in this branch."""
+        return [m for m in OTHER_MEDIA if purpose in branch.messages.sms and self.channel_of(branch, m) is not None]
+
+    def channel_of(self, branch: BranchConfig, medium: str) -> str | None:
+        """The branch's channel for `medium`; another medium than e-mail only where `channels` names it (the
+        one plugin able to send is a mail channel, not an SMS gateway)."""
+        if medium != "email" and medium not in branch.channels:
+            return None
+        return self.channel(branch.id, medium)
 
     # --- which messages --------------------------------------------------------------------------------------
 
@@ -168,19 +190,19 @@ class Planner:
 
     # --- storing one -----------------------------------------------------------------------------------------
 
-    def _store(self, branch: BranchConfig, origin: Event, plan: _Plan, now: datetime) -> None:
-        """Store the message as what it is (purpose, recipient, ids, the facts it speaks of): its address and
-        text are written from the record when it is delivered (`compose`), so the log keeps no copy of them."""
+    def _store(self, branch: BranchConfig, origin: Event, plan: _Plan, now: datetime, medium: str) -> None:
+        """Store the message as what it is (purpose, medium, recipient, ids, the facts it speaks of): its address
+        and text are written from the record when it is delivered (`compose`), so the log keeps no copy of them."""
         purpose = BY_KEY[plan.purpose]
-        source_id = f"{plan.about}:{plan.purpose}"
+        source_id = f"{plan.about}:{plan.purpose}" + ("" if medium == "email" else f":{medium}")
         if self.store.event_exists(branch.id, MESSAGES, source_id, EventKind.MESSAGE_DUE.value):
             return
-        to, _ = self._recipient(purpose.recipient, plan.candidate)
-        skipped = self._why_not(branch, purpose.key, purpose.recipient, plan.candidate, to)
-        channel = self.channel(branch.id, "email")
+        to, _ = self._recipient(purpose.recipient, plan.candidate, medium)
+        skipped = self._why_not(branch, purpose.key, purpose.recipient, plan.candidate, to, medium)
+        channel = self.channel_of(branch, medium)
         mid = message_id(branch.id, source_id)
         message = Message(
-            id=mid, purpose=purpose.key, recipient=purpose.recipient,
+            id=mid, purpose=purpose.key, medium=medium, recipient=purpose.recipient,
             from_name=branch.messages.from_name or branch.name, reply_to=branch.messages.reply_to,
             candidate_id=plan.candidate.id if plan.candidate else None,
             session_id=plan.session.id if plan.session else None)
@@ -195,10 +217,10 @@ class Planner:
         self.store.insert_event(
             event_id=mid, branch=branch.id, kind=EventKind.MESSAGE_DUE.value, source=MESSAGES, source_id=source_id,
             occurred_at=now, candidate_id=message.candidate_id, session_id=message.session_id,
-            body=stored_body(event), sinks=[channel or "email"], now=now,
+            body=stored_body(event), sinks=[channel or medium], now=now,
             not_before=not_before if not_before and not_before > now else None, skipped=skipped)
         log.info("message planned", extra={"branch": branch.id, "msg_id": mid, "purpose": purpose.key,
-                                           "origin": origin.id, "skipped": skipped or ""})
+                                           "medium": medium, "origin": origin.id, "skipped": skipped or ""})
 
     # --- writing one, when it is delivered ---------------------------------------------------------------------
 
@@ -214,11 +236,14 @@ class Planner:
         purpose = BY_KEY.get(message.purpose)
         if purpose is None:
             raise Undeliverable(f"unknown message purpose {message.purpose!r}")
-        to, to_name = self._recipient(purpose.recipient, candidate)
-        if not to or email_key(to) is None:
-            raise Undeliverable("no usable e-mail address")
+        medium = message.medium
+        to, to_name = self._recipient(purpose.recipient, candidate, medium)
+        no_address = _no_address(medium, to)
+        if no_address:
+            raise Undeliverable(no_address)
         person = candidate.id if candidate is not None and purpose.recipient == "candidate" else None
-        optout = self.optout.link(branch.id, person) if self.optout is not None and person else None
+        links = self.optout if medium == "email" else None  # by SMS, a STOP reply is the opt-out
+        optout = links.link(branch.id, person) if links is not None and person else None
         session = event.session
         previous = self._session(session.replaces) if session is not None and session.replaces else None
         due = event.due
@@ -227,14 +252,14 @@ class Planner:
                        due_at=due.due_at if due else None, booking_link=_booking_link(branch, candidate),
                        optout_link=optout, followup_link=self._followup_link(branch.id, purpose.key, person, event))
         try:
-            rendered = self.renderer(branch.id).render(purpose.key, values)
+            rendered = self.renderer(branch.id).render(purpose.key, values, medium)
         except TemplateProblem as exc:  # hub config check reports it
             log.error("message template unusable", extra={"branch": branch.id, "purpose": purpose.key,
                                                           "problem": exc.message, "fix": "hub config check"})
             raise Undeliverable(f"template {purpose.key} unusable: {exc.message}") from None
         return message.model_copy(update={
             "to": to, "to_name": to_name, "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
-            "headers": self.optout.headers(branch.id, person) if self.optout is not None and person else {}})
+            "headers": links.headers(branch.id, person) if links is not None and person else {}})
 
     def _followup_link(self, branch: str, purpose: str, person: str | None, event: Event) -> str | None:
         """The personal answer link of a follow-up mail (its horizon, its session, its person); None for any
@@ -244,16 +269,19 @@ class Planner:
             return None
         return self.followup.link(branch, person, event.due.offset, event.session.id)
 
-    def _recipient(self, recipient: str, candidate: Candidate | None) -> tuple[str | None, str | None]:
+    def _recipient(self, recipient: str, candidate: Candidate | None,
+                   medium: str = "email") -> tuple[str | None, str | None]:
         if candidate is None:
             return None, None
         if recipient == "referrer":
             referrer = candidate.referrer
             return (referrer.contact_email, referrer.contact_name) if referrer else (None, None)
+        if medium == "sms":
+            return candidate.phone, candidate.display_name
         return candidate.email, candidate.display_name
 
     def _why_not(self, branch: BranchConfig, purpose: str, recipient: str, candidate: Candidate | None,
-                 to: str | None) -> str | None:
+                 to: str | None, medium: str = "email") -> str | None:
         settings = branch.messages
         if not settings.enabled:
             return "messages are turned off for this branch ([messages] enabled = false)"
@@ -264,9 +292,10 @@ class Planner:
                 return "notes to referrers are turned off ([messages] referrer_notes = false)"
             if candidate is None or candidate.consent is not True:
                 return "the candidate has not consented to news being sent to the referrer"
-        if not to or email_key(to) is None:
-            return "no usable e-mail address"
-        if self.bounced(branch.id, to):
+        no_address = _no_address(medium, to)
+        if no_address:
+            return no_address
+        if medium == "email" and to and self.bounced(branch.id, to):
             return "this address bounced earlier: no more mail until it changes"
         return None
 
@@ -386,6 +415,13 @@ class Planner:
         self.store.set_contact_preference(event.branch, event.candidate_id, preference.medium,
                                           event.kind is EventKind.CANDIDATE_OPTED_OUT,
                                           preference.via or event.source, event.occurred_at)
+
+
+def _no_address(medium: str, to: str | None) -> str | None:
+    """Why a message by `medium` cannot reach `to` (None when it can): a phone in E.164 for SMS, else an e-mail."""
+    if medium == "sms":
+        return None if to and to.startswith("+") else "no mobile number"
+    return None if to and email_key(to) is not None else "no usable e-mail address"
 
 
 def _digest(key: str) -> str:

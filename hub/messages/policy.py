@@ -5,6 +5,11 @@ cap per channel or the person's daily ceiling is reached, and for `changed_inter
 "cancelled" mail to that person. It is skipped, with the reason, when it no longer applies: a confirmation,
 reminder or "moved" mail for a session cancelled or moved since; a relance once something was booked; a
 cancellation for a session that was in fact moved; any mail to an address that bounced since.
+
+Per medium: quiet hours hold for an SMS as for a mail; the person's daily ceiling and `changed_interval` are
+counted per medium (the SMS twin of a confirmation does not use up a mail, nor hold back the other's "moved"
+note), the ceiling by the medium's channel; an opt-out stops that medium only; a bounced address is an e-mail
+matter (an SMS failure says nothing of the person's mailbox).
 """
 
 from __future__ import annotations
@@ -55,12 +60,14 @@ class MessagePolicy:
         if allowed > now:
             return Gate(wait=(allowed - now).total_seconds(), why="quiet hours")
         if message.purpose in CHANGED:
-            last = self.store.last_sent_at(row.branch, message.candidate_id, sorted(CHANGED))
+            suffixes = [p if message.medium == "email" else f"{p}:{message.medium}" for p in sorted(CHANGED)]
+            last = self.store.last_sent_at(row.branch, message.candidate_id, suffixes)
             if last is not None and now.timestamp() - last < settings.changed_interval:
                 return Gate(wait=settings.changed_interval - (now.timestamp() - last),
                             why="a change was announced to this person less than changed_interval ago")
         today = _midnight(now, zone)
-        if self.store.sent_count(row.branch, today, candidate_id=message.candidate_id) >= settings.per_person_daily:
+        if self.store.sent_count(row.branch, today, candidate_id=message.candidate_id,
+                                 plugin=row.plugin) >= settings.per_person_daily:
             return Gate(wait=self._tomorrow(now, zone, settings.quiet_hours), why="per_person_daily reached")
         return self._branch_cap(row, now)
 
@@ -74,7 +81,7 @@ class MessagePolicy:
     def _no_longer(self, branch: str, event: Event, now: datetime) -> str | None:
         message = event.message
         assert message is not None
-        if message.to and self.planner.bounced(branch, message.to):
+        if message.medium == "email" and message.to and self.planner.bounced(branch, message.to):
             return "the address bounced since this message was planned"
         if message.recipient == "candidate" and message.candidate_id and \
                 message.purpose not in self.config.branches[branch].messages.essential and \

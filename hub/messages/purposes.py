@@ -1,8 +1,8 @@
 """What the branch sends: one purpose per kind of message, who receives it, and when.
 
 The planner (hub/messages/planner.py) decides from each stored event which purposes apply; the templates
-(hub/messages/templates/<purpose>.txt.j2) say the words. A branch turns purposes off with
-`[messages] off = [...]` and overrides any template in its config folder.
+(hub/messages/templates/<purpose>.txt.j2, and <purpose>.sms.j2 for the purposes `[messages] sms` lists) say the
+words. A branch turns purposes off with `[messages] off = [...]` and overrides any template in its config folder.
 """
 
 from __future__ import annotations

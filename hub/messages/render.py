@@ -6,6 +6,9 @@ is made from the text (paragraphs, links), so a branch overriding a template wri
 `<config>/branches/<branch>/templates/<purpose>.txt.j2`, then `<config>/templates/<purpose>.txt.j2` (the whole
 network), then the defaults shipped in hub/messages/templates. A variable a template uses that does not exist
 is an error (StrictUndefined), reported by `hub config check`, never a blank in a mail.
+
+An SMS is written from `<purpose>.sms.j2`, found in the same folders: plain text, no subject line, short
+(under 160 characters where the facts allow), its lines trimmed and blank lines dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from babel.dates import format_date, format_time, format_timedelta
 from hub.config import BranchConfig
 from hub.events import Candidate, Outcome, Session
 
-__all__ = ["LOCALE", "Rendered", "Renderer", "TemplateProblem", "facts", "sample_facts"]
+__all__ = ["LOCALE", "Rendered", "Renderer", "TemplateProblem", "facts", "sample_facts", "template_name"]
 
 LOCALE = "fr_FR"
 SUBJECT = re.compile(r"^\s*Objet\s*:\s*(?P<subject>.+?)\s*$")
@@ -43,9 +46,14 @@ class TemplateProblem(Exception):
 
 @dataclass(frozen=True)
 class Rendered:
-    subject: str
+    subject: str  # "" for an SMS
     text: str
-    html: str
+    html: str | None  # None for an SMS
+
+
+def template_name(purpose: str, medium: str = "email") -> str:
+    """`<purpose>.txt.j2` for a mail, `<purpose>.<medium>.j2` for another medium (`reminder.sms.j2`)."""
+    return f"{purpose}.txt.j2" if medium == "email" else f"{purpose}.{medium}.j2"
 
 
 class Renderer:
@@ -57,25 +65,30 @@ class Renderer:
                                       undefined=jinja2.StrictUndefined, autoescape=False, lstrip_blocks=True)
         self.env.filters["de"] = elide
 
-    def source_of(self, purpose: str) -> Path:
-        """The file a purpose is rendered from (an override, or the default)."""
-        name = f"{purpose}.txt.j2"
+    def source_of(self, purpose: str, medium: str = "email") -> Path:
+        """The file a purpose is rendered from for `medium` (an override, or the default)."""
+        name = template_name(purpose, medium)
         return next((f / name for f in self.folders if (f / name).is_file()), DEFAULTS / name)
 
     def overrides(self) -> list[Path]:
-        return [p for folder in self.folders[:2] if folder.is_dir() for p in sorted(folder.glob("*.txt.j2"))]
+        """The branch's and the network's template files, mails (`.txt.j2`) and SMS (`.sms.j2`)."""
+        return [p for folder in self.folders[:2] if folder.is_dir()
+                for pattern in ("*.txt.j2", "*.sms.j2") for p in sorted(folder.glob(pattern))]
 
-    def render(self, purpose: str, values: dict[str, Any]) -> Rendered:
-        name = f"{purpose}.txt.j2"
+    def render(self, purpose: str, values: dict[str, Any], medium: str = "email") -> Rendered:
+        name = template_name(purpose, medium)
         try:
             raw = self.env.get_template(name).render(**values)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(exc.filename or name, f"line {exc.lineno}: {exc.message}") from None
         except jinja2.UndefinedError as exc:
             known = ", ".join(sorted(values))
-            raise TemplateProblem(str(self.source_of(purpose)), f"{exc.message} (known: {known})") from None
+            raise TemplateProblem(str(self.source_of(purpose, medium)), f"{exc.message} (known: {known})") from None
         except jinja2.TemplateNotFound as exc:
             raise TemplateProblem(name, f"template {exc.name} not found") from None
+        if medium != "email":
+            text = "\n".join(line.strip() for line in raw.split("\n") if line.strip())
+            return Rendered(subject="", text=text, html=None)
         return split(str(self.source_of(purpose)), raw)
 
 
@@ -129,8 +142,9 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         "lien_suivi": followup_link,  # the follow-up mail's one-click answer page (hub.followup)
         "referent": referrer.contact_name if referrer else None,
         "structure": referrer.structure if referrer else None,
-        "date": None, "heure": None, "lieu": None, "visio": None, "programme": None, "module": None,
-        "ancien_date": None, "ancien_heure": None, "quand": None, "depuis": None,
+        "date": None, "heure": None, "date_courte": None, "heure_courte": None,  # the short ones: SMS
+        "lieu": None, "visio": None, "programme": None, "module": None,
+        "ancien_date": None, "ancien_heure": None, "quand": None, "quand_court": None, "depuis": None,
         "resultat": None, "present": None, "probleme": None, "a_faire": None, "branche": branch.id,
         "lien_connexion": None, "validite": None, "tableau": None,  # a /tableau login link (hub.report.live)
         "periode": None, "titre": None, "perimetre": None, "chiffres": None, "piece_jointe": None,
@@ -138,12 +152,14 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
     }
     if session is not None:
         values.update(date=french_date(session.start, zone), heure=french_time(session.start, zone),
+                      date_courte=short_date(session.start, zone), heure_courte=short_time(session.start, zone),
                       lieu=session.location or settings.address, visio=session.video_link,
                       programme=programme.label if programme else session.programme, module=session.module)
     if previous is not None:
         values.update(ancien_date=french_date(previous.start, zone), ancien_heure=french_time(previous.start, zone))
     if session is not None and due_at is not None:
         values["quand"] = when_from(due_at, session.start, zone)
+        values["quand_court"] = when_from(due_at, session.start, zone, short=True)
         values["depuis"] = format_timedelta(due_at - session.start, locale=LOCALE, threshold=1.1) \
             if due_at > session.start else None
         if values["depuis"]:
@@ -152,7 +168,7 @@ def facts(branch: BranchConfig, zone: ZoneInfo, *, candidate: Candidate | None, 
         values["resultat"] = outcome.label or outcome.category.value.replace("_", " ")
         values["present"] = outcome.category.value == "present"
     if due_offset is not None and values["quand"] is None:
-        values["quand"] = due_offset
+        values["quand"] = values["quand_court"] = due_offset
     return values
 
 
@@ -166,14 +182,26 @@ def french_time(when: datetime, zone: ZoneInfo) -> str:
     return format_time(when, "H'h'mm", tzinfo=zone, locale=LOCALE)
 
 
-def when_from(now: datetime, start: datetime, zone: ZoneInfo) -> str:
-    """"aujourd'hui", "demain" or "mardi 8 décembre", as said on the day the reminder goes out."""
+def short_date(when: datetime, zone: ZoneInfo) -> str:
+    """"lundi 7 déc.", as an SMS says it."""
+    return format_date(when.astimezone(zone).date(), "EEEE d MMM", locale=LOCALE)
+
+
+def short_time(when: datetime, zone: ZoneInfo) -> str:
+    """"14h" on the hour, "14h30" otherwise, as an SMS says it."""
+    local = when.astimezone(zone)
+    return f"{local.hour}h" if local.minute == 0 else f"{local.hour}h{local.minute:02d}"
+
+
+def when_from(now: datetime, start: datetime, zone: ZoneInfo, *, short: bool = False) -> str:
+    """"aujourd'hui", "demain" or "le mardi 8 décembre" ("le mardi 8 déc." when `short`), as said on the day
+    the reminder goes out."""
     days = (start.astimezone(zone).date() - now.astimezone(zone).date()).days
     if days == 0:
         return "aujourd'hui"
     if days == 1:
         return "demain"
-    return "le " + french_date(start, zone)
+    return "le " + (short_date(start, zone) if short else french_date(start, zone))
 
 
 def sample_facts(branch: BranchConfig, zone: ZoneInfo, now: datetime, purpose: str) -> dict[str, Any]:
