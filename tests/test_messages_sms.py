@@ -5,6 +5,7 @@ hours hold for SMS, the daily ceiling counts per medium, an SMS opt-out stops SM
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from hub.config.files import write_config
 from hub.errors import ConfigError
 from hub.events import Candidate, Event, EventKind, Message
 from hub.messages.planner import message_id
+from hub.messages.render import Renderer, sample_facts
+from hub.plugins import PluginRegistry
 from hub.testing import FakeClock, RecordingChannel, make_candidate, make_event, make_session
 
 BRANCH = "lyon"
@@ -225,3 +228,21 @@ def test_an_sms_is_not_stopped_by_a_bounced_mail(hub: Hub,
                                                    "medium": "email"})])
     hub.cycle()
     assert mail.sent() == [] and len(sms.sent()) == 1
+
+
+@pytest.mark.parametrize("purpose", ["booking_confirmed", "reminder", "session_moved", "session_cancelled"])
+def test_every_default_sms_is_short_french_and_says_stop_for_every_example_branch(tmp_path: Path,
+                                                                                  purpose: str) -> None:
+    root = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "examples", root)
+    config = load_config(root, PluginRegistry.discover().settings_models(), strict=False,
+                         environ={"CALENDLY_TOKEN_BORDEAUX": "x", "CALENDLY_TOKEN_LYON": "x"})
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    for branch_id, branch in config.branches.items():
+        assert purpose in branch.messages.sms
+        rendered = Renderer(config.root, branch_id).render(
+            purpose, sample_facts(branch, config.zone(branch_id), now, purpose), "sms")
+        assert rendered.subject == "" and rendered.html is None and "\n" not in rendered.text
+        assert rendered.text.startswith(branch.name + " : ") and "RDV" in rendered.text
+        assert rendered.text.endswith("Répondez STOP pour ne plus recevoir de SMS.") and len(rendered.text) < 160
+        assert "None" not in rendered.text and "{{" not in rendered.text
