@@ -230,6 +230,20 @@ def test_an_sms_is_not_stopped_by_a_bounced_mail(hub: Hub,
     assert mail.sent() == [] and len(sms.sent()) == 1
 
 
+def test_a_reschedule_sends_one_moved_sms_not_a_cancellation(
+        hub: Hub, channels: tuple[RecordingChannel, RecordingChannel]) -> None:
+    mail, sms = channels
+    first = book(hub, datetime(2026, 3, 10, 13, 0, tzinfo=UTC))
+    hub.cycle()
+    moved = make_session(start=datetime(2026, 3, 12, 9, 0, tzinfo=UTC), replaces=sid(first))
+    hub.ingest(BRANCH, "feed", [make_event(EventKind.SESSION_BOOKED, occurred_at=hub.clock(),
+                                           candidate=Candidate(id=first.candidate_id), session=moved)])
+    hub.cycle()
+    assert [m.purpose for m in sms.sent()] == ["booking_confirmed", "session_moved"]
+    assert sms.sent()[-1].text.startswith("La Cravate Solidaire Lyon : votre RDV est déplacé au jeudi 12 mars à 10h")
+    assert [m.purpose for m in mail.sent()][-1] == "session_moved"
+
+
 @pytest.mark.parametrize("purpose", ["booking_confirmed", "reminder", "session_moved", "session_cancelled"])
 def test_every_default_sms_is_short_french_and_says_stop_for_every_example_branch(tmp_path: Path,
                                                                                   purpose: str) -> None:
